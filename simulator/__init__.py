@@ -1,0 +1,28 @@
+"""minersim: Monte Carlo valuation of bitcoin miners converting megawatts to AI/HPC leases.
+
+The public API is loaded lazily so that ``minersim --help`` imports no numerical library.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "load_scenario": ("simulator.scenario", "load_scenario"),
+    "simulate": ("simulator.simulate", "simulate"),
+    "save": ("simulator.cube", "save"),
+    "load": ("simulator.cube", "load"),
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}") from None
+    return getattr(import_module(module), attr)

@@ -1,0 +1,75 @@
+"""Atomic writes, run directories, and the shipped templates and scenarios.
+
+Every file minersim writes goes through :func:`atomic_write` (temp file in the target
+directory, fsync, ``os.replace``), so a failed or interrupted run never leaves a half file
+or clobbers a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it over ``target``.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and
+    ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write(target: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Write ``data`` to ``target`` atomically and return the target path."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(payload)
+    return Path(target)
+
+
+def _shipped_dir(name: str) -> Path:
+    """Directory of shipped ``templates`` or ``scenarios``: installed package data, else source tree."""
+    try:
+        root = resources.files(f"simulator.{name}")
+        path = Path(str(root))
+        if path.is_dir() and any(path.iterdir()):
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return _SOURCE_ROOT / name
+
+
+def templates_dir() -> Path:
+    return _shipped_dir("templates")
+
+
+def scenarios_dir() -> Path:
+    return _shipped_dir("scenarios")
+
+
+def run_dir(scenario_path: str | os.PathLike[str], out: str | os.PathLike[str] | None) -> Path:
+    """Default output directory ``runs/<scenario stem>/`` unless ``out`` is given."""
+    if out is not None:
+        return Path(out)
+    return Path("runs") / Path(scenario_path).stem

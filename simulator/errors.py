@@ -1,0 +1,89 @@
+"""The minersim exception hierarchy.
+
+Library code raises these; only ``cli.py`` renders them, with the class's exit code and no
+traceback. Stdlib only.
+"""
+
+from __future__ import annotations
+
+
+class MinersimError(Exception):
+    """Base class of every error minersim reports to a user."""
+
+    exit_code = 1
+
+    def render(self) -> str:
+        return str(self)
+
+
+class ScenarioError(MinersimError):
+    """A scenario file is unreadable or invalid.
+
+    Rendered as ``FILE:LINE: key.path: problem (got X; allowed Y). hint``.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key_path: str | None = None,
+        got: object = None,
+        allowed: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key_path = key_path
+        self.got = got
+        self.allowed = allowed
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file or "<scenario>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        parts = [f"{where}:"]
+        if self.key_path:
+            parts.append(f" {self.key_path}:")
+        parts.append(f" {self.message}")
+        detail = []
+        if self.got is not None:
+            detail.append(f"got {self.got}")
+        if self.allowed:
+            detail.append(f"allowed: {self.allowed}")
+        if detail:
+            parts.append(f" ({'; '.join(detail)})")
+        if self.hint:
+            parts.append(f"; {self.hint}")
+        return "".join(parts)
+
+
+class ScenarioErrors(ScenarioError):
+    """Several scenario problems at once; rendered one per line."""
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, key_path=first.key_path,
+                         got=first.got, allowed=first.allowed, hint=first.hint)
+
+    def render(self) -> str:
+        return "\n".join(e.render() for e in getattr(self, "errors", []))
+
+
+class InputDataError(MinersimError):
+    """A data file the scenario points at (e.g. a bootstrap CSV) is missing or malformed."""
+
+    exit_code = 2
+
+
+class RunError(MinersimError):
+    """A run could not complete (bad run directory, unreachable scheduler, failed path)."""
+
+    exit_code = 2
