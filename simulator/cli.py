@@ -1,0 +1,159 @@
+"""The ``minersim`` command line.
+
+The group imports nothing heavy: each command imports NumPy, xarray or matplotlib inside its
+body, so ``minersim --help`` stays fast. This is the one place that renders a
+``MinersimError`` and sets the exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from simulator import __version__
+from simulator.errors import MinersimError
+
+
+def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Render MinersimError on stderr with the class's exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MinersimError as exc:
+            click.echo(exc.render(), err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="minersim")
+def cli() -> None:
+    """Monte Carlo valuation of listed bitcoin miners turning megawatts into AI/HPC leases.
+
+    Write assumptions in a YAML scenario, simulate thousands of monthly paths of BTC price,
+    network hashrate, halvings, fleet, site conversions, treasury and debt, and read the value
+    per share as a distribution against the market price.
+
+    \b
+    Start with:  minersim scenarios
+                 minersim run base
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@_reports_errors
+def validate(files: tuple[str, ...]) -> None:
+    """Check scenario FILES (paths or shipped names); exit 2 on the first invalid one.
+
+    Every problem is printed as FILE:LINE: key.path: what is wrong (what is allowed).
+    """
+    from simulator.scenario import load
+
+    for file in files:
+        loaded = load(file)
+        n_uncertain = sum(1 for _ in loaded.scenario.uncertain_inputs())
+        click.echo(f"{loaded.path}: ok ({loaded.scenario.name}; {n_uncertain} uncertain inputs)")
+
+
+@cli.command()
+@click.option("--indent", default=2, show_default=True, help="JSON indentation.")
+def schema(indent: int) -> None:
+    """Print the JSON Schema of the scenario language.
+
+    Point your editor's YAML plugin at it for completion and inline checks:
+    minersim schema > scenario.schema.json
+    """
+    import json
+
+    from simulator.scenario import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=indent))
+
+
+@cli.command()
+@_reports_errors
+def scenarios() -> None:
+    """List the scenarios shipped with minersim.
+
+    A bare name such as `base` works anywhere a scenario file is expected.
+    """
+    from simulator._files import scenarios_dir
+    from simulator.scenario import shipped_scenarios
+
+    rows = shipped_scenarios()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        click.echo(f"{name:<{width}}  {description}")
+    click.echo(f"\n({scenarios_dir()})")
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--paths", type=click.IntRange(min=1), help="Number of Monte Carlo paths (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's).")
+@click.option("--sampling", type=click.Choice(["random", "latin_hypercube", "sobol"]),
+              help="How per-path inputs are drawn (default: the scenario's).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output directory (default: runs/<scenario>/).")
+@click.option("--chunk-paths", type=click.IntRange(min=1), help="Paths per work chunk (memory bound).")
+@click.option("--no-report", is_flag=True, help="Write results.nc only.")
+@_reports_errors
+def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
+        chunk_paths: int | None, no_report: bool) -> None:
+    """Simulate SCENARIO and write results.nc and report.html.
+
+    SCENARIO is a YAML file or the name of a shipped scenario. Outputs go to
+    runs/<scenario>/ unless --out says otherwise; they are replaced only when the whole
+    run succeeds.
+    """
+    from simulator.runner import run_scenario
+
+    started = time.perf_counter()
+    with _Progress() as progress:
+        result = run_scenario(scenario, paths=paths, seed=seed, sampling=sampling, out=out,
+                              chunk_paths=chunk_paths, report=not no_report, progress=progress.update)
+    elapsed = time.perf_counter() - started
+    for line in result.summary_lines(elapsed):
+        click.echo(line)
+
+
+class _Progress:
+    """A click progress bar over chunks, shown only once a run has taken ~2 seconds."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._started = time.perf_counter()
+        self._done = 0
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if time.perf_counter() - self._started < 2.0 or done >= total:
+                self._done = done
+                return
+            self._bar = click.progressbar(length=total, label="simulating", file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def main() -> None:
+    cli(prog_name="minersim")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The command line: fast help, schema, shipped scenarios, validate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from simulator.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def test_help_imports_no_numerical_library():
+    code = ("import sys; from click.testing import CliRunner; from simulator.cli import cli;"
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output;"
+            "heavy = sorted(m for m in ('numpy', 'scipy', 'xarray', 'matplotlib', 'dask', 'pandas') if m in sys.modules);"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["schema"], ["scenarios"], ["run"]])
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenarios_validate(path):
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{path}: ok")
+
+
+def test_bare_name_resolves_to_shipped_scenario(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["validate", "base"])
+    assert result.exit_code == 0, result.output
+    assert "base.yaml: ok (base;" in result.output
+
+
+def test_scenarios_lists_shipped_with_descriptions():
+    result = CliRunner().invoke(cli, ["scenarios"])
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.output.splitlines()[:len(SHIPPED)]]
+    assert names == [p.stem for p in SHIPPED]
+    assert "no site converts" in result.output.lower()
+
+
+def test_schema_validates_base_yaml():
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    base = _as_json(yaml.safe_load((ROOT / "scenarios" / "base.yaml").read_text()))
+    jsonschema.validate(base, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_rejects_what_validate_rejects():
+    schema = json.loads(CliRunner().invoke(cli, ["schema"]).output)
+    base = _as_json(yaml.safe_load((ROOT / "scenarios" / "base.yaml").read_text()))
+    base["sites"][0]["gros_mw"] = 3
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(base, schema, cls=jsonschema.Draft202012Validator)
+
+
+def _as_json(data):
+    """YAML dates become strings, as an editor's YAML plugin sees them."""
+    return json.loads(json.dumps(data, default=str))

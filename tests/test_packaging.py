@@ -1,0 +1,38 @@
+"""The wheel ships templates and scenarios: an installed minersim works outside the repository."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_installed_wheel_validates_shipped_scenario_elsewhere(tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / "python"
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
+                   check=True, cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH"}}
+    out = subprocess.run([bin_dir / "minersim", "validate", "base", "no-pivot"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "base.yaml: ok" in out.stdout and "no-pivot.yaml: ok" in out.stdout
+    where = subprocess.run(
+        [python, "-c", "import simulator, simulator._files as f; print(simulator.__file__);"
+                       "print(f.scenarios_dir()); print(f.templates_dir());"
+                       "print(sorted(p.name for p in f.templates_dir().iterdir()))"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert str(env_dir) in where[0], "the installed package, not the source tree, was imported"
+    assert str(env_dir) in where[1] and str(env_dir) in where[2]
+    assert "report.html.j2" in where[3]
