@@ -49,14 +49,18 @@ def atomic_write(target: str | os.PathLike[str], data: bytes | str) -> Path:
 
 
 def _shipped_dir(name: str) -> Path:
-    """Directory of shipped ``templates`` or ``scenarios``: installed package data, else source tree."""
-    try:
-        root = resources.files(f"simulator.{name}")
-        path = Path(str(root))
-        if path.is_dir() and any(path.iterdir()):
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
+    """Directory of shipped ``templates`` or ``scenarios``.
+
+    Installed, they are package data beside this file (``simulator/templates``); in a source
+    checkout they sit at the repository's top level, where users find them.
+    """
+    installed = Path(__file__).resolve().parent / name
+    if installed.is_dir():
+        return installed
+    with contextlib.suppress(ModuleNotFoundError, TypeError, NotImplementedError):
+        # An editable install maps ``simulator.<name>`` onto the top-level folder.
+        for entry in resources.files(f"simulator.{name}").iterdir():
+            return Path(str(entry)).parent
     return _SOURCE_ROOT / name
 
 

@@ -376,7 +376,7 @@ def parse_month(value: Any) -> dt.date:
             except ValueError:
                 continue
     raise PydanticCustomError(
-        "bad_date", "not a valid date (got {value!r}; allowed YYYY-MM or YYYY-MM-DD)", {"value": value})
+        "bad_date", "not a valid date (got {value}; allowed YYYY-MM or YYYY-MM-DD)", {"value": repr(value)})
 
 
 

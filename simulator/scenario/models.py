@@ -64,11 +64,11 @@ def _bounds(ge: float | None, gt: float | None, le: float | None, lt: float | No
                or (le is not None and hi > le) or (lt is not None and hi >= lt))
         if bad:
             if isinstance(value, float):
-                raise PydanticCustomError("out_of_range", "must be {allowed} (got {got:g})",
-                                          {"allowed": allowed, "got": value})
+                raise PydanticCustomError("out_of_range", "must be {allowed} (got {got})",
+                                          {"allowed": allowed, "got": f"{value:g}"})
             raise PydanticCustomError(
-                "out_of_range", "every draw must be {allowed} (the distribution reaches {lo:g} to {hi:g})",
-                {"allowed": allowed, "lo": lo, "hi": hi})
+                "out_of_range", "every draw must be {allowed} (the distribution reaches {lo} to {hi})",
+                {"allowed": allowed, "lo": f"{lo:g}", "hi": f"{hi:g}"})
         return value
 
     return check
@@ -238,7 +238,7 @@ def _day(value: Any) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise PydanticCustomError("bad_date", "not a valid date (got {value!r}; allowed YYYY-MM-DD)", {"value": value})
+    raise PydanticCustomError("bad_date", "not a valid date (got {value}; allowed YYYY-MM-DD)", {"value": repr(value)})
 
 
 # ---------------------------------------------------------------- company
@@ -311,8 +311,8 @@ class Debt(_Model):
                 and self.capped_call_cap_usd <= self.conversion_price_usd):
             raise PydanticCustomError(
                 "cap_below_conversion",
-                "capped_call_cap_usd must be above conversion_price_usd (got cap {cap:g} <= {conv:g})",
-                {"cap": self.capped_call_cap_usd, "conv": self.conversion_price_usd})
+                "capped_call_cap_usd must be above conversion_price_usd (got cap {cap} <= {conv})",
+                {"cap": f"{self.capped_call_cap_usd:g}", "conv": f"{self.conversion_price_usd:g}"})
         return self
 
 
@@ -372,8 +372,8 @@ class Conversion(_Model):
     def _tranches_sum(cls, v: list[Tranche]) -> list[Tranche]:
         if v and not math.isclose(sum(t.fraction for t in v), 1.0, abs_tol=1e-9):
             raise PydanticCustomError(
-                "tranche_sum", "tranche fractions must add up to 1 (got {total:g})",
-                {"total": sum(t.fraction for t in v)})
+                "tranche_sum", "tranche fractions must add up to 1 (got {total})",
+                {"total": f"{sum(t.fraction for t in v):g}"})
         return v
 
 
@@ -409,7 +409,8 @@ class Site(_Model):
             if hi > lo:
                 raise PydanticCustomError(
                     "converted_exceeds_gross",
-                    "conversion.converted_gross_mw can exceed gross_mw (up to {hi:g} > {lo:g})", {"hi": hi, "lo": lo})
+                    "conversion.converted_gross_mw can exceed gross_mw (up to {hi} > {lo})",
+                    {"hi": f"{hi:g}", "lo": f"{lo:g}", "at": "sites"})
         return self
 
 
@@ -466,19 +467,19 @@ class Scenario(_Model):
             return self
         uncertain = dict(self.uncertain_inputs())
         for i, corr in enumerate(self.correlations):
-            for key in corr.between:
+            for j, key in enumerate(corr.between):
                 if key not in uncertain:
                     import difflib
 
                     close = difflib.get_close_matches(key, list(uncertain), n=1)
                     hint = f"; did you mean '{close[0]}'?" if close else ""
                     raise PydanticCustomError(
-                        "unknown_input",
-                        "correlations[{i}] names '{key}', which is not an uncertain input{hint}",
-                        {"i": i, "key": key, "hint": hint})
+                        "unknown_input", "'{key}' is not an uncertain input{hint}",
+                        {"key": key, "hint": hint, "at": ("correlations", i, "between", j)})
             if corr.between[0] == corr.between[1]:
                 raise PydanticCustomError(
-                    "self_correlation", "correlations[{i}] pairs '{key}' with itself", {"i": i, "key": corr.between[0]})
+                    "self_correlation", "pairs '{key}' with itself",
+                    {"key": corr.between[0], "at": ("correlations", i, "between")})
         keys, matrix = self.correlation_matrix()
         import numpy as np
 
@@ -488,7 +489,7 @@ class Scenario(_Model):
             raise PydanticCustomError(
                 "not_psd",
                 "the correlation matrix over {keys} is not positive semi-definite; loosen the correlations",
-                {"keys": ", ".join(keys)}) from None
+                {"keys": ", ".join(keys), "at": ("correlations",)}) from None
         return self
 
     def uncertain_inputs(self) -> Iterator[tuple[str, Any]]:

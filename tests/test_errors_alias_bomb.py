@@ -1,0 +1,34 @@
+"""``minersim validate`` on an alias bomb.
+
+Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
+"""
+
+from click.testing import CliRunner
+
+from simulator._files import scenarios_dir
+from simulator.cli import cli
+
+BASE = scenarios_dir() / "base.yaml"
+
+
+def validate(path):
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+import time
+
+
+def test_alias_bomb(tmp_path):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    stderr = validate(path)
+    assert time.perf_counter() - start < 5
+    # a4 alone expands to 9**5 = 59,049 strings (about 66,000 nodes), so a5 crosses 100,000.
+    assert stderr == (f"{path}:6: a5: too many nodes after alias expansion "
+                      "(limit 100,000); is this an alias bomb?\n")

@@ -1,0 +1,26 @@
+"""``minersim validate`` on a triangular mode outside [low, high].
+
+Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
+"""
+
+from click.testing import CliRunner
+
+from simulator._files import scenarios_dir
+from simulator.cli import cli
+
+BASE = scenarios_dir() / "base.yaml"
+
+
+def validate(path):
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_mode_outside_low_high(tmp_path):
+    path = tmp_path / "s.yaml"
+    spec = "{dist: triangular, low: 45, mode: 80, high: 65}"
+    path.write_text(f"extends: {BASE}\ncompany:\n  power:\n    price_usd_per_mwh: {spec}\n")
+    assert validate(path) == (f"{path}:4: company.power.price_usd_per_mwh: "
+                              "mode must lie in [low, high] (got mode=80.0; allowed 45.0 to 65.0)\n")

@@ -1,0 +1,24 @@
+"""``minersim validate`` on negative megawatts.
+
+Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
+"""
+
+from click.testing import CliRunner
+
+from simulator._files import scenarios_dir
+from simulator.cli import cli
+
+BASE = scenarios_dir() / "base.yaml"
+
+
+def validate(path):
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_negative_mw(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {BASE}\nsites:\n  - name: texas\n    gross_mw: -5\n")
+    assert validate(path) == f"{path}:4: sites[1].gross_mw: must be >= 0 (got -5)\n"

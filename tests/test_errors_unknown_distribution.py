@@ -1,0 +1,28 @@
+"""``minersim validate`` on an unknown distribution name.
+
+Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
+"""
+
+from click.testing import CliRunner
+
+from simulator._files import scenarios_dir
+from simulator.cli import cli
+
+BASE = scenarios_dir() / "base.yaml"
+
+
+def validate(path):
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_unknown_distribution(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {BASE}\ncompany:\n  power:\n    price_usd_per_mwh:\n      dist: triangulr\n"
+                    "      low: 45\n      mode: 56\n      high: 65\n")
+    assert validate(path) == (
+        f"{path}:5: company.power.price_usd_per_mwh.dist: unknown dist 'triangulr' (allowed: fixed, uniform, "
+        "triangular, pert, normal, lognormal, beta, bernoulli, choice, month_range, scipy); "
+        "did you mean 'triangular'?\n")
