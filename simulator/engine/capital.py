@@ -1,0 +1,171 @@
+"""Capital: debt schedules, convertibles with capped calls, cash, and equity raises.
+
+References
+----------
+domain.md "The company" (capital); domain-facts rows C-D1..C-D10 (notes, capped call),
+C-E1, C-E3 (shares), C-B4, C-B5 (cash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from simulator import units
+
+
+def _col(x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return a.reshape(-1, 1) if a.ndim else a.reshape(1, 1)
+
+
+def debt_schedule(principal_usd, coupon, maturity_month: int, amortisation, months: int):
+    """Coupon, scheduled principal and maturity payment of one instrument.
+
+    Parameters
+    ----------
+    principal_usd : float or ndarray [P]
+        Face outstanding at month 0 [USD].
+    coupon : float or ndarray [P]
+        Annual coupon [1/yr], paid monthly on the opening balance.
+    maturity_month : int
+        Month index of the final payment; beyond the grid means still outstanding at the end.
+    amortisation : float or ndarray [P]
+        Share of the original face repaid per year before maturity [1/yr] (0 = bullet).
+    months : int
+
+    Returns
+    -------
+    balance, interest, scheduled, balloon : ndarray [P or 1, T]
+        Closing balance [USD]; coupon [USD/month]; amortisation [USD/month]; the balance
+        repaid at maturity [USD/month] (a convertible that converts does not pay it).
+
+    Notes
+    -----
+    ``open_t = F - min(F a / 12 x t, F)`` up to maturity, then 0;
+    ``interest_t = open_t x c / 12``.
+    """
+    face = _col(principal_usd)
+    t = np.arange(months)[None, :]
+    per_month = face * _col(amortisation) / units.MONTHS_PER_YEAR
+    opening = np.where(t <= maturity_month, face - np.minimum(per_month * t, face), 0.0)
+    scheduled = np.where(t < maturity_month, np.minimum(per_month, opening), 0.0)
+    balloon = np.where(t == maturity_month, opening, 0.0)
+    balance = opening - scheduled - balloon
+    interest = opening * _col(coupon) / units.MONTHS_PER_YEAR
+    return balance, interest, scheduled, balloon
+
+
+def converts(share_value, conversion_price) -> np.ndarray:
+    """Holders convert where the share value exceeds the conversion price (NaN: repay)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(share_value > conversion_price)
+
+
+def conversion_shares(principal_usd, conversion_price, share_price, cap_price=None):
+    """Net new shares on conversion after the capped call [shares].
+
+    Parameters
+    ----------
+    principal_usd : float or ndarray [P]  [USD]
+    conversion_price : float  [USD/share]
+    share_price : ndarray [P]
+        Share value at settlement [USD/share].
+    cap_price : float or None
+        Cap of the capped call [USD/share]; None means no capped call.
+
+    Returns
+    -------
+    ndarray [P]
+
+    Notes
+    -----
+    Conversion delivers ``n = principal / K`` shares. The capped call is a call spread on
+    ``n`` shares struck at ``K`` and capped at ``C``: it pays ``n x (min(S, C) - K)^+`` in
+    value, settled in shares worth ``S``, so it hands back ``n (min(S, C) - K)^+ / S``
+    shares. Net dilution ``n (1 - (min(S, C) - K)^+ / S)``: for ``K < S <= C`` that is
+    ``n K / S`` (worth exactly the principal, i.e. no economic dilution); above ``C`` the
+    offset stays at ``n (C - K) / S``.
+    """
+    n = np.asarray(principal_usd, dtype=np.float64) / conversion_price
+    if cap_price is None:
+        return np.broadcast_to(n, np.shape(share_price)).astype(np.float64)
+    s = np.asarray(share_price, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        offset = np.maximum(np.minimum(s, cap_price) - conversion_price, 0.0) / s
+    return n * (1.0 - np.where(s > conversion_price, offset, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class CashResult:
+    """Month-coupled cash and treasury paths."""
+
+    cash: np.ndarray  #: closing cash [USD], [P, T]
+    btc_held: np.ndarray  #: closing BTC held [BTC], [P, T]
+    btc_sold: np.ndarray  #: [BTC/month], [P, T]
+    raised_usd: np.ndarray  #: equity raise proceeds [USD/month], [P, T]
+    shares_issued: np.ndarray  #: shares issued in the month [shares], [P, T]
+    short: np.ndarray  #: cash went negative with no raise possible [P], bool
+
+
+def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Callable,
+              issue_price=None, raise_target_usd=0.0) -> CashResult:
+    """Roll cash and BTC held forward month by month.
+
+    Parameters
+    ----------
+    pre_cash_flow : ndarray [P, T]
+        Every cash flow except BTC sales and equity raises [USD/month].
+    btc_mined, btc_price : ndarray [P, T]  [BTC/month], [USD/BTC]
+    cash0, btc_held0 : float or ndarray [P]
+        Opening cash [USD] and BTC held [BTC].
+    sell : callable
+        ``sell(held, mined, cash_before, btc_price) -> BTC sold`` (``treasury.sell_rule``).
+    issue_price : ndarray [P, T] or None
+        Share price for equity raises [USD/share]; None means no raises.
+    raise_target_usd : float or ndarray [P]
+        Cash left after a raise [USD].
+
+    Returns
+    -------
+    CashResult
+
+    Notes
+    -----
+    Per month: ``cash' = cash + CF``; ``held' = held + mined``; ``sold = sell(...)``;
+    ``cash'' = cash' + sold x price``. If ``cash'' < 0`` and the issue price is positive,
+    raise ``target - cash''`` at that price; otherwise the path is ``short``.
+    """
+    n, months = pre_cash_flow.shape
+    # Time-major copies: each month reads and writes one contiguous row.
+    flow, mined = np.ascontiguousarray(pre_cash_flow.T), np.ascontiguousarray(btc_mined.T)
+    price = np.ascontiguousarray(np.broadcast_to(btc_price, (n, months)).T)
+    issue = None if issue_price is None else np.ascontiguousarray(issue_price.T)
+    cash = np.broadcast_to(np.asarray(cash0, dtype=np.float64), (n,)).copy()
+    held = np.broadcast_to(np.asarray(btc_held0, dtype=np.float64), (n,)).copy()
+    target = np.broadcast_to(np.asarray(raise_target_usd, dtype=np.float64), (n,))
+    out = {k: np.zeros((months, n)) for k in ("cash", "held", "sold", "raised", "issued")}
+    short = np.zeros(n, dtype=bool)
+    for t in range(months):
+        cash += flow[t]
+        held += mined[t]
+        sold = out["sold"][t]
+        sold[:] = sell(held, mined[t], cash, price[t])
+        held -= sold
+        cash += sold * price[t]
+        need = cash < 0.0
+        if issue is not None and need.any():
+            with np.errstate(invalid="ignore"):
+                ok = need & np.isfinite(issue[t]) & (issue[t] > 0.0)
+            raised = out["raised"][t]
+            np.subtract(target, cash, out=raised, where=ok)
+            np.divide(raised, issue[t], out=out["issued"][t], where=ok)
+            cash += raised
+            need &= ~ok
+        short |= need
+        out["cash"][t] = cash
+        out["held"][t] = held
+    out = {k: np.ascontiguousarray(v.T) for k, v in out.items()}
+    return CashResult(out["cash"], out["held"], out["sold"], out["raised"], out["issued"], short)

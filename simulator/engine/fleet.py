@@ -1,0 +1,161 @@
+"""Fleet: company hashrate, MW for mining, curtailment, BTC mined and the mining P&L.
+
+Pure array functions. Per-path inputs are scalars or ``[P]`` arrays; month series are
+``[P, T]`` (or ``[1, T]`` when identical on every path) and broadcast against each other.
+
+References
+----------
+domain.md "The company"; domain-facts rows C-O1, C-O3, C-G1 (fleet), C-F11, C-F12 (power),
+CHK-2 (BTC mined), CHK-4 (MW = EH/s x J/TH).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import units
+
+
+def _col(x) -> np.ndarray:
+    """A scalar or ``[P]`` input as a ``[1, 1]`` or ``[P, 1]`` float64 column."""
+    a = np.asarray(x, dtype=np.float64)
+    return a.reshape(-1, 1) if a.ndim else a.reshape(1, 1)
+
+
+def planned_fleet(hashrate_ehs, j_per_th, deployments, months: int):
+    """Planned hashrate, average efficiency and fleet capex by month.
+
+    Parameters
+    ----------
+    hashrate_ehs : float or ndarray [P]
+        Initial operating fleet [EH/s].
+    j_per_th : float or ndarray [P]
+        Initial fleet efficiency [J/TH].
+    deployments : sequence of (month, hashrate_ehs, j_per_th, capex_usd_per_th)
+        Month index when the machines start hashing [month] (int or int ``[P]``), hashrate
+        added [EH/s], their
+        efficiency [J/TH] and purchase price [USD/TH] (0 if sunk). Numbers may be ``[P]``.
+    months : int
+        Months T on the grid.
+
+    Returns
+    -------
+    planned : ndarray [P or 1, T]
+        Planned hashrate [EH/s].
+    fleet_j_per_th : ndarray [P or 1, T]
+        Hashrate-weighted fleet efficiency [J/TH].
+    fleet_capex : ndarray [P or 1, T]
+        Machine purchases, paid in the deployment month [USD/month].
+
+    Notes
+    -----
+    ``J/TH_fleet = (H0 J0 + sum_k H_k J_k) / (H0 + sum_k H_k)`` over deployments already
+    landed; capex_k = H_k x 1e6 TH/EH x USD/TH.
+    """
+    t = np.arange(months)[None, :]
+    cols = [_col(hashrate_ehs), _col(j_per_th)]
+    cols += [_col(v) for d in deployments for v in d]
+    rows = np.broadcast_shapes(*(c.shape for c in cols))[0]
+    planned = np.zeros((rows, months))
+    planned += _col(hashrate_ehs)
+    energy = planned * _col(j_per_th)  # EH/s x J/TH = MW
+    capex = np.zeros((rows, months))
+    for month, ehs, jpt, usd_per_th in deployments:
+        # The month may be a per-path draw (a month_range in the scenario).
+        start = np.asarray(month, dtype=np.int64).reshape(-1, 1)
+        landed = t >= start
+        h = _col(ehs)
+        planned += h * landed
+        energy += h * _col(jpt) * landed
+        capex += (h * units.TH_PER_EH * _col(usd_per_th)) * (t == start)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fleet_j = np.where(planned > 0, energy / planned, _col(j_per_th))
+    return planned, fleet_j, capex
+
+
+def breakeven_hashprice(j_per_th, power_price_usd_per_mwh):
+    """Hashprice at which the fleet's power cost equals its revenue [USD/PH/day].
+
+    Notes
+    -----
+    1 PH/s at J/TH draws J/TH kW, i.e. ``J/TH x 24 / 1000`` MWh a day, so
+    ``breakeven = J/TH x 24 x USD/MWh / 1000``.
+    """
+    return j_per_th * units.HOURS_PER_DAY * power_price_usd_per_mwh / units.KW_PER_MW
+
+
+def sga_schedule(sga_usd_per_month, growth, months: int) -> np.ndarray:
+    """SG&A by month [USD/month], stepping up by ``growth`` (annual decimal) each year."""
+    years = (np.arange(months) // units.MONTHS_PER_YEAR)[None, :]
+    return _col(sga_usd_per_month) * (1.0 + _col(growth)) ** years
+
+
+@dataclass(frozen=True, slots=True)
+class FleetResult:
+    """Monthly mining outputs, all ``[P, T]``."""
+
+    company_hashrate: np.ndarray  #: operating hashrate allocated to power [EH/s]
+    mining_mw: np.ndarray  #: MW allocated to mining (paid site opex) [MW]
+    curtailed: np.ndarray  #: fraction of the month the fleet is off [1]
+    btc_mined: np.ndarray  #: [BTC/month]
+    mining_revenue: np.ndarray  #: [USD/month]
+    power_cost: np.ndarray  #: [USD/month]
+    mining_margin: np.ndarray  #: revenue - power [USD/month]
+    site_opex: np.ndarray  #: [USD/month]
+
+
+def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, subsidy,
+            fees_per_block, btc_price, hashprice, days, realisation, power_price_usd_per_mwh,
+            site_opex_usd_per_mw_month) -> FleetResult:
+    """Run the fleet for every month and path.
+
+    Parameters
+    ----------
+    planned, fleet_j_per_th : ndarray [P or 1, T]
+        From :func:`planned_fleet` [EH/s], [J/TH].
+    available_mw : ndarray [P, T]
+        MW the company can give to mining (contracted minus MW taken by HPC sites) [MW].
+    network_hashrate : ndarray [P, T]  [EH/s]
+    blocks, subsidy, fees_per_block : ndarray [P, T]
+        Blocks in the month [blocks]; [BTC/block]; [BTC/block].
+    btc_price, hashprice : ndarray [P, T]  [USD/BTC], [USD/PH/day]
+    days : ndarray [T]
+        Days in each month [day].
+    realisation : float or ndarray [P]
+        Uptime x (1 - pool fee) [1].
+    power_price_usd_per_mwh, site_opex_usd_per_mw_month : float or ndarray [P]
+
+    Returns
+    -------
+    FleetResult
+
+    Notes
+    -----
+    ``H = min(planned, available_mw / J/TH)``; ``MW = H x J/TH`` (CHK-4).
+    The fleet is off for the whole month when ``hashprice < breakeven_hashprice`` (strictly:
+    at breakeven it runs). ``BTC = H / H_net x blocks x (subsidy + fees) x realisation``
+    while on (CHK-2). ``power = MW x 24 x days x USD/MWh`` while on; site opex is paid on
+    allocated MW either way.
+    """
+    price = _col(power_price_usd_per_mwh)
+    hashrate = np.maximum(available_mw, 0.0) / fleet_j_per_th
+    np.minimum(hashrate, planned, out=hashrate)
+    mining_mw = hashrate * fleet_j_per_th
+    running = hashprice >= breakeven_hashprice(fleet_j_per_th, price)
+    curtailed = (~running).astype(np.float64)
+
+    btc = subsidy + fees_per_block
+    btc *= blocks
+    btc *= hashrate
+    btc /= network_hashrate
+    btc *= _col(realisation) * running
+    revenue = btc * btc_price
+
+    power = mining_mw * (units.HOURS_PER_DAY * price)
+    power *= np.asarray(days, dtype=np.float64)[None, :]
+    power *= running
+    margin = np.subtract(revenue, power)
+    opex = mining_mw * _col(site_opex_usd_per_mw_month)
+    return FleetResult(hashrate, mining_mw, curtailed, btc, revenue, power, margin, opex)

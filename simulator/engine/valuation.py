@@ -1,0 +1,158 @@
+"""Valuation: free cash flow, segment discounting, terminal values, sum of the parts, marks.
+
+Months are indexed ``t = 0 .. T-1`` and cash flows fall at month end, so month ``t`` is
+discounted by ``(1 + r)^(-(t + 1) / 12)`` and the horizon (end of month ``T - 1``) by
+``(1 + r)^(-T / 12)``.
+
+References
+----------
+domain.md "Valuation"; domain-facts rows V-R1..V-R4 (discount rates), V-M1..V-M4
+(multiples), H-F3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import units
+
+
+def _col(x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return a.reshape(-1, 1) if a.ndim else a.reshape(1, 1)
+
+
+def discount_factors(rate, months: int) -> np.ndarray:
+    """Month-end discount factors ``(1 + r)^(-(t + 1) / 12)``, shape [P or 1, months]."""
+    t = np.arange(1, months + 1)[None, :] / units.MONTHS_PER_YEAR
+    return (1.0 + _col(rate)) ** (-t)
+
+
+def free_cash_flow(mining_margin, site_opex, hpc_noi, sga, capex, interest):
+    """Free cash flow [USD/month], with mined BTC valued at the month-end price.
+
+    Notes
+    -----
+    ``FCF = margin - site opex + NOI - SG&A - capex - interest``. The margin already counts
+    every coin mined at that month's price, so BTC sales are not added again (selling
+    production only turns that value into cash; see ``capital.cash_loop`` for cash).
+    """
+    fcf = mining_margin - site_opex
+    fcf += hpc_noi
+    fcf -= sga
+    fcf -= capex
+    fcf -= interest
+    return fcf
+
+
+def trailing_12(x: np.ndarray) -> np.ndarray:
+    """Sum of the last 12 months including ``t`` [per year]; annualised before month 11.
+
+    Notes
+    -----
+    ``S_t = sum_{s=t-11}^{t} x_s`` for ``t >= 11``; ``12 / (t + 1) x sum_{s<=t} x_s`` before,
+    since the grid holds no months before the valuation date.
+    """
+    cs = np.cumsum(x, axis=1)
+    out = cs.copy()
+    w = units.MONTHS_PER_YEAR
+    out[:, w:] -= cs[:, :-w]
+    early = min(w - 1, x.shape[1])
+    out[:, :early] *= w / np.arange(1, early + 1)
+    return out
+
+
+def forward_12(x_ext: np.ndarray, months: int) -> np.ndarray:
+    """Sum of months ``t+1 .. t+12`` for ``t < months``; ``x_ext`` has ``months + 12`` columns."""
+    cs = np.cumsum(x_ext, axis=1)
+    w = units.MONTHS_PER_YEAR
+    return cs[:, w:months + w] - cs[:, :months]
+
+
+def mark(*, trailing_mining_ebitda, forward_noi, btc_held, btc_price, cash, debt, shares,
+         mining_multiple, hpc_multiple) -> np.ndarray:
+    """Value per share marked at every month by multiples [USD/share], [P, T].
+
+    Notes
+    -----
+    ``V_t = (m_mine x max(EBITDA_trailing12, 0) + m_hpc x NOI_forward12 + BTC_t x S_t
+    + cash_t - debt_t) / shares_t``. The same bridge gives the forward value at month 12k.
+    """
+    value = np.maximum(trailing_mining_ebitda, 0.0) * _col(mining_multiple)
+    value += forward_noi * _col(hpc_multiple)
+    value += btc_held * btc_price
+    value += cash
+    value -= debt
+    value /= shares
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ValueToday:
+    """Sum of the parts at the valuation date, all [P] in USD."""
+
+    pv_mining: np.ndarray
+    pv_hpc: np.ndarray
+    treasury_value: np.ndarray
+    net_debt: np.ndarray
+    pv_equity_raised: np.ndarray
+    equity_value: np.ndarray
+
+
+def sum_of_parts(*, mining_cash_flow, mining_ebitda, hpc_cash_flow, noi_ext, mining_rate,
+                 hpc_rate, mining_multiple, hpc_multiple, btc_held0, btc_price0,
+                 debt_repaid_in_cash, cash0, raised_usd) -> ValueToday:
+    """Unlevered sum of the parts today.
+
+    Parameters
+    ----------
+    mining_cash_flow : ndarray [P, T]
+        Margin - site opex - SG&A - fleet capex [USD/month].
+    mining_ebitda : ndarray [P, T]
+        Margin - site opex - SG&A [USD/month].
+    hpc_cash_flow : ndarray [P, T]
+        NOI - HPC capex [USD/month].
+    noi_ext : ndarray [P, T + 12]
+        NOI including the 12 months after the horizon [USD/month].
+    mining_rate, hpc_rate : float or ndarray [P]
+        Annual discount rates [1/yr].
+    mining_multiple, hpc_multiple : float or ndarray [P]
+        EV/EBITDA on trailing mining EBITDA; EV/NOI on forward NOI [1].
+    btc_held0, btc_price0 : float or ndarray [P]  [BTC], [USD/BTC]
+    debt_repaid_in_cash : ndarray [P]
+        Face of notes and loans repaid in cash (converted notes excluded) [USD].
+    cash0 : float or ndarray [P]  [USD]
+    raised_usd : ndarray [P, T]
+        Equity raise proceeds [USD/month].
+
+    Returns
+    -------
+    ValueToday
+
+    Notes
+    -----
+    ``PV_mine = sum_t CF_t d_t + m_mine max(sum_{T-12}^{T-1} EBITDA, 0) d_T`` at the mining
+    rate; ``PV_hpc = sum_t (NOI - capex)_t d_t + m_hpc sum_{T}^{T+11} NOI d_T`` at the HPC
+    rate; ``net debt = debt repaid in cash - cash0``. Equity raised later is sold at the
+    market price, so its proceeds (discounted at the mining rate, the company's cost of
+    equity proxy) add to equity value while the new shares add to the count:
+    ``equity = PV_mine + PV_hpc + BTC0 S0 - net debt + PV(raises)``.
+    """
+    months = mining_cash_flow.shape[1]
+    w = units.MONTHS_PER_YEAR
+    d_mine = discount_factors(mining_rate, months)
+    d_hpc = discount_factors(hpc_rate, months)
+    ebitda_last = mining_ebitda[:, max(months - w, 0):].sum(axis=1)
+    noi_next = noi_ext[:, months:months + w].sum(axis=1)
+    pv_mining = (mining_cash_flow * d_mine).sum(axis=1)
+    pv_mining += (np.maximum(ebitda_last, 0.0) * np.asarray(mining_multiple)) * d_mine[:, -1]
+    pv_hpc = (hpc_cash_flow * d_hpc).sum(axis=1)
+    pv_hpc += noi_next * np.asarray(hpc_multiple) * d_hpc[:, -1]
+    n = pv_mining.shape[0]
+    treasury = np.broadcast_to(np.asarray(btc_held0, np.float64) * btc_price0, (n,)).copy()
+    net_debt = debt_repaid_in_cash - np.asarray(cash0, dtype=np.float64)
+    pv_raised = (raised_usd * d_mine).sum(axis=1)
+    equity = pv_mining + pv_hpc + treasury - net_debt + pv_raised
+    return ValueToday(pv_mining, pv_hpc, treasury, net_debt, pv_raised, equity)

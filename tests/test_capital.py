@@ -1,0 +1,118 @@
+"""Capital: debt schedules, convertibles and capped call, cash loop, equity raises."""
+
+import numpy as np
+import pytest
+
+from simulator.engine import capital
+from simulator.engine.chain import (CapitalParams, CompanyParams, FleetParams, MarketPaths,
+                                    TreasuryParams, ValuationParams, run_company)
+
+
+def test_debt_schedule_hand_numbers():
+    # 1,200 face, 12% coupon (1%/month on opening), 50%/yr amortisation = 50/month, due month 5.
+    bal, intr, sched, balloon = capital.debt_schedule(1200.0, 0.12, 5, 0.5, 8)
+    np.testing.assert_allclose(intr[0], [12, 11.5, 11, 10.5, 10, 9.5, 0, 0])
+    np.testing.assert_allclose(sched[0], [50, 50, 50, 50, 50, 0, 0, 0])
+    np.testing.assert_allclose(balloon[0], [0, 0, 0, 0, 0, 950, 0, 0])
+    np.testing.assert_allclose(bal[0], [1150, 1100, 1050, 1000, 950, 0, 0, 0])
+
+
+def test_debt_beyond_horizon_stays_outstanding():
+    bal, _, _, balloon = capital.debt_schedule(np.array([100.0, 200.0]), 0.0, 99, 0.0, 4)
+    np.testing.assert_allclose(bal[:, -1], [100, 200])
+    assert not balloon.any()
+
+
+@pytest.mark.parametrize("value, expected", [(10.01, True), (9.99, False), (10.0, False),
+                                             (np.nan, False)])
+def test_converts_just_above_repays_just_below(value, expected):
+    assert bool(capital.converts(np.array([value]), 10.0)[0]) is expected
+
+
+@pytest.mark.parametrize("s, net", [(12.0, 1000 / 12), (15.0, 100 * (1 - 5 / 15)),
+                                    (30.0, 100 * (1 - 5 / 30))])
+def test_capped_call_offset(s, net):
+    # 1,000 face at K = 10 -> 100 shares; call spread K = 10 to C = 15 pays
+    # 100 (min(S, C) - K) in value, returned as shares at S.
+    got = capital.conversion_shares(1000.0, 10.0, np.array([s]), 15.0)[0]
+    assert got == pytest.approx(net)
+
+
+def test_capped_call_offset_is_capped():
+    s = np.array([20.0, 40.0, 80.0])
+    offset_shares = 100 - capital.conversion_shares(1000.0, 10.0, s, 15.0)
+    np.testing.assert_allclose(offset_shares * s, 100 * 5.0)  # value of offset fixed at cap
+    assert (offset_shares < 100 * (s - 10) / s).all()  # less than an uncapped call
+    np.testing.assert_allclose(capital.conversion_shares(1000.0, 10.0, s, None), 100)
+
+
+def test_cash_loop_raises_at_issue_price():
+    never = lambda held, mined, cash, price: np.zeros_like(held)  # noqa: E731
+    pre = np.array([[-50.0, -50.0, 30.0]])
+    res = capital.cash_loop(pre, np.zeros((1, 3)), np.ones((1, 3)), cash0=60.0, btc_held0=0.0,
+                            sell=never, issue_price=np.full((1, 3), 2.0), raise_target_usd=10.0)
+    np.testing.assert_allclose(res.cash[0], [10, 10, 40])
+    np.testing.assert_allclose(res.raised_usd[0], [0, 50, 0])
+    np.testing.assert_allclose(res.shares_issued[0], [0, 25, 0])
+    assert not res.short[0]
+
+
+def test_cash_loop_short_without_raises_or_price():
+    never = lambda held, mined, cash, price: np.zeros_like(held)  # noqa: E731
+    pre = np.array([[-50.0], [10.0]])
+    res = capital.cash_loop(pre, np.zeros((2, 1)), np.ones((2, 1)), cash0=0.0, btc_held0=0.0,
+                            sell=never)
+    np.testing.assert_array_equal(res.short, [True, False])
+    res = capital.cash_loop(pre, np.zeros((2, 1)), np.ones((2, 1)), cash0=0.0, btc_held0=0.0,
+                            sell=never, issue_price=np.array([[-1.0], [-1.0]]))
+    np.testing.assert_array_equal(res.short, [True, False])
+
+
+def test_cash_loop_treasury_sales_fund_cash():
+    rule = lambda held, mined, cash, price: np.minimum(held, np.maximum(-cash, 0) / price)  # noqa
+    pre = np.array([[-300.0, -300.0]])
+    res = capital.cash_loop(pre, np.zeros((1, 2)), np.full((1, 2), 100.0), cash0=0.0,
+                            btc_held0=4.0, sell=rule)
+    np.testing.assert_allclose(res.btc_sold[0], [3, 1])
+    np.testing.assert_allclose(res.cash[0], [0, -200])
+    assert res.short[0]
+
+
+def _burn(allow_raise):
+    # No mining, 1M/month SG&A, 0.5M cash, 100 BTC at 100k held: cash runs out at once.
+    T = 3
+    ones = np.ones((1, T))
+    mk = MarketPaths(np.arange("2026-01", "2026-04", dtype="datetime64[M]"), np.full(T, 30.0),
+                     1e5 * ones, 0 * ones, 3.125 * ones, 4320 * ones, 1000 * ones, 40 * ones,
+                     1e5)
+    p = CompanyParams(
+        fleet=FleetParams(0.0, 20.0, 0.0, 1.0, 50.0, sga_usd_per_month=1e6),
+        treasury=TreasuryParams(100.0),
+        capital=CapitalParams(0.5e6, 1e6, allow_equity_raise=allow_raise),
+        valuation=ValuationParams(forward_years=1))
+    return run_company(mk, p, {})
+
+
+def test_equity_raise_at_pass_a_mark():
+    out = _burn(True)
+    # Pass A (no raises) marks: (BTC 10M + cash) / 1M shares; mining EBITDA floored at 0.
+    # Month 0: cash -0.5M -> 9.5; month 1: -1.5M -> 8.5; month 2: -2.5M -> 7.5.
+    issued = [0.5e6 / 9.5, 1e6 / 8.5, 1e6 / 7.5]
+    np.testing.assert_allclose(out.shares_outstanding[0], 1e6 + np.cumsum(issued))
+    assert out.shares_issued[0] == pytest.approx(sum(issued))
+    np.testing.assert_allclose(out.cash[0], 0.0, atol=1e-6)
+    d = [1.2 ** (-(t + 1) / 12) for t in range(3)]
+    pv_raised = 0.5e6 * d[0] + 1e6 * d[1] + 1e6 * d[2]
+    pv_mining = -1e6 * sum(d)
+    equity = pv_mining + 0 + 1e7 + 0.5e6 + pv_raised
+    assert out.pv_equity_raised[0] == pytest.approx(pv_raised)
+    assert out.value_per_share[0] == pytest.approx(equity / (1e6 + sum(issued)))
+    assert not out.path_failed[0]
+
+
+def test_path_fails_without_equity_raise():
+    out = _burn(False)
+    assert out.path_failed[0] and np.isnan(out.value_per_share[0])
+    assert np.isnan(out.value_per_share_forward).all()
+    assert out.cash[0, -1] == pytest.approx(0.5e6 - 3e6)
+    assert np.isfinite(out.equity_value[0])

@@ -1,0 +1,75 @@
+"""Valuation: discounting, trailing/forward sums, marks, sum of the parts."""
+
+import numpy as np
+import pytest
+
+from simulator.engine import valuation
+
+
+def test_discount_factors_month_end():
+    d = valuation.discount_factors(0.2, 24)
+    assert d[0, 11] == pytest.approx(1 / 1.2)
+    assert d[0, 23] == pytest.approx(1 / 1.44)
+    assert d[0, 0] == pytest.approx(1.2 ** (-1 / 12))
+    per_path = valuation.discount_factors(np.array([0.1, 0.2]), 12)
+    np.testing.assert_allclose(per_path[:, -1], [1 / 1.1, 1 / 1.2])
+
+
+def test_trailing_12_annualises_early_months():
+    x = np.arange(1.0, 16.0)[None, :]  # 1 .. 15
+    tr = valuation.trailing_12(x)
+    assert tr[0, 0] == pytest.approx(12 * 1.0)
+    assert tr[0, 1] == pytest.approx(12 / 2 * (1 + 2))
+    assert tr[0, 11] == pytest.approx(sum(range(1, 13)))
+    assert tr[0, 14] == pytest.approx(sum(range(4, 16)))
+
+
+def test_forward_12():
+    x = np.arange(20.0)[None, :]
+    fw = valuation.forward_12(x, 8)
+    assert fw.shape == (1, 8)
+    assert fw[0, 0] == pytest.approx(sum(range(1, 13)))
+    assert fw[0, 7] == pytest.approx(sum(range(8, 20)))
+
+
+def test_mark():
+    v = valuation.mark(trailing_mining_ebitda=np.array([[-5.0, 10.0]]),
+                       forward_noi=np.array([[2.0, 2.0]]), btc_held=np.array([[3.0, 3.0]]),
+                       btc_price=np.array([[10.0, 10.0]]), cash=np.array([[1.0, 1.0]]),
+                       debt=np.array([[4.0, 4.0]]), shares=np.array([[2.0, 2.0]]),
+                       mining_multiple=8.0, hpc_multiple=18.0)
+    np.testing.assert_allclose(v[0], [(0 + 36 + 30 + 1 - 4) / 2, (80 + 36 + 30 + 1 - 4) / 2])
+
+
+def test_sum_of_parts_constant_flows():
+    # 24 months of 1 mining CF and 2 NOI; terminal 8 x 12 and 18 x 24.
+    T = 24
+    mine = np.ones((1, T))
+    noi_ext = np.full((1, T + 12), 2.0)
+    v = valuation.sum_of_parts(
+        mining_cash_flow=mine, mining_ebitda=mine, hpc_cash_flow=noi_ext[:, :T],
+        noi_ext=noi_ext, mining_rate=0.2, hpc_rate=0.1, mining_multiple=8.0,
+        hpc_multiple=18.0, btc_held0=10.0, btc_price0=5.0, debt_repaid_in_cash=np.array([30.0]),
+        cash0=7.0, raised_usd=np.zeros((1, T)))
+    vm, vh = 1.2 ** (-1 / 12), 1.1 ** (-1 / 12)
+    annuity = lambda v: v * (1 - v ** T) / (1 - v)  # noqa: E731
+    assert v.pv_mining[0] == pytest.approx(annuity(vm) + 8 * 12 / 1.44)
+    assert v.pv_hpc[0] == pytest.approx(2 * annuity(vh) + 18 * 24 / 1.21)
+    assert v.treasury_value[0] == 50.0 and v.net_debt[0] == 23.0
+    assert v.equity_value[0] == pytest.approx(v.pv_mining[0] + v.pv_hpc[0] + 50 - 23)
+
+
+def test_terminal_mining_floored_at_zero():
+    T = 12
+    ebitda = -np.ones((1, T))
+    v = valuation.sum_of_parts(
+        mining_cash_flow=ebitda, mining_ebitda=ebitda, hpc_cash_flow=np.zeros((1, T)),
+        noi_ext=np.zeros((1, T + 12)), mining_rate=0.0, hpc_rate=0.0, mining_multiple=8.0,
+        hpc_multiple=18.0, btc_held0=0.0, btc_price0=1.0, debt_repaid_in_cash=np.zeros(1),
+        cash0=0.0, raised_usd=np.zeros((1, T)))
+    assert v.pv_mining[0] == pytest.approx(-12.0)
+
+
+def test_free_cash_flow():
+    f = valuation.free_cash_flow(*(np.array([x]) for x in (100.0, 5.0, 20.0, 10.0, 30.0, 4.0)))
+    assert f[0] == pytest.approx(100 - 5 + 20 - 10 - 30 - 4)
