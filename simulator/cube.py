@@ -1,0 +1,277 @@
+"""The cube: one xarray.Dataset per run, assembled from a declarative variable table.
+
+``VARIABLES`` is the contract between the engine and everything that reads a run (analysis,
+report, export, other tools): name → (dims, units, long_name). :func:`assemble` refuses names
+that are not in it, so the table and the files never drift apart. :func:`save` / :func:`load`
+own the on-disk form (netCDF4 through the ``h5netcdf`` engine, written atomically).
+
+At large path counts the engine keeps every per-path variable for all ``N`` paths but full
+``[path, time]`` series only for a stored sample of the first ``K`` paths (design.md, "Scale").
+The series then sit on a ``sample`` dimension whose coordinate holds their path ids, and the
+exact all-path per-month mean and standard deviation are stored as ``<name>_mean`` /
+``<name>_std`` over ``time``. Use :func:`path_dim` to find which of the two a variable uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from simulator import units as u
+from simulator._files import atomic_path
+from simulator.errors import RunError
+
+PT = ("path", "time")
+P = ("path",)
+PS = ("path", "site")
+
+#: name → (dims, units, long_name). The one list of what a cube may hold.
+VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    # market and network
+    "btc_price": (PT, u.USD_PER_BTC, "BTC price"),
+    "fees_per_block": (PT, u.BTC, "transaction fees per block"),
+    "subsidy": (PT, u.BTC, "block subsidy"),
+    "block_height": (PT, u.BLOCKS, "block height at month end"),
+    "network_hashrate": (PT, u.EHS, "network hashrate"),
+    "hashprice": (PT, u.USD_PER_PH_DAY, "hashprice"),
+    # fleet and mining P&L
+    "company_hashrate": (PT, u.EHS, "company hashrate"),
+    "mining_mw": (PT, u.MW, "power drawn by mining"),
+    "hpc_mw_it": (PT, u.MW, "leased HPC critical IT load"),
+    "curtailed": (PT, u.ONE, "fraction of the month curtailed"),
+    "btc_mined": (PT, u.BTC_PER_MONTH, "BTC mined"),
+    "mining_revenue": (PT, u.USD_PER_MONTH, "mining revenue"),
+    "power_cost": (PT, u.USD_PER_MONTH, "mining power cost"),
+    "mining_margin": (PT, u.USD_PER_MONTH, "mining margin"),
+    # sites and cash flow
+    "hpc_revenue": (PT, u.USD_PER_MONTH, "HPC lease revenue"),
+    "hpc_noi": (PT, u.USD_PER_MONTH, "HPC net operating income"),
+    "site_opex": (PT, u.USD_PER_MONTH, "site operating expense"),
+    "sga": (PT, u.USD_PER_MONTH, "selling, general and administrative expense"),
+    "interest": (PT, u.USD_PER_MONTH, "interest paid"),
+    "capex": (PT, u.USD_PER_MONTH, "capital expenditure"),
+    "free_cash_flow": (PT, u.USD_PER_MONTH, "free cash flow"),
+    # treasury and capital
+    "btc_held": (PT, u.BTC, "BTC held at month end"),
+    "btc_sold": (PT, u.BTC_PER_MONTH, "BTC sold"),
+    "cash": (PT, u.USD, "cash at month end"),
+    # valuation (per path)
+    "value_per_share": (P, u.USD_PER_SHARE, "value per diluted share at the valuation date"),
+    "equity_value": (P, u.USD, "equity value"),
+    "pv_mining": (P, u.USD, "present value of mining cash flows incl. terminal value"),
+    "pv_hpc": (P, u.USD, "present value of contracted HPC cash flows incl. terminal value"),
+    "treasury_value": (P, u.USD, "treasury BTC at spot"),
+    "net_debt": (P, u.USD, "net debt (debt minus cash)"),
+    "diluted_shares": (P, u.SHARES, "diluted shares outstanding"),
+    "shares_issued": (P, u.SHARES, "shares issued by conversion or equity raises"),
+    "path_failed": (P, u.ONE, "path failed (values are NaN)"),
+    "value_per_share_forward": (("path", "horizon_year"), u.USD_PER_SHARE,
+                                "value per diluted share marked at the forward date"),
+    # sites
+    "sign_month": (PS, u.MONTHS, "month index of lease signing (-1 = never)"),
+    "energise_month": (PS, u.MONTHS, "month index of energisation (-1 = never)"),
+}
+
+_MANIFEST_KEYS = ("scenario_name", "scenario_yaml", "scenario_sha256", "seed", "paths",
+                  "sampling", "minersim_version", "created", "valuation_date", "share_price",
+                  "runtime_seconds")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def assemble(arrays: Mapping[str, np.ndarray], *, calendar: Any, sites: list[str],
+             forward_years: list[int],
+             inputs: Mapping[str, tuple[np.ndarray, str, str]] | None = None,
+             manifest: Mapping[str, Any] | None = None,
+             summary: Mapping[str, np.ndarray] | None = None) -> xr.Dataset:
+    """Build the run's Dataset from engine arrays, sampled inputs and the manifest.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        Names from :data:`VARIABLES`; shapes follow their dims. ``[path, time]`` arrays may
+        hold fewer rows (``K``) than the per-path arrays (``N``): the stored sample of the
+        first ``K`` paths, placed on a ``sample`` dimension.
+    calendar : array-like of dates
+        Month starts of the time axis (anything ``numpy.datetime64`` accepts).
+    sites : list of str
+        Site names, in the column order of ``[path, site]`` arrays.
+    forward_years : list of int
+        Horizons [years] of the columns of ``value_per_share_forward``.
+    inputs : mapping of str to (ndarray [path], units, long_name)
+        Every sampled input, keyed by its scenario key path; stored as ``input_<key>`` with
+        non-identifier characters replaced by ``_`` and the key kept in attr ``key_path``.
+    manifest : mapping
+        Run attributes (``scenario_name``, ``seed``, ``paths``, ...). Lists and dicts are
+        stored as JSON strings, dates as ISO strings, booleans as 0/1, ``None`` is dropped.
+    summary : mapping of str to ndarray [time], optional
+        Exact all-path ``<name>_mean`` / ``<name>_std`` of ``[path, time]`` variables.
+
+    Returns
+    -------
+    xarray.Dataset
+        Coordinates ``path`` (int64), ``time`` (datetime64[ns]), ``site`` (str),
+        ``horizon_year`` (int64) and, with a stored sample, ``sample`` (int64 path ids).
+
+    Raises
+    ------
+    RunError
+        For a name missing from the table or an array whose shape does not fit.
+    """
+    unknown = sorted(set(arrays) - set(VARIABLES))
+    if unknown:
+        raise RunError(f"cube: unknown variable(s) {unknown}; add them to "
+                       "simulator.cube.VARIABLES (the table is the contract)")
+    time = _month_starts(calendar)
+    n_path = _path_count(arrays, inputs)
+    n_sample = _sample_count(arrays, n_path)
+    coords: dict[str, Any] = {
+        "path": np.arange(n_path, dtype=np.int64),
+        "time": time,
+        "site": np.asarray(list(sites), dtype=str),
+        "horizon_year": np.asarray(list(forward_years), dtype=np.int64),
+    }
+    if n_sample != n_path:
+        coords["sample"] = np.arange(n_sample, dtype=np.int64)
+    ds = xr.Dataset(coords=coords)
+    for name, values in arrays.items():
+        dims, unit, long_name = VARIABLES[name]
+        if n_sample != n_path and dims == PT:
+            dims = ("sample", "time")
+        ds[name] = _variable(name, values, dims, ds.sizes, unit, long_name)
+    for key, (values, unit, long_name) in (inputs or {}).items():
+        name = "input_" + _SAFE_NAME.sub("_", key.removeprefix("input_"))
+        var = _variable(name, values, P, ds.sizes, unit, long_name)
+        var.attrs["key_path"] = key
+        ds[name] = var
+    for name, values in (summary or {}).items():
+        ds[name] = _summary_variable(name, values, ds.sizes)
+    _coord_attrs(ds)
+    ds.attrs.update(_clean_attrs(manifest or {}))
+    return ds
+
+
+def _month_starts(calendar: Any) -> np.ndarray:
+    months = np.asarray(calendar).astype("datetime64[M]")
+    time = months.astype("datetime64[ns]")
+    if not np.array_equal(time, np.asarray(calendar).astype("datetime64[ns]")):
+        raise RunError("cube: calendar must hold month starts (first of the month, 00:00)")
+    return time
+
+
+def _path_count(arrays: Mapping[str, np.ndarray], inputs: Mapping | None) -> int:
+    counts = {np.shape(v)[0] for k, v in arrays.items() if VARIABLES[k][0][0] == "path"
+              and VARIABLES[k][0] != PT}
+    counts |= {np.shape(v[0])[0] for v in (inputs or {}).values()}
+    if not counts:
+        counts = {np.shape(v)[0] for v in arrays.values()}
+    if len(counts) != 1:
+        raise RunError(f"cube: per-path arrays disagree on the number of paths {sorted(counts)}")
+    return counts.pop()
+
+
+def _sample_count(arrays: Mapping[str, np.ndarray], n_path: int) -> int:
+    counts = {np.shape(v)[0] for k, v in arrays.items() if VARIABLES[k][0] == PT}
+    if len(counts) > 1:
+        raise RunError(f"cube: [path, time] arrays disagree on rows {sorted(counts)}")
+    n_sample = counts.pop() if counts else n_path
+    if n_sample > n_path:
+        raise RunError(f"cube: stored sample of {n_sample} paths exceeds {n_path} paths")
+    return n_sample
+
+
+def _variable(name: str, values: np.ndarray, dims: tuple[str, ...], sizes: Mapping[str, int],
+              unit: str, long_name: str) -> xr.Variable:
+    values = np.asarray(values)
+    if name == "path_failed":
+        values = values.astype(bool)
+    want = tuple(sizes[d] for d in dims)
+    if values.shape != want:
+        raise RunError(f"cube: {name} has shape {values.shape}, expected {want} for dims {dims}")
+    return xr.Variable(dims, values, attrs={"units": unit, "long_name": long_name})
+
+
+def _summary_variable(name: str, values: np.ndarray, sizes: Mapping[str, int]) -> xr.Variable:
+    base, _, stat = name.rpartition("_")
+    if stat not in ("mean", "std") or VARIABLES.get(base, ((),))[0] != PT:
+        raise RunError(f"cube: summary {name!r} must be '<name>_mean' or '<name>_std' of a "
+                       "[path, time] variable in simulator.cube.VARIABLES")
+    _, unit, long_name = VARIABLES[base]
+    what = "mean" if stat == "mean" else "standard deviation"
+    return _variable(name, values, ("time",), sizes, unit, f"{long_name}, {what} over all paths")
+
+
+def _coord_attrs(ds: xr.Dataset) -> None:
+    ds["path"].attrs.update(long_name="simulated path")
+    ds["time"].attrs.update(long_name="month start")
+    ds["site"].attrs.update(long_name="site name")
+    ds["horizon_year"].attrs.update(long_name="forward horizon", units="years")
+    if "sample" in ds.coords:
+        ds["sample"].attrs.update(long_name="path id of the stored [path, time] sample")
+
+
+def _clean_attrs(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in manifest.items():
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, (list, tuple, dict)):
+            value = json.dumps(value, sort_keys=True, default=str)
+        out[key] = value
+    return out
+
+
+def path_dim(cube: xr.Dataset, name: str) -> str:
+    """``"sample"`` if ``name`` is stored for the path sample only, else ``"path"``."""
+    return "sample" if "sample" in cube[name].dims else "path"
+
+
+def manifest_of(cube: xr.Dataset) -> dict[str, Any]:
+    """The run's attributes as a plain dict (standard manifest keys first)."""
+    attrs = dict(cube.attrs)
+    ordered = {k: attrs.pop(k) for k in _MANIFEST_KEYS if k in attrs}
+    ordered.update(attrs)
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in ordered.items()}
+
+
+def save(cube: xr.Dataset, path: str | Path) -> Path:
+    """Write ``cube`` to netCDF4 (``h5netcdf``), zlib-compressed, atomically.
+
+    A failed write leaves any previous file at ``path`` untouched.
+    """
+    encoding = {name: {"zlib": True, "complevel": 4}
+                for name, var in cube.variables.items() if var.dtype.kind in "biuf"}
+    with atomic_path(path) as tmp:
+        cube.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    return Path(path)
+
+
+def load(path: str | Path) -> xr.Dataset:
+    """Read a saved cube fully into memory; the file is closed on return.
+
+    Raises
+    ------
+    RunError
+        If ``path`` is missing or is not a netCDF4/HDF5 file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no such cube file")
+    try:
+        return xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: not a readable minersim cube (netCDF4): {exc}") from exc

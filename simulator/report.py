@@ -1,0 +1,382 @@
+"""The self-contained HTML report of one run.
+
+Python prepares a flat context of formatted strings and inline SVG; the Jinja2 template
+(``templates/report.html.j2``, autoescaped) only branches and loops. Our own chart SVG is
+the only markup marked safe. :func:`check_self_contained` refuses HTML that would fetch
+anything when opened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from simulator import charts
+from simulator import units as u
+from simulator._files import atomic_write, templates_dir
+from simulator.analysis import decoupling, stats
+from simulator.cube import manifest_of
+from simulator.errors import RunError
+
+_EXTERNAL = [
+    (re.compile(r"""\b(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I),
+         "src/href to a remote address"),
+    (re.compile(r"""url\(\s*["']?\s*(?:https?:)?//""", re.I), "url() to a remote address"),
+    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "<script src>"),
+    (re.compile(r"<link\b[^>]*\brel\s*=\s*[\"']?stylesheet", re.I), "<link rel=stylesheet>"),
+    (re.compile(r"@import\b", re.I), "@import"),
+    (re.compile(r"""\bsrc\s*=\s*["']?(?!data:|#)[\w./-]+""", re.I), "src to a file"),
+]
+_FANS = (  # (variable, title, axis label, scale, log)
+    ("btc_price", "BTC price", f"BTC price [{u.USD_PER_BTC}, log scale]", 1.0, True),
+    ("network_hashrate", "Network hashrate", f"network hashrate [{u.EHS}]", 1.0, False),
+    ("hashprice", "Hashprice", f"hashprice [{u.USD_PER_PH_DAY}]", 1.0, False),
+    ("free_cash_flow", "Free cash flow", "free cash flow [USD M/month]", 1e-6, False),
+    ("btc_held", "BTC held", f"BTC held [{u.BTC}]", 1.0, False),
+)
+
+
+def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
+                  notes: Sequence[str] = ()) -> str:
+    """Render the run's report as one HTML string with inline SVG charts.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A minersim cube (see :mod:`simulator.cube`).
+    beta : mapping, optional
+        A precomputed :func:`simulator.analysis.decoupling.btc_beta` result.
+    notes : sequence of str
+        Plain-text notices shown under the headline (e.g. "real-world BTC drift: what-if").
+
+    Raises
+    ------
+    RunError
+        If the rendered HTML references anything outside itself.
+    """
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    html = env.get_template("report.html.j2").render(**context(cube, beta=beta, notes=notes))
+    check_self_contained(html)
+    return html
+
+
+def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
+    """Render the report and write it atomically to ``path``."""
+    return atomic_write(path, render_report(cube, **kw))
+
+
+def check_self_contained(html: str) -> None:
+    """Raise RunError if ``html`` would load anything external when opened."""
+    found = [f"{why}: {m.group(0)[:80]!r}" for rx, why in _EXTERNAL for m in rx.finditer(html)]
+    if found:
+        raise RunError("report is not self-contained: " + "; ".join(found[:5]))
+
+
+def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
+            notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The flat template context: formatted strings, small row dicts and inline SVG."""
+    man = manifest_of(cube)
+    price = man.get("share_price")
+    price = float(price) if price is not None else None
+    value = np.asarray(cube["value_per_share"].values, dtype=np.float64)
+    head = stats.summary(value, threshold=price)
+    beta = beta if beta is not None else decoupling.btc_beta(cube)
+    halvings = halving_months(cube)
+    ctx: dict[str, Any] = {
+        "scenario_name": str(man.get("scenario_name", "unnamed scenario")),
+        "valuation_date": str(man.get("valuation_date", "")),
+        "notes": [str(n) for n in notes],
+        "sample_note": _sample_note(cube),
+    }
+    ctx.update(_headline(head, price, man))
+    ctx["assumptions"], ctx["assumptions_note"] = _assumptions(man)
+    ctx["bridge_rows"], ctx["bridge_caption"], bridge_chart = _bridge(cube, price)
+    ctx["forward_rows"] = _forward_rows(cube, price)
+    ctx["beta_rows"], ctx["hpc_share"] = _beta_rows(beta)
+    ctx["site_rows"] = _site_rows(cube)
+    ctx["manifest_rows"] = _manifest_rows(man)
+    ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
+    ctx["charts"] = _charts(cube, value, price, beta, halvings, bridge_chart,
+                            ctx["bridge_caption"])
+    return ctx
+
+
+def _usd(x: float, digits: int = 2) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return ("\u2212" if x < 0 else "") + f"${abs(x):,.{digits}f}"
+
+
+def _num(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}" if np.isfinite(x) else "n/a"
+
+
+def _headline(head: dict[str, Any], price: float | None, man: dict[str, Any]) -> dict[str, Any]:
+    pct = head["percentiles"]
+    n_text = f"{head['n']:,}"
+    sentence = (f"In {n_text} simulated paths the median value is {_usd(head['median'])} per "
+                f"share (P5 {_usd(pct[0.05]['value'])}, P95 {_usd(pct[0.95]['value'])})")
+    kpis = [("Median value per share", _usd(head["median"]),
+             f"± {_usd(head['median_se'])} (1 SE)"),
+            ("Mean value per share", _usd(head["mean"]), f"± {_usd(head['mean_se'])} (1 SE)")]
+    if price is not None and head["prob_above"] is not None:
+        p = head["prob_above"]
+        sentence += f", with {p['p']:.0%} of paths above the {_usd(price)} market price."
+        kpis.insert(1, (f"P(value > {_usd(price)} market)", f"{p['p']:.1%}",
+                        f"± {p['se']:.1%} (1 SE)"))
+        kpis.append(("Median upside vs market", f"{head['median'] / price - 1:+.0%}",
+                     f"market {_usd(price)} at {man.get('valuation_date', 'valuation date')}"))
+    else:
+        sentence += "."
+    rows = [{"label": f"P{round(p * 100)}", "value": _usd(d["value"]), "se": _usd(d["se"]),
+             "ci": f"{_usd(d['ci_low'])} to {_usd(d['ci_high'])}"} for p, d in pct.items()]
+    failed = (f"{head['n_failed']:,} failed path(s) excluded." if head["n_failed"] else "")
+    return {"headline": sentence, "kpis": kpis, "percentile_rows": rows,
+            "failed_note": failed, "n_paths": n_text}
+
+
+def _assumptions(man: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    raw = man.get("assumptions_json")
+    if not raw:
+        return [], "No assumptions list was attached to this run."
+    try:
+        items = json.loads(raw)
+    except (TypeError, ValueError):
+        return [], "The attached assumptions list could not be read (invalid JSON)."
+    rows = [{"key": str(i.get("key", "")), "description": str(i.get("description", "")),
+             "source": str(i.get("source", "")), "assumption": bool(i.get("assumption"))}
+            for i in items if isinstance(i, Mapping)]
+    return rows, ("" if rows else "The attached assumptions list is empty.")
+
+
+def _bridge(cube: Any, price: float | None) -> tuple[list[dict[str, str]], str, str]:
+    """Bridge averaged over the paths with value per share between P45 and P55."""
+    need = ("pv_mining", "pv_hpc", "treasury_value", "net_debt", "equity_value",
+            "diluted_shares")
+    if any(k not in cube for k in need):
+        return [], "Bridge unavailable: the cube lacks the valuation components.", ""
+    v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
+    lo, hi = np.nanquantile(v, [0.45, 0.55])
+    band = (v >= lo) & (v <= hi)
+
+    def avg(name: str) -> float:
+        return float(np.mean(np.asarray(cube[name].values, dtype=np.float64)[band]))
+
+    basic_each = np.asarray(cube["diluted_shares"].values, dtype=np.float64)
+    if "shares_issued" in cube:
+        basic_each = basic_each - np.asarray(cube["shares_issued"].values, dtype=np.float64)
+    basic = basic_each[band]
+
+    def per_basic(arr: np.ndarray) -> float:
+        return float(np.mean(arr[band] / basic))
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(cube[name].values, dtype=np.float64)
+
+    steps = [("mining", per_basic(col("pv_mining"))), ("HPC", per_basic(col("pv_hpc"))),
+             ("treasury", per_basic(col("treasury_value")))]
+    cash_split = "cash" in cube and cube["cash"].dims[0] == "path"
+    if cash_split:
+        cash0 = col("cash") if cube["cash"].ndim == 1 else cube["cash"].values[:, 0]
+        steps += [("cash", per_basic(cash0)), ("debt", -per_basic(col("net_debt") + cash0))]
+    else:
+        steps.append(("net debt", -per_basic(col("net_debt"))))
+    equity_basic = per_basic(col("equity_value"))
+    other = equity_basic - sum(s[1] for s in steps)
+    if abs(other) > 0.005:
+        steps.append(("other", other))
+    total = avg("value_per_share")
+    steps.append(("dilution", total - equity_basic))
+    svg = charts.sotp_bridge(steps, total, market_price=price)
+    rows = [{"label": k, "value": _usd(x)} for k, x in steps]
+    rows.append({"label": "equity per diluted share", "value": _usd(total)})
+    caption = (f"Waterfall from segment values to equity per diluted share: average of the {int(band.sum()):,} paths whose value per share lies between "
+               f"P45 ({_usd(lo)}) and P55 ({_usd(hi)}), so the parts add up exactly. Segment "
+               "values per basic share; dilution converts to per diluted share.")
+    if cash_split:
+        caption += (" Cash is the balance at the end of the first simulated month; debt is "
+                    "net debt plus that cash.")
+    return rows, caption, svg
+
+
+def _forward_rows(cube: Any, price: float | None) -> list[dict[str, str]]:
+    if "value_per_share_forward" not in cube:
+        return []
+    rows = []
+    for year in np.asarray(cube["horizon_year"].values).tolist():
+        v = np.asarray(cube["value_per_share_forward"].sel(horizon_year=year).values, float)
+        v = v[~np.isnan(v)]
+        if v.size == 0:
+            continue
+        q = np.quantile(v, [0.05, 0.5, 0.95])
+        above = f"{np.mean(v > price):.0%}" if price is not None else "n/a"
+        rows.append({"year": str(year), "p5": _usd(q[0]), "median": _usd(q[1]),
+                     "p95": _usd(q[2]), "above": above})
+    return rows
+
+
+def _beta_rows(beta: Mapping[str, Any]) -> tuple[list[dict[str, str]], str]:
+    rows = [{"year": str(r["year"]), "beta": _num(r["beta"], 2), "se": _num(r["beta_se"], 3),
+             "r2": _num(r["r2"], 2), "n": f"{r['n']:,}", "dropped": f"{r['n_dropped']:,}"}
+            for r in beta["rows"]]
+    share = beta.get("hpc_share_median", float("nan"))
+    text = (f"Median share of segment value from contracted HPC (PV of HPC / (PV of mining + "
+            f"PV of HPC)): {share:.0%} over {beta.get('hpc_share_n', 0):,} paths."
+            if np.isfinite(share) else "HPC share of value unavailable.")
+    if np.isfinite(share) and share > 1:
+        text += " Above 100% because the median path's mining segment has negative value."
+    return rows, text
+
+
+def _month(idx: float, start: np.datetime64) -> str:
+    return str(np.datetime64(start, "M") + int(round(idx)))
+
+
+def _site_rows(cube: Any) -> list[dict[str, str]]:
+    if "sign_month" not in cube:
+        return []
+    start = cube["time"].values[0]
+    rows = []
+    for k, site in enumerate(cube["site"].values.tolist()):
+        sign = np.asarray(cube["sign_month"].values)[:, k]
+        energ = np.asarray(cube["energise_month"].values)[:, k]
+        rows.append({"site": str(site), "signs": f"{np.mean(sign >= 0):.0%}",
+                     "sign_median": _month(np.median(sign[sign >= 0]), start)
+                     if (sign >= 0).any() else "never",
+                     "energise_median": _month(np.median(energ[energ >= 0]), start)
+                     if (energ >= 0).any() else "never"})
+    return rows
+
+
+def _manifest_rows(man: dict[str, Any]) -> list[tuple[str, str]]:
+    keys = [("scenario_name", "scenario"), ("scenario_sha256", "scenario SHA-256"),
+            ("seed", "seed"), ("paths", "paths"), ("sampling", "sampling"),
+            ("minersim_version", "minersim version"), ("created", "created"),
+            ("valuation_date", "valuation date"), ("share_price", "market share price"),
+            ("runtime_seconds", "runtime")]
+    rows = []
+    for key, label in keys:
+        if key not in man:
+            continue
+        val = man[key]
+        if key == "runtime_seconds":
+            val = f"{float(val):,.1f} s"
+        elif key == "paths":
+            val = f"{int(val):,}"
+        elif key == "share_price":
+            val = _usd(float(val)) + " " + u.USD_PER_SHARE
+        rows.append((label, str(val)))
+    return rows
+
+
+def _sample_note(cube: Any) -> str:
+    if "sample" not in cube.dims:
+        return ""
+    return (f"Monthly fan charts use the stored sample of {cube.sizes['sample']:,} of "
+            f"{cube.sizes['path']:,} paths; dotted means, where shown, are exact over all "
+            "paths. Per-path figures use every path.")
+
+
+def halving_months(cube: Any) -> list[np.datetime64]:
+    """Months where the median block subsidy across paths drops (halvings)."""
+    if "subsidy" not in cube:
+        return []
+    med = np.median(np.asarray(cube["subsidy"].values, dtype=np.float64), axis=0)
+    idx = np.flatnonzero(med[1:] < med[:-1]) + 1
+    return [cube["time"].values[i] for i in idx]
+
+
+def _figure(key: str, title: str, svg: str, caption: str, alt: str) -> dict[str, Any]:
+    return {"id": key, "title": title, "svg": Markup(svg), "caption": caption, "alt": alt}
+
+
+def _fan_alt(title: str, time: np.ndarray, bands: np.ndarray, unit: str) -> str:
+    first, last = str(np.datetime64(time[0], "M")), str(np.datetime64(time[-1], "M"))
+    return (f"{title}: median {_num(bands[2, 0], 2)} {unit} in {first} and "
+            f"{_num(bands[2, -1], 2)} {unit} in {last}; 90% of paths between "
+            f"{_num(bands[0, -1], 2)} and {_num(bands[4, -1], 2)} {unit} at the end.")
+
+
+def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],
+            halvings: list[np.datetime64], bridge_svg: str,
+            bridge_caption: str) -> dict[str, dict[str, Any]]:
+    """Every chart of the report, keyed by section, each with caption and text alternative."""
+    out: dict[str, Any] = {}
+    med = float(np.nanmedian(value))
+    out["value"] = _figure(
+        "value", "Value per share today", charts.value_hist_cdf(value, price),
+        "Histogram (bars, left axis) and cumulative distribution (line, right axis) of value "
+        "per diluted share across paths; the x axis spans P0.5 to P99.5.",
+        f"Distribution of value per share: median {_usd(med)}"
+        + (f", market price {_usd(price)}." if price is not None else "."))
+    if bridge_svg:
+        out["bridge"] = _figure("bridge", "Sum of the parts", bridge_svg, bridge_caption,
+                                "Sum-of-the-parts waterfall; the numbers are in the table.")
+    out["fans"] = _fan_figures(cube, halvings)
+    time = cube["time"].values
+    if "sign_month" in cube:
+        out["sites"] = _figure(
+            "sites", "Site conversion timelines",
+            charts.site_timelines(cube["sign_month"].values, cube["energise_month"].values,
+                                  cube["site"].values.tolist(), time[0], time.size),
+            "Boxes P25-P75 with median, whiskers P5-P95 over the paths where the event "
+            "happens; right margin: share of paths where it never happens within the horizon.",
+            "Site timelines; the numbers are in the table.")
+    if "value_per_share_forward" in cube:
+        years = cube["horizon_year"].values.tolist()
+        out["forward"] = _figure(
+            "forward", "Forward value per share",
+            charts.forward_values(cube["value_per_share_forward"].values, years, today=value,
+                                  market_price=price),
+            "Boxes P25-P75 with median, whiskers P5-P95; outliers not drawn.",
+            "Forward value per share by year; the numbers are in the table.")
+    rows = [r for r in beta["rows"] if np.isfinite(r["beta"])]
+    if rows:
+        out["decoupling"] = _figure(
+            "decoupling", "Decoupling from BTC", charts.decoupling(rows),
+            "Left: OLS slope of ln(forward value per share) on ln(BTC price) at the same "
+            "month, across paths, with ±2 SE. Right: R² of that regression.",
+            "BTC beta and R-squared by forward year; the numbers are in the table.")
+    n, mean, se = stats.running_mean(value)
+    out["convergence"] = _figure(
+        "convergence", "Convergence", charts.convergence(n, mean, se),
+        f"Running mean of value per share after n paths, ±2 SE band. Final SE "
+        f"{_usd(float(se[-1]), 3)} over {int(n[-1]):,} paths.",
+        f"Running mean settles at {_usd(float(mean[-1]))} with SE {_usd(float(se[-1]), 3)}.")
+    return out
+
+
+def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any]]:
+    """Monthly fan charts, with revenue by segment after hashprice."""
+    time = cube["time"].values
+    hv = ", ".join(str(np.datetime64(h, "M")) for h in halvings) or "none in the horizon"
+    fans = []
+    for var, title, label, scale, log in _FANS:
+        if var not in cube:
+            continue
+        bands = stats.fan(cube, var) * scale
+        mean = cube[f"{var}_mean"].values * scale if f"{var}_mean" in cube else None
+        svg = charts.fan_chart(time, bands, title=title, ylabel=label, halvings=halvings,
+                               log=log, mean=mean)
+        unit = label[label.index("[") + 1:label.index("]")].split(",")[0]
+        fans.append(_figure(var, title, svg, f"Median, P25-P75 and P5-P95 by month. Dashed "
+                            f"lines: halvings (median across paths: {hv}).",
+                            _fan_alt(title, time, bands, unit)))
+    if "mining_revenue" in cube and "hpc_revenue" in cube:
+        mining = stats.fan(cube, "mining_revenue") * 1e-6
+        hpc = stats.fan(cube, "hpc_revenue") * 1e-6
+        svg = charts.revenue_segments(time, mining, hpc, halvings=halvings)
+        fans.insert(3, _figure("revenue", "Revenue by segment", svg,
+                               "Median and P25-P75 of monthly revenue, mining vs HPC leases.",
+                               _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
+                               + _fan_alt("HPC revenue", time, hpc, "USD M/month")))
+    return fans

@@ -1,0 +1,164 @@
+"""``minersim run`` as a function: load, simulate, then write results.nc and report.html together.
+
+Both outputs are prepared in temporary files beside their targets and renamed only when the
+whole run has succeeded, so a failed or interrupted run leaves the previous outputs as they
+were and no partial files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator._files import atomic_path, run_dir
+from simulator.parallel import Progress
+
+
+@dataclass(frozen=True)
+class RunResult:
+    cube: Any
+    out_dir: Path
+    results_path: Path
+    report_path: Path | None
+
+    def summary_lines(self, elapsed: float) -> list[str]:
+        """The short table ``minersim run`` prints."""
+        from simulator.analysis.stats import summary
+
+        cube = self.cube
+        price = float(cube.attrs["share_price"])
+        s = summary(cube["value_per_share"].values, threshold=price)
+        p5, p95, up = s["percentiles"][0.05], s["percentiles"][0.95], s["prob_above"]
+        lines = [
+            f"{cube.attrs['scenario_name']}: {int(cube.attrs['paths']):,} paths, seed {cube.attrs['seed']}, "
+            f"{cube.attrs['sampling']} sampling, {elapsed:.1f} s",
+            f"  value per share, median   ${s['median']:8.2f}  (SE {s['median_se']:.2f})",
+            f"  P5 to P95                 ${p5['value']:8.2f} to ${p95['value']:.2f}"
+            f"  (SE {p5['se']:.2f}, {p95['se']:.2f})",
+            f"  mean                      ${s['mean']:8.2f}  (SE {s['mean_se']:.2f})",
+            f"  P(value > ${price:.2f})       {up['p']:8.1%}  (SE {up['se']:.1%})",
+        ]
+        if s.get("n_failed"):
+            lines.append(f"  failed paths              {s['n_failed']:,} (cash ran out with equity raises off)")
+        lines.append(f"  results: {self.results_path}")
+        if self.report_path is not None:
+            lines.append(f"  report:  {self.report_path}")
+        return lines
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit so temporary files are cleaned up on the way out."""
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, seed: int | None = None,
+                 sampling: str | None = None, out: str | os.PathLike[str] | None = None,
+                 chunk_paths: int | None = None, report: bool = True, client: Any = None,
+                 progress: Progress | None = None) -> RunResult:
+    """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory."""
+    from simulator.cube import save
+    from simulator.scenario import load
+    from simulator.simulate import simulate
+
+    loaded = load(scenario)
+    out_dir = run_dir(loaded.path, out)
+    with _terminate_as_exit():
+        cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths, client=client,
+                        progress=progress, scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+        cube.attrs["assumptions_json"] = assumptions_json(loaded)
+        results_path = out_dir / "results.nc"
+        report_path = out_dir / "report.html" if report else None
+        with contextlib.ExitStack() as stack:
+            tmp_results = stack.enter_context(atomic_path(results_path))
+            save(cube, tmp_results)
+            if report_path is not None:
+                from simulator.report import render_report
+
+                html = render_report(cube)
+                tmp_report = stack.enter_context(atomic_path(report_path))
+                tmp_report.write_text(html, encoding="utf-8")
+    return RunResult(cube, out_dir, results_path, report_path)
+
+
+def assumptions_json(loaded: Any) -> str:
+    """Every input with its distribution in words, its source and whether it is an assumption."""
+    import json
+
+    from simulator.scenario.distributions import _Dist
+
+    rows = []
+    for key, value in _leaves(loaded.scenario, ()):
+        if isinstance(value, _Dist):
+            described = value.describe()
+            source = value.source
+            flagged = value.assumption
+        else:
+            described, source, flagged = _plain(value), None, False
+        comment = loaded.comment(key)
+        if comment:
+            flagged = flagged or "assumption" in comment.lower()
+            source = f"{source}; {comment}" if source else comment
+        rows.append({"key": _dotted(loaded.scenario, key), "description": described, "source": source or "",
+                     "assumption": bool(flagged), "uncertain": isinstance(value, _Dist) and not value.is_fixed})
+    return json.dumps(rows)
+
+
+def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    from pydantic import BaseModel
+
+    from simulator.scenario.distributions import _Dist
+
+    if isinstance(value, _Dist) or not isinstance(value, (BaseModel, list)):
+        if path and path[-1] not in {"name", "description", "scenario_yaml"}:
+            yield path, value
+        return
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _leaves(getattr(value, name), (*path, name))
+    elif value and all(isinstance(v, (int, float)) for v in value):
+        yield path, value
+    else:
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+
+
+def _dotted(scenario: Any, key: tuple[Any, ...]) -> str:
+    parts = []
+    node: Any = scenario
+    for part in key:
+        if isinstance(part, int):
+            label = getattr(node[part], "name", None)
+            parts.append(f"[{label or part}]")
+            node = node[part]
+        else:
+            parts.append(("." if parts else "") + str(part))
+            node = getattr(node, part)
+    return "".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return str(getattr(value, "kind", value)) if hasattr(value, "kind") else str(value)
+

@@ -1,0 +1,118 @@
+"""Charts: self-contained deterministic SVG, labelled axes with units, readable fonts."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from matplotlib.text import Text
+from synthetic import synthetic_cube
+
+from simulator import charts
+from simulator.analysis import decoupling, stats
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return synthetic_cube(paths=1_000, months=48)
+
+
+@pytest.fixture(scope="module")
+def calls(cube):
+    """(function, args, kwargs) for every chart, from the synthetic cube."""
+    time = cube["time"].values
+    value = cube["value_per_share"].values
+    beta = decoupling.btc_beta(cube)
+    n, mean, se = stats.running_mean(value)
+    halvings = [np.datetime64("2028-04-01")]
+    return {
+        "value_hist_cdf": (charts.value_hist_cdf, (value, 14.57), {}),
+        "fan_chart": (charts.fan_chart, (time, stats.fan(cube, "btc_price")),
+                      {"title": "BTC price", "ylabel": "BTC price [USD/BTC, log scale]",
+                       "halvings": halvings, "log": True}),
+        "revenue_segments": (charts.revenue_segments,
+                             (time, stats.fan(cube, "mining_revenue") / 1e6,
+                              stats.fan(cube, "hpc_revenue") / 1e6), {"halvings": halvings}),
+        "sotp_bridge": (charts.sotp_bridge, ([("mining", 3.0), ("HPC", 9.0), ("debt", -4.0)],
+                                             8.0), {"market_price": 14.57}),
+        "site_timelines": (charts.site_timelines,
+                           (cube["sign_month"].values, cube["energise_month"].values,
+                            cube["site"].values.tolist(), time[0], time.size), {}),
+        "forward_values": (charts.forward_values, (cube["value_per_share_forward"].values,
+                                                   [1, 2, 3]),
+                           {"today": value, "market_price": 14.57}),
+        "decoupling": (charts.decoupling, (beta["rows"],), {}),
+        "convergence": (charts.convergence, (n, mean, se), {}),
+    }
+
+
+NAMES = ["value_hist_cdf", "fan_chart", "revenue_segments", "sotp_bridge", "site_timelines",
+         "forward_values", "decoupling", "convergence"]
+
+
+@pytest.fixture(scope="module")
+def rendered(calls):
+    """Each chart rendered once (rendering is the slow part of these tests)."""
+    return {name: fn(*args, **kw) for name, (fn, args, kw) in calls.items()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_svg_is_self_contained_and_deterministic(rendered, name):
+    svg = rendered[name]
+    assert svg.startswith("<svg")
+    ET.fromstring(svg)  # well-formed XML
+    assert "<!DOCTYPE" not in svg and "<metadata" not in svg
+    # Namespace declarations are names, not fetches; nothing else may point outside.
+    assert "http" not in re.sub(r'xmlns(:\w+)?="[^"]*"', "", svg)
+    assert "<text" not in svg, "fonts must be embedded as paths"
+    assert len(svg) < 250_000
+
+
+@pytest.mark.parametrize("name", ["value_hist_cdf", "sotp_bridge"])
+def test_svg_is_deterministic(calls, rendered, name):
+    fn, args, kw = calls[name]
+    assert fn(*args, **kw) == rendered[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_titles_labels_and_font_sizes(calls, name):
+    fn, args, kw = calls[name]
+    import matplotlib
+    with matplotlib.rc_context(charts._RC):
+        fig = fn.__wrapped__(*args, **kw)
+    for ax in fig.axes:
+        # Category axes (bridge components, site rows) carry names, not units.
+        assert name == "site_timelines" or "[" in ax.get_ylabel(), ax.get_ylabel()
+        twin = ax.get_ylabel().startswith("cumulative")  # shares its host's x axis
+        assert twin or name == "sotp_bridge" or "[" in ax.get_xlabel(), ax.get_xlabel()
+    assert any(ax.get_title(loc="left") for ax in fig.axes)
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(sizes) >= 8.5
+
+
+def test_chart_ids_do_not_clash(rendered):
+    ids = [set(re.findall(r'id="([^"]+)"', rendered[name])) for name in NAMES]
+    assert all(ids)
+    assert sum(len(s) for s in ids) == len(set().union(*ids))
+
+
+def test_png_bytes(calls):
+    fn, args, kw = calls["convergence"]
+    png = fn(*args, fmt="png", dpi=72, **kw)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_format(calls):
+    fn, args, kw = calls["convergence"]
+    with pytest.raises(ValueError, match="'svg' or 'png'"):
+        fn(*args, fmt="pdf", **kw)
+
+
+def test_no_pyplot_figures_left_open(rendered):
+    import sys
+    assert rendered
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []

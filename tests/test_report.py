@@ -1,0 +1,142 @@
+"""The HTML report: content, escaping, self-containment, size."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from synthetic import ASSUMPTIONS, SHARE_PRICE, synthetic_cube
+
+from simulator import report
+from simulator.errors import RunError
+
+
+HOSTILE = {"key": "x", "description": '<img src="x">', "source": "s", "assumption": True}
+
+
+@pytest.fixture(scope="module")
+def cube():
+    """One cube (rendering is slow) with a hostile scenario name and assumption text."""
+    c = synthetic_cube(paths=1_500, months=48, failed=3, name="<script>alert(1)</script>")
+    c.attrs["assumptions_json"] = json.dumps([*ASSUMPTIONS, HOSTILE])
+    return c
+
+
+@pytest.fixture(scope="module")
+def html(cube):
+    return report.render_report(cube, notes=["BTC drift is real-world: a what-if."])
+
+
+def test_headline_sentence_uses_independent_numbers(cube, html):
+    v = cube["value_per_share"].values
+    v = v[~np.isnan(v)]
+    med, p5, p95 = np.quantile(v, [0.5, 0.05, 0.95])
+    above = np.mean(v > SHARE_PRICE)
+    sentence = (f"In {v.size:,} simulated paths the median value is ${med:,.2f} per share "
+                f"(P5 ${p5:,.2f}, P95 ${p95:,.2f}), with {above:.0%} of paths above the "
+                f"${SHARE_PRICE:,.2f} market price.")
+    assert sentence.replace("$-", "\u2212$") in html
+    assert "3 failed path(s) excluded." in html
+    assert "BTC drift is real-world: a what-if." in html
+
+
+def test_sections_present(html):
+    for section in ("headline", "assumptions", "bridge", "paths", "sites", "forward",
+                    "decoupling", "convergence", "manifest"):
+        assert f'id="{section}"' in html
+
+
+def test_every_chart_is_a_figure_with_caption_and_text_alternative(html):
+    figures = re.findall(r"<figure.*?</figure>", html, flags=re.S)
+    # value, bridge, 5 fans + revenue, sites, forward, decoupling, convergence
+    assert len(figures) == 12
+    for fig in figures:
+        assert re.search(r'role="img" aria-label="[^"]{20,}"', fig)
+        assert re.search(r"<figcaption>[^<]{20,}</figcaption>", fig)
+        assert fig.count("<svg") == 1
+
+
+def test_fan_alt_text_states_numbers(cube, html):
+    ok = ~cube["path_failed"].values
+    med0, med_end = np.median(cube["btc_price"].values[ok][:, [0, -1]], axis=0)
+    assert (f"BTC price: median {med0:,.2f} USD/BTC in 2025-12 and {med_end:,.2f} USD/BTC in "
+            "2029-11") in html
+
+
+def test_assumptions_badges(html):
+    items = [*ASSUMPTIONS, HOSTILE]
+    n_assumed = sum(a["assumption"] for a in items)
+    assert html.count('<span class="badge">assumption</span>') == n_assumed
+    assert html.count('<span class="badge sourced">sourced</span>') == len(items) - n_assumed
+    assert "<code>sites[*].lease.escalator</code>" in html
+
+
+@pytest.mark.parametrize("attrs, note", [
+    ({}, "No assumptions list was attached to this run."),
+    ({"assumptions_json": "{not json"}, "could not be read (invalid JSON)"),
+    ({"assumptions_json": "[]"}, "The attached assumptions list is empty."),
+])
+def test_missing_or_bad_assumptions_handled(attrs, note):
+    rows, text = report._assumptions(attrs)
+    assert rows == [] and note in text
+
+
+def test_bridge_adds_up(cube):
+    rows, caption, svg = report._bridge(cube, SHARE_PRICE)
+    assert svg.startswith("<svg") and "P45" in caption
+    values = [float(r["value"].replace("\u2212", "-").replace("$", "").replace(",", ""))
+              for r in rows]
+    assert sum(values[:-1]) == pytest.approx(values[-1], abs=0.01 * len(values))
+    v = cube["value_per_share"].values
+    assert values[-1] == pytest.approx(np.nanmedian(v), rel=0.1)
+
+
+def test_manifest_footer(html):
+    footer = html[html.index('<footer id="manifest">'):]
+    for text in ("ab" * 32, "random", "0.1.0", "1,500", "1.2 s", "$14.57 USD/share"):
+        assert text in footer
+
+
+def test_scenario_name_is_escaped(html):
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+
+
+def test_assumption_text_is_escaped(html):
+    assert "&lt;img src=&#34;x&#34;&gt;" in html
+
+
+@pytest.mark.parametrize("bad", [
+    '<img src="https://example.com/a.png">',
+    '<script src="app.js"></script>',
+    '<link rel="stylesheet" href="style.css">',
+    "<style>@import 'x.css';</style>",
+    "<div style=\"background: url('http://example.com/bg.png')\"></div>",
+    '<a href="//cdn.example.com/x">x</a>',
+    '<img src="chart.png">',
+])
+def test_check_self_contained_rejects(bad):
+    with pytest.raises(RunError, match="report is not self-contained"):
+        report.check_self_contained(f"<html><body>{bad}</body></html>")
+
+
+def test_check_self_contained_accepts_internal_links():
+    report.check_self_contained('<a href="#bridge">x</a><svg xmlns="http://www.w3.org/2000/svg">'
+                                '<use xlink:href="#c1-glyph"/></svg><pre>see http://x.org</pre>')
+
+
+def test_stored_sample_note():
+    c = synthetic_cube(paths=400, months=36, sample=100)
+    assert "use the stored sample of 100 of 400 paths" in report._sample_note(c)
+    assert report._sample_note(synthetic_cube(paths=50, months=36)) == ""
+
+
+def test_write_report_and_size_at_10k_paths(tmp_path):
+    c = synthetic_cube(paths=10_000, months=120)
+    path = report.write_report(c, tmp_path / "report.html")
+    size = path.stat().st_size
+    assert size < 3_000_000, f"report is {size / 1e6:.2f} MB"
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
