@@ -42,6 +42,8 @@ class ChunkTask:
     store_paths: int
     start: int
     stop: int
+    overrides: Mapping[str, float] = field(default_factory=dict)
+    """Inputs held at one value on every path (tornado, breakevens); all else as sampled."""
 
 
 @dataclass
@@ -60,6 +62,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     """Sample inputs and run the engine for one chunk of paths."""
     inputs = sample_inputs(task.dists, method=task.sampling, seed=task.seed, start=task.start,
                            stop=task.stop, n_total=task.n_total, corr=task.corr)
+    for key, value in task.overrides.items():
+        inputs[key] = np.full(task.stop - task.start, value, dtype=np.float64)
     draws = Draws(task.seed, task.start, task.stop, task.scenario.simulation.horizon_months)
     out = chain.simulate_chunk(task.scenario, inputs, draws)
     per_path, series, stats = {}, {}, {}

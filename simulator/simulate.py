@@ -66,7 +66,7 @@ def correlation(scenario: Any, keys: list[str]) -> np.ndarray | None:
 def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, sampling: str | None = None,
              *, chunk_paths: int | None = None, store_paths: int | None = None, client: Any = None,
              progress: Progress | None = None, scenario_yaml: str | None = None,
-             scenario_sha256: str | None = None) -> Any:
+             scenario_sha256: str | None = None, overrides: dict[str, float] | None = None) -> Any:
     """Simulate ``scenario`` and return the cube (an ``xarray.Dataset``, design.md's table).
 
     Parameters
@@ -85,6 +85,10 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         Run chunks on this cluster; the numbers are identical to a serial run.
     progress : callable(done, total), optional
         Called after each chunk.
+    overrides : dict of str to float, optional
+        Hold these inputs (dotted key paths, e.g. ``market.btc.process.volatility``) at one value
+        on every path while every other draw stays as sampled: common random numbers for the
+        tornado and breakevens. A key may name a fixed input too.
     """
     if not hasattr(scenario, "simulation"):
         from simulator.scenario import load
@@ -105,7 +109,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     started = time.perf_counter()
-    tasks = [ChunkTask(scenario, dists, corr, seed, sampling, paths, store, a, b)
+    tasks = [ChunkTask(scenario, dists, corr, seed, sampling, paths, store, a, b, dict(overrides or {}))
              for a, b in aligned_chunks(paths, chunk_paths or sim.chunk_paths)]
     reduced = execute(tasks, client=client, progress=progress)
     manifest = {
@@ -117,6 +121,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         "share_price": scenario.company.share_price_usd, "ticker": scenario.company.ticker,
         "runtime_seconds": round(time.perf_counter() - started, 3),
         "halving_heights": list(scenario.network.halving_heights),
+        "overrides": dict(overrides or {}),
     }
     inputs = {key: (arr, input_units(key), key) for key, arr in reduced.inputs.items()}
     return assemble({**reduced.per_path, **reduced.series}, calendar=chain.month_starts(scenario),
