@@ -337,8 +337,10 @@ class Company(_Model):
 # ---------------------------------------------------------------- sites
 
 class Tranche(_Model):
+    """A share of the site's IT MW delivered ``delay_months`` after its first energisation."""
+
     fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-    months_after_build_start: Annotated[int, Field(ge=0, le=120)]
+    delay_months: Annotated[int, Field(ge=0, le=120)] = 0
 
 
 class EquityFinancing(_Model):
