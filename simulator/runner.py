@@ -125,8 +125,10 @@ def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
 
     from simulator.scenario.distributions import _Dist
 
+    if path[:1] == ("simulation",):
+        return  # run settings, shown in the manifest instead
     if isinstance(value, _Dist) or not isinstance(value, (BaseModel, list)):
-        if path and path[-1] not in {"name", "description", "scenario_yaml"}:
+        if path and path[-1] not in {"name", "description"}:
             yield path, value
         return
     if isinstance(value, BaseModel):
