@@ -1,0 +1,479 @@
+"""BTC price processes and transaction fees per block.
+
+Every price process shares one signature::
+
+    fn(s0, n_months, shocks, **params) -> float64 [P, T]
+
+Column ``t`` is the price at the END of month ``t`` (month 0 ends one month after the
+valuation date). ``shocks`` maps the names listed in :data:`PRICE_SHOCKS` to ``[P, T]``
+arrays (normal or uniform, as listed); every parameter may be a scalar or a per-path
+array ``[P]`` (``regime`` takes per-state pairs ``(2,)`` or ``[P, 2]``). Time step
+``dt = 1/12`` year.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from simulator import units
+from simulator.errors import InputDataError
+
+__all__ = [
+    "DT",
+    "PRICE_PROCESSES",
+    "PRICE_SHOCKS",
+    "bootstrap",
+    "fees_per_block",
+    "gbm",
+    "log_returns",
+    "merton",
+    "read_close_csv",
+    "regime",
+    "regime_states",
+]
+
+DT = 1.0 / units.MONTHS_PER_YEAR
+"""Time step [years]."""
+
+
+def _col(x) -> np.ndarray:
+    """Scalar stays 0-d; a per-path vector ``[P]`` becomes ``[P, 1]`` to broadcast over time."""
+    a = np.asarray(x, dtype=np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _shock(shocks: Mapping[str, np.ndarray], name: str, n_months: int) -> np.ndarray:
+    z = np.asarray(shocks[name], dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] < n_months:
+        raise ValueError(f"shock {name!r} must be [P, >= {n_months}] (got shape {z.shape})")
+    return z[:, :n_months]
+
+
+def _to_price(s0, log_inc: np.ndarray) -> np.ndarray:
+    """``S_t = s0 exp(sum_{k<=t} log_inc_k)``, computed in place in ``log_inc``."""
+    log_inc[:, :1] += np.log(_col(s0))
+    np.cumsum(log_inc, axis=1, out=log_inc)
+    return np.exp(log_inc, out=log_inc)
+
+
+def _diffusion(z: np.ndarray, drift, sigma) -> np.ndarray:
+    """Log increments ``drift dt + sigma sqrt(dt) z`` as a new ``[P, T]`` array."""
+    inc = np.multiply(z, _col(sigma) * math.sqrt(DT))
+    inc += _col(drift) * DT
+    return inc
+
+
+def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma) -> np.ndarray:
+    """Geometric Brownian motion.
+
+    Parameters
+    ----------
+    s0 : float or array_like [P]
+        Price at the valuation date [USD/BTC].
+    n_months : int
+        Months T.
+    shocks : mapping
+        ``z``: standard normals ``[P, T]``.
+    mu : float or array_like [P]
+        Drift [1/yr]; the risk-free rate under the valuation measure (V-R1).
+    sigma : float or array_like [P]
+        Volatility [1/sqrt(yr)] (N-V1..N-V7).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[P, T]`` month-end prices [USD/BTC].
+
+    Notes
+    -----
+    ``ln S_t = ln S_{t-1} + (mu - sigma^2/2) dt + sigma sqrt(dt) z_t``, so
+    ``E[S_t] = S0 exp(mu (t+1) dt)``.
+    """
+    z = _shock(shocks, "z", n_months)
+    mu, sigma = _col(mu), _col(sigma)
+    return _to_price(s0, _diffusion(z, mu - 0.5 * sigma**2, sigma))
+
+
+def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
+           jump_intensity_per_year, jump_mean, jump_sd) -> np.ndarray:
+    """Merton jump diffusion with a compensated drift.
+
+    Parameters
+    ----------
+    s0, n_months, mu, sigma
+        As in :func:`gbm`.
+    shocks : mapping
+        ``z`` (normal), ``u_jump`` (uniform, jump counts), ``z_jump`` (normal, jump sizes).
+    jump_intensity_per_year : float or array_like [P]
+        Poisson intensity lambda [1/yr] (assumption, domain-facts section 0).
+    jump_mean, jump_sd : float or array_like [P]
+        Mean and sd of one jump in log price.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[P, T]`` month-end prices [USD/BTC].
+
+    Notes
+    -----
+    ``N_t ~ Poisson(lambda dt)`` by inverse CDF of ``u_jump``; the jump sum given N is
+    ``N mu_J + sqrt(N) sd_J z_jump``. With ``k = exp(mu_J + sd_J^2/2) - 1`` the drift is
+    ``mu - sigma^2/2 - lambda k``, so ``E[S_t] = S0 e^{mu t}`` and
+    ``Var ln S_t = (sigma^2 + lambda (mu_J^2 + sd_J^2)) t`` (Merton 1976).
+    """
+    z = _shock(shocks, "z", n_months)
+    lam, mu_j, sd_j = _col(jump_intensity_per_year), _col(jump_mean), _col(jump_sd)
+    mu, sigma = _col(mu), _col(sigma)
+    comp = lam * np.expm1(mu_j + 0.5 * sd_j**2)
+    inc = _diffusion(z, mu - 0.5 * sigma**2 - comp, sigma)
+    n = _poisson_ppf(_shock(shocks, "u_jump", n_months), lam * DT)
+    jumps = np.sqrt(n)
+    jumps *= _shock(shocks, "z_jump", n_months)
+    jumps *= sd_j
+    n *= mu_j
+    inc += n
+    inc += jumps
+    return _to_price(s0, inc)
+
+
+def _poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(lam) counts by inverse CDF, float64 like ``u``; ``lam`` scalar or ``[P, 1]``.
+
+    Most months have no jump, so after the first comparison only the entries still above
+    the running CDF are carried along.
+    """
+    lam_rows = np.broadcast_to(lam, (u.shape[0], 1))[:, 0]
+    pmf0 = np.exp(-lam)
+    n = np.greater(u, pmf0).astype(np.float64)
+    flat = np.flatnonzero(n)
+    uu = u.ravel()[flat]
+    ll = lam_rows[flat // u.shape[1]]
+    pmf = np.exp(-ll)
+    cdf = pmf.copy()
+    n_flat = n.reshape(-1)
+    k = 1
+    while flat.size and k < 10_000:
+        pmf *= ll / k
+        cdf += pmf
+        more = uu > cdf
+        n_flat[flat[more]] += 1.0
+        # Stop once the pmf underflows: the CDF can no longer move past any u.
+        keep = more & (pmf > 0)
+        flat, uu, ll, pmf, cdf = flat[keep], uu[keep], ll[keep], pmf[keep], cdf[keep]
+        k += 1
+    return n
+
+
+def regime_states(u_regime: np.ndarray, p_stay, initial_state=None) -> np.ndarray:
+    """Two-state Markov chain of monthly regimes.
+
+    Parameters
+    ----------
+    u_regime : numpy.ndarray
+        Uniforms ``[P, T]``.
+    p_stay : array_like
+        ``(2,)`` or ``[P, 2]`` monthly probabilities of staying in state 0 and state 1.
+    initial_state : int or array_like [P], optional
+        State at the valuation date; month 0 follows one transition from it. If omitted,
+        month 0 is drawn from the stationary distribution.
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 ``[P, T]`` state (0 or 1) in each month.
+
+    Notes
+    -----
+    Stationary probability of state 1: ``pi_1 = (1 - p_00) / (2 - p_00 - p_11)``.
+    """
+    p = np.asarray(p_stay, dtype=np.float64)
+    p00, p11 = p[..., 0], p[..., 1]
+    n_paths, n_months = u_regime.shape
+    states = np.empty((n_paths, n_months), dtype=np.int8)
+    if initial_state is None:
+        denom = 2.0 - p00 - p11
+        pi1 = np.divide(1.0 - p00, denom, out=np.full(np.shape(denom), 0.5), where=denom > 0)
+        states[:, 0] = u_regime[:, 0] < pi1
+        first = 1
+    else:
+        states[:, 0] = np.broadcast_to(np.asarray(initial_state, dtype=np.int8), (n_paths,))
+        first = 0
+    prev = states[:, 0].copy()
+    for t in range(first, n_months):
+        stay = u_regime[:, t] < np.where(prev == 1, p11, p00)
+        prev = np.where(stay, prev, 1 - prev).astype(np.int8)
+        states[:, t] = prev
+    return states
+
+
+def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_stay,
+           initial_state=None) -> np.ndarray:
+    """Regime-switching GBM: a two-state Markov chain picks each month's mu and sigma.
+
+    Parameters
+    ----------
+    s0, n_months
+        As in :func:`gbm`.
+    shocks : mapping
+        ``z`` (normal, returns) and ``u_regime`` (uniform, transitions).
+    mu, sigma : array_like
+        ``(2,)`` or ``[P, 2]``: drift [1/yr] and volatility [1/sqrt(yr)] per state.
+    p_stay, initial_state
+        As in :func:`regime_states`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[P, T]`` month-end prices [USD/BTC].
+
+    Notes
+    -----
+    ``ln S_t = ln S_{t-1} + (mu_s - sigma_s^2/2) dt + sigma_s sqrt(dt) z_t`` with
+    ``s = s_t`` from :func:`regime_states`.
+    """
+    z = _shock(shocks, "z", n_months)
+    state = regime_states(_shock(shocks, "u_regime", n_months), p_stay, initial_state) == 1
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    drift = mu - 0.5 * sigma**2
+    d0, d1 = _pair(drift)
+    s0_, s1_ = _pair(sigma * math.sqrt(DT))
+    inc = np.where(state, s1_, s0_) * z
+    inc += np.where(state, d1, d0) * DT
+    return _to_price(s0, inc)
+
+
+def _pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-state values of a ``(2,)`` or ``[P, 2]`` parameter, shaped to broadcast over time."""
+    return (x[..., 0:1], x[..., 1:2]) if x.ndim == 2 else (x[0], x[1])
+
+
+def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
+              block_months: int = 12, target_vol=None) -> np.ndarray:
+    """Circular block bootstrap of historical monthly log returns.
+
+    Parameters
+    ----------
+    s0, n_months
+        As in :func:`gbm`.
+    shocks : mapping
+        ``u_block``: uniforms ``[P, >= ceil(T / block_months)]`` choosing block starts.
+    returns : array_like
+        1-D historical monthly log returns (e.g. from :func:`read_close_csv`).
+    block_months : int
+        Consecutive months per block (keeps volatility clustering and momentum).
+    target_vol : float or array_like [P], optional
+        Annual volatility to rescale to [1/sqrt(yr)].
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[P, T]`` month-end prices [USD/BTC].
+
+    Notes
+    -----
+    Block ``b`` starts at ``floor(u_b L)`` of the ``L`` returns and wraps around. With
+    ``target_vol``: ``r' = m + (r - m) target_vol / (sd sqrt(12))`` with ``m`` and ``sd``
+    the mean and population sd of the history, so the bootstrap keeps the historical
+    (real-world) mean: label such runs as what-ifs under the valuation measure.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim != 1 or r.size < 1:
+        raise ValueError(f"returns must be a non-empty 1-D array (got shape {r.shape})")
+    block_months = int(block_months)
+    n_blocks = -(-n_months // block_months)
+    u = _shock(shocks, "u_block", n_blocks)
+    starts = np.minimum((u * r.size).astype(np.int64), r.size - 1)
+    t = np.arange(n_months)
+    idx = starts[:, t // block_months]
+    idx += t % block_months
+    idx %= r.size
+    inc = r[idx]
+    if target_vol is not None:
+        m, sd = r.mean(), r.std()
+        if sd == 0:
+            raise ValueError("cannot rescale returns with zero volatility to target_vol")
+        inc -= m
+        inc *= _col(target_vol) / (sd * math.sqrt(units.MONTHS_PER_YEAR))
+        inc += m
+    return _to_price(s0, inc)
+
+
+PRICE_PROCESSES: dict[str, Callable[..., np.ndarray]] = {
+    "gbm": gbm,
+    "merton": merton,
+    "regime": regime,
+    "bootstrap": bootstrap,
+}
+"""Scenario ``btc_price.process`` string -> price process function."""
+
+PRICE_SHOCKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "gbm": (("z", "normal"),),
+    "merton": (("z", "normal"), ("u_jump", "uniform"), ("z_jump", "normal")),
+    "regime": (("z", "normal"), ("u_regime", "uniform")),
+    "bootstrap": (("u_block", "uniform"),),
+}
+"""Shocks each process needs: (name in ``shocks``, ``"normal"`` or ``"uniform"``), ``[P, T]``."""
+
+
+def log_returns(s0, btc_price: np.ndarray) -> np.ndarray:
+    """Monthly log returns ``ln(S_t / S_{t-1})`` with ``S_{-1} = s0``, float64 ``[P, T]``."""
+    log_s = np.log(btc_price)
+    out = np.empty_like(log_s)
+    np.subtract(log_s[:, 1:], log_s[:, :-1], out=out[:, 1:])
+    np.subtract(log_s[:, :1], np.log(_col(s0)), out=out[:, :1])
+    return out
+
+
+def _standardize_rows(x: np.ndarray, scale=1.0) -> np.ndarray:
+    """Each row to mean 0, sd ``scale`` over time (rows with zero spread become 0).
+
+    Row-wise, so it keeps chunk invariance; used to turn BTC returns into a unit shock.
+    network.py holds the same helper, since stage modules never import each other.
+    """
+    out = x - x.mean(axis=1, keepdims=True)
+    sd = np.sqrt(np.einsum("ij,ij->i", out, out) / x.shape[1])[:, None]
+    out *= np.divide(scale, sd, out=np.zeros_like(sd), where=sd > 0)
+    return out
+
+
+def fees_per_block(median_btc, sigma, phi, n_months: int, z_fee: np.ndarray,
+                   btc_log_return: np.ndarray | None = None, rho_btc=0.0) -> np.ndarray:
+    """Transaction fees per block: a stationary AR(1) in logs around a median.
+
+    Parameters
+    ----------
+    median_btc : float or array_like [P]
+        Median fees per block [BTC] (base 0.03, N-F1..N-F8).
+    sigma : float or array_like [P]
+        Stationary sd of ln fees.
+    phi : float or array_like [P]
+        Monthly AR(1) persistence in [0, 1).
+    n_months : int
+        Months T.
+    z_fee : numpy.ndarray
+        Standard normals ``[P, T]``.
+    btc_log_return : numpy.ndarray, optional
+        ``[P, T]`` BTC monthly log returns (:func:`log_returns`); needed if ``rho_btc`` != 0.
+    rho_btc : float or array_like [P]
+        Correlation of the fee shock with the (row-standardised) BTC return.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[P, T]`` fees per block [BTC].
+
+    Notes
+    -----
+    ``x_t = phi x_{t-1} + sqrt(1 - phi^2) sigma e_t``, ``e_t = rho z_btc + sqrt(1-rho^2) z_fee``,
+    ``fee_t = median exp(x_t)``, starting from ``x_{-1} = 0`` (today's fees at the median),
+    so ``Var x_t = sigma^2 (1 - phi^(2(t+1)))`` approaches ``sigma^2``. ``z_btc`` is the
+    BTC return standardised per path over the horizon. No floors or clips.
+    """
+    rho, phi_c = _col(rho_btc), _col(phi)
+    innovation_sd = np.sqrt(1.0 - phi_c**2) * _col(sigma)
+    z = _shock({"z_fee": z_fee}, "z_fee", n_months)
+    e = np.multiply(z, np.sqrt(1.0 - rho**2) * innovation_sd)
+    if np.any(rho != 0):
+        if btc_log_return is None:
+            raise ValueError("rho_btc != 0 needs btc_log_return")
+        r = np.asarray(btc_log_return, dtype=np.float64)[:, :n_months]
+        e += _standardize_rows(r, rho * innovation_sd)
+    phi_v = phi_c[:, 0] if phi_c.ndim == 2 else phi_c
+    tmp = np.empty(e.shape[0])
+    for t in range(1, n_months):
+        np.multiply(e[:, t - 1], phi_v, out=tmp)
+        e[:, t] += tmp
+    np.exp(e, out=e)
+    e *= _col(median_btc)
+    return e
+
+
+# --- Historical data -------------------------------------------------------------------
+# The one place in engine/ that opens a file: a bootstrap needs its CSV, and reading it
+# here keeps the parser next to the only code that uses it. csv + numpy only.
+
+def read_close_csv(path: str | Path) -> np.ndarray:
+    """Monthly log returns from a CSV of ``date,close`` (daily or monthly rows).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with a header naming ``date`` (ISO ``YYYY-MM-DD`` or ``YYYY-MM``) and ``close``
+        [USD/BTC]; other columns are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[M-1]`` log returns between consecutive month-end closes (the last row of
+        each calendar month; a final partial month counts as its own close).
+
+    Raises
+    ------
+    InputDataError
+        Missing file, missing columns, unparseable date or number, non-positive close, a
+        calendar month with no rows, or fewer than 13 months.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines, dates, closes = _parse_rows(path, csv.reader(fh))
+    except FileNotFoundError:
+        raise InputDataError(
+            f"{path}: file not found (expected a CSV with columns date,close)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc})") from None
+    order = np.argsort(dates, kind="stable")
+    months = dates[order].astype("datetime64[M]")
+    last = np.append(months[1:] != months[:-1], True)
+    month_ends, month_closes, month_lines = months[last], closes[order][last], lines[order][last]
+    gap = np.flatnonzero(np.diff(month_ends.astype(np.int64)) != 1)
+    if gap.size:
+        k = gap[0]
+        raise InputDataError(f"{path}:{month_lines[k + 1]}: no rows between {month_ends[k]} and "
+                             f"{month_ends[k + 1]}; monthly closes must be consecutive")
+    if month_closes.size < 13:
+        raise InputDataError(f"{path}: only {month_closes.size} month(s) of closes; need at least "
+                             f"13 (12 monthly returns)")
+    return np.diff(np.log(month_closes))
+
+
+def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    header = next(reader, None)
+    names = [h.strip().lower() for h in header] if header else []
+    missing = [c for c in ("date", "close") if c not in names]
+    if missing:
+        raise InputDataError(f"{path}:1: missing column(s) {', '.join(missing)} "
+                             f"(got header {','.join(header or [])!r}; expected 'date,close')")
+    di, ci = names.index("date"), names.index("close")
+    lines, dates, closes = [], [], []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(di, ci):
+            raise InputDataError(f"{path}:{line}: expected {len(names)} columns (got {len(row)})")
+        text = row[di].strip()
+        try:
+            date = np.datetime64(text, "D")
+        except ValueError:
+            date = np.datetime64("NaT")
+        if np.isnat(date):
+            raise InputDataError(
+                f"{path}:{line}: date: cannot parse {text!r} (expected YYYY-MM-DD)")
+        cell = row[ci].strip()
+        try:
+            close = float(cell)
+        except ValueError:
+            raise InputDataError(f"{path}:{line}: close: not a number (got {cell!r})") from None
+        if not (math.isfinite(close) and close > 0):
+            raise InputDataError(f"{path}:{line}: close: must be a positive number (got {cell})")
+        lines.append(line)
+        dates.append(date)
+        closes.append(close)
+    return (np.asarray(lines, dtype=np.int64), np.asarray(dates, dtype="datetime64[D]"),
+            np.asarray(closes, dtype=np.float64))

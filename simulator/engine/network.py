@@ -1,0 +1,340 @@
+"""Network hashrate, block production, subsidy and hashprice, month by month.
+
+Height, subsidy, hashrate and hashprice are coupled (``cost_curve`` reacts to hashprice,
+which needs the subsidy, which needs the height), so one function,
+:func:`simulate_network`, runs them together. Hashrate models sit in the registry
+:data:`HASHRATE_MODELS`; each turns its parameters into exogenous monthly log increments
+and, if it reacts to profitability, a feedback term evaluated inside the month loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import units
+
+__all__ = ["HASHRATE_MODELS", "NetworkPaths", "breakeven_hashprice", "hashprice",
+           "simulate_network"]
+
+DT = 1.0 / units.MONTHS_PER_YEAR
+"""Time step [years]."""
+
+Feedback = Callable[[int, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class NetworkPaths:
+    """Network stage result; every array is ``[P, T]``."""
+
+    network_hashrate: np.ndarray
+    """Network hashrate during the month [EH/s]."""
+    block_height: np.ndarray
+    """Chain height at month end, int64 [blocks]."""
+    blocks: np.ndarray
+    """Expected blocks mined in the month [blocks]."""
+    subsidy: np.ndarray
+    """Mean subsidy of the month's blocks [BTC/block]."""
+    hashprice: np.ndarray
+    """Revenue per PH/s per day, including the block-time factor [USD/PH/day]."""
+
+
+def hashprice(subsidy, fees_per_block, btc_price, network_hashrate, block_factor=1.0):
+    """Hashprice: mining revenue per PH/s per day [USD/PH/day].
+
+    Parameters
+    ----------
+    subsidy, fees_per_block : array_like
+        Reward per block [BTC/block].
+    btc_price : array_like
+        [USD/BTC].
+    network_hashrate : array_like
+        [EH/s].
+    block_factor : array_like
+        ``blocks / (144 days)``: actual over target block production (1 at 10-minute blocks).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(subsidy + fees) 144 BTC / (H 1000) * block_factor``.
+
+    Notes
+    -----
+    CHK-1: (3.125 + 0.03) x 144 x 84,500 / (1,068.7 x 1,000) = 35.9 USD/PH/day.
+    """
+    reward = np.add(subsidy, fees_per_block)
+    per_ph_day = reward * units.BLOCKS_PER_DAY * np.asarray(btc_price)
+    return per_ph_day / (np.asarray(network_hashrate) * units.PH_PER_EH) * block_factor
+
+
+def breakeven_hashprice(j_per_th, power_usd_per_mwh):
+    """Hashprice at which a machine of ``j_per_th`` [J/TH] just covers power [USD/PH/day].
+
+    Notes
+    -----
+    1 PH/s at J/TH draws J/TH kW, i.e. ``24 J/TH / 1000`` MWh a day:
+    ``breakeven = j_per_th x 24 x power_usd_per_mwh / 1000``.
+    """
+    return np.multiply(j_per_th, power_usd_per_mwh) * (units.HOURS_PER_DAY / 1000.0)
+
+
+def _col(x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _standardize_rows(x: np.ndarray, scale=1.0) -> np.ndarray:
+    """Rows to mean 0, sd ``scale`` over time (zero-spread rows become 0); as in market.py."""
+    out = x - x.mean(axis=1, keepdims=True)
+    sd = np.sqrt(np.einsum("ij,ij->i", out, out) / x.shape[1])[:, None]
+    out *= np.divide(scale, sd, out=np.zeros_like(sd), where=sd > 0)
+    return out
+
+
+def _noise(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> np.ndarray:
+    """``vol sqrt(dt) (rho z_btc + sqrt(1 - rho^2) z_hash)``, z_btc = standardised BTC return."""
+    rho, scale = _col(p["rho_btc"]), _col(p["vol"]) * math.sqrt(DT)
+    e = np.multiply(z_hash, np.sqrt(1.0 - rho**2) * scale)
+    if np.any(rho != 0):
+        e += _standardize_rows(btc_ret, rho * scale)
+    return e
+
+
+def _growth(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, None]:
+    """Decaying log growth + lagged BTC response + noise; no feedback.
+
+    ``g(s) = ln(1 + growth_year1) exp(-growth_decay_per_year s)`` integrated over each
+    month, plus ``btc_beta r_{t - lag_months}`` (BTC log return; zero before the grid).
+    """
+    n_months = z_hash.shape[1]
+    g0, k = np.log1p(_col(p["growth_year1"])), _col(p["growth_decay_per_year"])
+    t0 = np.arange(n_months) * DT
+    # Exact integral of the decaying rate over [t0, t0 + dt]; dt when the decay is zero.
+    span = np.divide(-np.expm1(-k * DT), k, out=np.full(np.shape(k), DT), where=k != 0)
+    inc = _noise(p, z_hash, btc_ret)
+    inc += g0 * span * np.exp(-k * t0)
+    lag, beta = int(p["lag_months"]), _col(p["btc_beta"])
+    if np.any(beta != 0) and lag < n_months:
+        response = btc_ret[:, : n_months - lag] * beta
+        inc[:, lag:] += response
+    return inc, None
+
+
+def _cost_curve(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, Feedback]:
+    """Entry/exit toward the marginal machine's breakeven hashprice, plus noise.
+
+    ``d ln H_t = speed ln(hp*_t / breakeven_t) + noise``, where ``hp*_t`` is the month's
+    hashprice at last month's hashrate, ``speed`` is ``entry_speed`` when the gap is
+    positive and ``exit_speed`` otherwise, and the marginal J/TH falls by
+    ``efficiency_improvement_per_year`` compounded (evaluated at each month start).
+    """
+    n_months = z_hash.shape[1]
+    years = np.arange(n_months) * DT
+    j = _col(p["marginal_j_per_th"]) * (1.0 - _col(p["efficiency_improvement_per_year"])) ** years
+    # [T, P or 1], so that the month loop reads a contiguous row.
+    log_be = np.ascontiguousarray(np.log(breakeven_hashprice(j, _col(p["power_usd_per_mwh"]))).T)
+    entry = np.broadcast_to(_col(p["entry_speed"]), (z_hash.shape[0], 1))[:, 0]
+    exit_ = np.broadcast_to(_col(p["exit_speed"]), (z_hash.shape[0], 1))[:, 0]
+
+    def feedback(t: int, pre_hashprice: np.ndarray) -> np.ndarray:
+        gap = np.log(pre_hashprice) - log_be[t]
+        return np.where(gap > 0, entry, exit_) * gap
+
+    return _noise(p, z_hash, btc_ret), feedback
+
+
+_Model = Callable[[Mapping, np.ndarray, np.ndarray], tuple[np.ndarray, Feedback | None]]
+
+HASHRATE_MODELS: dict[str, _Model] = {"growth": _growth, "cost_curve": _cost_curve}
+"""Scenario ``network.model`` string -> model (params, z_hash, btc returns) -> increments."""
+
+_REQUIRED = {
+    "growth": ("growth_year1",),
+    "cost_curve": ("marginal_j_per_th", "power_usd_per_mwh", "entry_speed", "exit_speed"),
+}
+_DEFAULTS = {
+    "growth": {"growth_decay_per_year": 0.0, "btc_beta": 0.0, "lag_months": 3, "vol": 0.0,
+               "rho_btc": 0.0},
+    "cost_curve": {"efficiency_improvement_per_year": 0.0, "vol": 0.0, "rho_btc": 0.0},
+}
+
+
+def _params(model: str, params: Mapping) -> dict:
+    if model not in HASHRATE_MODELS:
+        raise ValueError(
+            f"unknown hashrate model {model!r} (allowed: {', '.join(HASHRATE_MODELS)})")
+    allowed = set(_REQUIRED[model]) | set(_DEFAULTS[model])
+    unknown = sorted(set(params) - allowed)
+    missing = [k for k in _REQUIRED[model] if k not in params]
+    if unknown or missing:
+        raise ValueError(f"{model} params: unknown {unknown}, missing {missing} "
+                         f"(allowed: {', '.join(sorted(allowed))})")
+    return {**_DEFAULTS[model], **params}
+
+
+def simulate_network(
+    model: str,
+    *,
+    h0_ehs,
+    height0,
+    btc_price: np.ndarray,
+    fees_per_block: np.ndarray,
+    days: np.ndarray,
+    subsidy_fn: Callable[[np.ndarray], np.ndarray],
+    z_hash: np.ndarray,
+    params: Mapping,
+    btc_price0=None,
+    hashrate_diff0_ehs=None,
+    btc_log_return: np.ndarray | None = None,
+) -> NetworkPaths:
+    """Run network hashrate, blocks, height, subsidy and hashprice over the grid.
+
+    Parameters
+    ----------
+    model : {"growth", "cost_curve"}
+        Key of :data:`HASHRATE_MODELS`.
+    h0_ehs : float or array_like [P]
+        Network hashrate at the valuation date [EH/s] (N-H10: 1,069).
+    height0 : float or array_like [P]
+        Chain height at the valuation date [blocks].
+    btc_price, fees_per_block : numpy.ndarray
+        ``[P, T]`` month-end BTC price [USD/BTC] and fees per block [BTC].
+    days : numpy.ndarray
+        ``[T]`` days in each month.
+    subsidy_fn : callable
+        Height -> subsidy of that block [BTC/block], vectorised (``timegrid.subsidy`` with
+        the halving heights bound).
+    z_hash : numpy.ndarray
+        ``[P, T]`` standard normals for hashrate noise.
+    params : mapping
+        ``growth``: growth_year1 (simple annual growth in year 1, 0.30 = +30 %, applied to
+        the median path), growth_decay_per_year (exponential decay rate of the log-growth
+        rate [1/yr], default 0), btc_beta (ln H response to the BTC log return,
+        default 0), lag_months (default 3), vol (annual, default 0), rho_btc (default 0).
+        ``cost_curve``: marginal_j_per_th [J/TH], efficiency_improvement_per_year
+        (fraction, default 0), power_usd_per_mwh, entry_speed and exit_speed (monthly
+        fraction of the log gap closed), vol, rho_btc. Each a scalar or ``[P]`` array.
+    btc_price0 : float or array_like [P], optional
+        BTC price at the valuation date; without it month 0's BTC return counts as zero
+        (for the lagged response and the correlated noise).
+    hashrate_diff0_ehs : float or array_like [P], optional
+        Hashrate the current difficulty was set for [EH/s]; defaults to ``h0_ehs``.
+    btc_log_return : numpy.ndarray, optional
+        ``[P, T]`` BTC monthly log returns (``market.log_returns``), if already computed;
+        otherwise derived from ``btc_price`` and ``btc_price0``.
+
+    Returns
+    -------
+    NetworkPaths
+
+    Notes
+    -----
+    ``ln H_t = ln H_{t-1} + increment_t (+ feedback_t)``. Blocks follow
+    ``timegrid.blocks_in_month``: ``144 days_t sqrt(H_t / H_{t-1})`` with
+    ``H_{-1} = hashrate_diff0_ehs``, so the difficulty in month 0 reflects
+    ``sqrt(H_diff0 H_0)``. Subsidy is the mean over the month's blocks (a halving month
+    blends both values). Hashprice includes the block-time factor ``blocks / (144 days)``,
+    so it is what a PH/s actually earned per day that month (CHK-1 at factor 1).
+    The rho_btc noise uses the BTC return standardised per path over the horizon.
+    """
+    p = _params(model, params)
+    btc_price = np.asarray(btc_price, dtype=np.float64)
+    fees = np.asarray(fees_per_block, dtype=np.float64)
+    n_paths, n_months = btc_price.shape
+    days = np.asarray(days, dtype=np.float64)
+    btc_ret = (_btc_returns(btc_price, btc_price0) if btc_log_return is None
+               else np.asarray(btc_log_return, dtype=np.float64))
+    inc, feedback = HASHRATE_MODELS[model](p, np.asarray(z_hash, dtype=np.float64), btc_ret)
+    ln_h0 = np.broadcast_to(np.log(_col(h0_ehs)), (n_paths, 1))
+    h_diff0 = np.broadcast_to(_col(h0_ehs if hashrate_diff0_ehs is None else hashrate_diff0_ehs),
+                              (n_paths, 1))
+    height0 = np.broadcast_to(_col(height0), (n_paths, 1))
+    if feedback is None:
+        inc[:, :1] += ln_h0  # inc is the model's own fresh array
+        ln_h = np.cumsum(inc, axis=1, out=inc)
+    else:
+        ln_h = _feedback_loop(inc, feedback, ln_h0[:, 0], h_diff0[:, 0], height0[:, 0],
+                              btc_price, fees, days, subsidy_fn)
+    hashrate = np.exp(ln_h, out=ln_h)
+    blocks = np.empty_like(hashrate)
+    np.divide(hashrate[:, 1:], hashrate[:, :-1], out=blocks[:, 1:])
+    np.divide(hashrate[:, :1], h_diff0, out=blocks[:, :1])
+    np.sqrt(blocks, out=blocks)
+    blocks *= units.BLOCKS_PER_DAY * days
+    height = blocks.copy()
+    height[:, :1] += height0
+    np.cumsum(height, axis=1, out=height)
+    tip = height.astype(np.int64)  # truncation is floor for positive heights
+    sub = _mean_subsidy(subsidy_fn, height0, height, tip)
+    # hashprice(sub, fees, btc, H, blocks / (144 days)) with the 144s cancelled, in place.
+    hp = np.add(sub, fees)
+    hp *= btc_price
+    hp *= blocks
+    hp /= hashrate
+    hp *= 1.0 / (units.PH_PER_EH * days)
+    return NetworkPaths(network_hashrate=hashrate, block_height=tip, blocks=blocks, subsidy=sub,
+                        hashprice=hp)
+
+
+def _btc_returns(btc_price: np.ndarray, btc_price0) -> np.ndarray:
+    log_s = np.log(btc_price)
+    first = log_s[:, :1] if btc_price0 is None else np.log(_col(btc_price0))
+    return np.diff(log_s, axis=1, prepend=np.broadcast_to(first, (log_s.shape[0], 1)))
+
+
+def _feedback_loop(inc, feedback, ln_h0, h_diff0, height0, btc_price, fees, days, subsidy_fn):
+    """Month loop for models whose growth depends on this month's pre-entry hashprice."""
+    n_paths, n_months = btc_price.shape
+    # Month-major copies: each month reads and writes contiguous rows, not strided columns.
+    inc_t = np.ascontiguousarray(np.broadcast_to(inc, (n_paths, n_months)).T)
+    price_t, fees_t = np.ascontiguousarray(btc_price.T), np.ascontiguousarray(fees.T)
+    ln_h = np.empty((n_months, n_paths), dtype=np.float64)
+    ln_prev, height = ln_h0.copy(), height0.copy()
+    h_prev, h_diff = np.exp(ln_h0), h_diff0.copy()
+    for t in range(n_months):
+        # Miners see this month's price and fees at last month's hashrate and the subsidy
+        # of the next block, then enter or leave.
+        pre = hashprice(subsidy_fn(height.astype(np.int64) + 1), fees_t[t], price_t[t], h_prev)
+        ln_prev = ln_prev + inc_t[t] + feedback(t, pre)
+        ln_h[t] = ln_prev
+        h_prev = np.exp(ln_prev)
+        height += units.BLOCKS_PER_DAY * days[t] * np.sqrt(h_prev / h_diff)
+        h_diff = h_prev
+    return np.ascontiguousarray(ln_h.T)
+
+
+def _mean_subsidy(subsidy_fn, height0: np.ndarray, height: np.ndarray,
+                  tip: np.ndarray) -> np.ndarray:
+    """Mean subsidy of each month's blocks ``tip_{t-1}+1 .. height_t`` [BTC/block].
+
+    Where the first and last block of a month differ in subsidy, the first height with
+    the new subsidy is found by bisection (about 13 calls on the few crossing entries),
+    and the two subsidies are weighted by their share of the month's blocks.
+    """
+    s_last = np.asarray(subsidy_fn(tip), dtype=np.float64)
+    # The first block of month t follows last month's tip, so last month's subsidy is a
+    # candidate for it; candidates that differ from this month's are checked exactly below.
+    out = np.empty_like(s_last)
+    out[:, 1:] = s_last[:, :-1]
+    out[:, :1] = np.asarray(subsidy_fn(np.floor(height0).astype(np.int64) + 1))
+    cross = np.flatnonzero(out != s_last)
+    first = np.floor(np.where(cross % tip.shape[1] > 0, tip.ravel()[cross - 1],
+                              height0[cross // tip.shape[1], 0])).astype(np.int64) + 1
+    out.ravel()[cross] = s_first = np.asarray(subsidy_fn(first), dtype=np.float64)
+    keep = (s_first != s_last.ravel()[cross]) & (tip.ravel()[cross] >= first)
+    cross, first, s_first = cross[keep], first[keep], s_first[keep]
+    if cross.size:
+        lo, hi, s_lo = first, tip.ravel()[cross], s_first
+        while np.any(hi - lo > 1):
+            mid = (lo + hi) // 2
+            same = np.asarray(subsidy_fn(mid)) == s_lo
+            lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
+        rows, cols = np.divmod(cross, tip.shape[1])
+        a = np.where(cols > 0, height.ravel()[cross - (cols > 0)], height0[rows, 0])
+        b = height.ravel()[cross]
+        before = (hi - 1) - a  # blocks up to the one before the change
+        out.ravel()[cross] = (s_lo * before + s_last.ravel()[cross] * (b - a - before)) / (b - a)
+    return out
