@@ -1,0 +1,60 @@
+"""The scenario-to-engine wiring, checked on shipped scenarios and hand arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.scenario import load_scenario
+from simulator.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def no_pivot():
+    return simulate(load_scenario("no-pivot"), paths=1024)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return simulate(load_scenario("base"), paths=1024)
+
+
+def _series(cube, name):
+    return cube[name].values
+
+
+def test_no_pivot_has_zero_hpc_revenue(no_pivot):
+    assert np.all(_series(no_pivot, "hpc_revenue") == 0.0)
+    assert np.all(_series(no_pivot, "hpc_mw_it") == 0.0)
+    assert np.all(no_pivot["pv_hpc"].values == 0.0)
+    assert np.all(no_pivot["sign_month"].values == -1)
+
+
+def test_base_converts_sites_on_some_paths(base):
+    signed = base["sign_month"].values >= 0
+    assert 0.3 < signed.mean() < 0.95  # signing probabilities 0.5-0.85 within the horizon
+    assert (_series(base, "hpc_revenue") > 0).any()
+
+
+def test_first_month_mining_matches_hand_arithmetic():
+    """Zero volatility everywhere: month 0 BTC mined is share x blocks x reward x realisation."""
+    scenario = load_scenario("base")
+    fixed = {
+        "market.btc.process.volatility": 0.0, "market.fees.median_btc_per_block": 0.03,
+        "market.fees.log_sd": 0.0, "network.model.volatility": 0.0,
+        "network.model.efficiency_improvement_per_year": 0.08, "company.fleet.realisation": 0.92,
+        "company.power.price_usd_per_mwh": 56.0, "company.fleet.deployments.0.date": 2.0,
+    }
+    cube = simulate(scenario, paths=1, overrides=fixed)
+    # December 2025: 31 days; the deployment lands in month 2, so 50 EH/s hash in month 0.
+    h0 = 1069.0
+    hashrate = float(cube["network_hashrate"].values[0, 0])
+    # Difficulty lags half a month: blocks = 144 x days x sqrt(H_t / H_{t-1}), H_{-1} = H0.
+    blocks_expected = 144 * 31 * np.sqrt(hashrate / h0)
+    reward = 3.125 + 0.03
+    expected = 50.0 / hashrate * blocks_expected * reward * 0.92
+    assert cube["btc_mined"].values[0, 0] == pytest.approx(expected, rel=1e-6)
+    assert cube["company_hashrate"].values[0, 0] == pytest.approx(50.0)
+    assert cube["mining_mw"].values[0, 0] == pytest.approx(50.0 * 16.07)  # CHK-4
+    hours = 31 * 24
+    assert cube["power_cost"].values[0, 0] == pytest.approx(803.5 * hours * 56.0, rel=1e-6)
