@@ -20,7 +20,7 @@ def validate(path):
 
 def test_correlation_matrix_not_psd(tmp_path):
     path = tmp_path / "s.yaml"
-    a, b, c = "market.btc.process.volatility", "market.fees.median_btc_per_block", "network.model.growth_year1"
+    a, b, c = "market.btc.process.volatility", "market.fees.median_btc_per_block", "network.model.efficiency_improvement_per_year"
     path.write_text(f"extends: {BASE}\ncorrelations:\n"
                     f"  - {{between: [{a}, {b}], rank_correlation: 0.9}}\n"
                     f"  - {{between: [{a}, {c}], rank_correlation: 0.9}}\n"
