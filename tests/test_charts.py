@@ -116,3 +116,55 @@ def test_no_pyplot_figures_left_open(rendered):
     assert rendered
     if "matplotlib.pyplot" in sys.modules:
         assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def _compare_calls(cube):
+    value = cube["value_per_share"].values
+    rows = [{"key": f"sites.sandersville.lease.rate_usd_per_kw_month.{i}", "median_low": 9.0 + i,
+             "median_high": 15.0 - i} for i in range(6)]
+    beta = decoupling.btc_beta(cube)["rows"]
+    return {"tornado": (charts.tornado, (rows, 12.0), {"market_price": 14.57}),
+            "value_overlay": (charts.value_overlay, ({"base": value, "bear": 0.7 * value},),
+                              {"market_price": 14.57}),
+            "decoupling_overlay": (charts.decoupling_overlay, ({"base": beta, "bull": beta},),
+                                   {})}
+
+
+@pytest.mark.parametrize("name", NAMES + ["tornado", "value_overlay", "decoupling_overlay"])
+def test_layout_keeps_every_label_inside_the_figure(cube, calls, name):
+    # The one-pass layout (charts._style.place) must leave room for all text: nothing
+    # drawn outside the canvas, where SVG would clip it.
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from simulator.charts import _style
+    fn, args, kw = calls[name] if name in calls else _compare_calls(cube)[name]
+    with matplotlib.rc_context(charts._RC):
+        fig = fn.__wrapped__(*args, **kw)
+        _style.place(fig)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        box = fig.get_tightbbox(renderer)
+    w, h = fig.get_size_inches()
+    tol = 1.0 / 72  # one point
+    assert box.x0 >= -tol and box.y0 >= -tol, box
+    assert box.x1 <= w + tol and box.y1 <= h + tol, box
+    axes = [ax.get_position() for ax in fig.axes if ax.yaxis.get_label_position() == "left"]
+    for a, b in zip(axes, axes[1:]):
+        assert a.x1 < b.x0  # side-by-side axes do not overlap
+
+
+@pytest.mark.parametrize("n", [1_000, 200_000])
+def test_cdf_is_drawn_from_quantiles_whatever_the_path_count(n):
+    import matplotlib
+    v = np.random.default_rng(n).lognormal(2.0, 0.6, n)
+    with matplotlib.rc_context(charts._RC):
+        fig = charts.value_hist_cdf.__wrapped__(v, 14.57)
+    line = fig.axes[1].get_lines()[0]
+    x, y = line.get_xdata(), line.get_ydata()
+    assert x.size == 1001
+    grid = np.linspace(np.quantile(v, 0.01), np.quantile(v, 0.99), 50)
+    ecdf = np.searchsorted(np.sort(v), grid, side="right") / n
+    np.testing.assert_allclose(np.interp(grid, x, y), ecdf, atol=1.5e-3)
+    bars = fig.axes[0].patches
+    assert len(bars) == 60 and sum(b.get_height() for b in bars) <= n

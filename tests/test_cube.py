@@ -139,3 +139,33 @@ def test_load_non_netcdf(tmp_path):
     path.write_text("not a cube")
     with pytest.raises(RunError, match="junk.nc: not a readable minersim cube"):
         cube.load(path)
+
+
+def test_series_are_float32_and_per_path_values_float64(small):
+    assert small["btc_price"].dtype == np.float32
+    assert small["cash"].dtype == np.float32
+    assert small["value_per_share"].dtype == np.float64
+    assert small["value_per_share_forward"].dtype == np.float64
+    assert small["sign_month"].dtype == np.int64
+
+
+def test_float32_series_keep_seven_significant_digits():
+    cash = np.array([[1.234567891e9, -2.5e-3, 13_011.123456]])
+    ds = cube.assemble({"cash": cash}, calendar=["2025-12", "2026-01", "2026-02"], sites=[],
+                       forward_years=[])
+    np.testing.assert_allclose(ds["cash"].values, cash, rtol=2.0**-24)
+
+
+def test_saved_series_are_shuffled_deflated_and_chunked(tmp_path, monkeypatch):
+    import h5py
+    # Small chunks so the series span several, with a partial chunk at the end.
+    monkeypatch.setattr(cube, "_CHUNK_BYTES", 40 * 4 * 7)
+    ds = synthetic_cube(paths=60, months=40, seed=5)
+    target = cube.save(ds, tmp_path / "c.nc")
+    with h5py.File(target) as f:
+        for name in ("btc_price", "value_per_share"):
+            assert f[name].compression == "gzip" and f[name].shuffle
+            assert f[name].compression_opts == cube.ZLIB_LEVEL
+        assert f["btc_price"].chunks == (7, 40)
+        assert f["btc_price"].id.get_num_chunks() == 9  # 60 rows in chunks of 7
+    xr.testing.assert_identical(ds, cube.load(target))

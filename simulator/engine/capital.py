@@ -139,33 +139,70 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     raise ``target - cash''`` at that price; otherwise the path is ``short``.
     """
     n, months = pre_cash_flow.shape
-    # Time-major copies: each month reads and writes one contiguous row.
-    flow, mined = np.ascontiguousarray(pre_cash_flow.T), np.ascontiguousarray(btc_mined.T)
-    price = np.ascontiguousarray(np.broadcast_to(btc_price, (n, months)).T)
-    issue = None if issue_price is None else np.ascontiguousarray(issue_price.T)
+    price = np.broadcast_to(btc_price, (n, months))
     cash = np.broadcast_to(np.asarray(cash0, dtype=np.float64), (n,)).copy()
     held = np.broadcast_to(np.asarray(btc_held0, dtype=np.float64), (n,)).copy()
     target = np.broadcast_to(np.asarray(raise_target_usd, dtype=np.float64), (n,))
-    out = {k: np.zeros((months, n)) for k in ("cash", "held", "sold", "raised", "issued")}
+    names = ("cash", "held", "sold", "raised", "issued")
+    out = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
     short = np.zeros(n, dtype=bool)
-    for t in range(months):
-        cash += flow[t]
-        held += mined[t]
-        sold = out["sold"][t]
-        sold[:] = sell(held, mined[t], cash, price[t])
-        held -= sold
-        cash += sold * price[t]
-        need = cash < 0.0
-        if issue is not None and need.any():
-            with np.errstate(invalid="ignore"):
-                ok = need & np.isfinite(issue[t]) & (issue[t] > 0.0)
-            raised = out["raised"][t]
-            np.subtract(target, cash, out=raised, where=ok)
-            np.divide(raised, issue[t], out=out["issued"][t], where=ok)
-            cash += raised
-            need &= ~ok
-        short |= need
-        out["cash"][t] = cash
-        out["held"][t] = held
-    out = {k: np.ascontiguousarray(v.T) for k, v in out.items()}
+    need = np.empty(n, dtype=bool)
+    proceeds = np.empty(n)
+    inputs = [pre_cash_flow, btc_mined, price] + ([] if issue_price is None else [issue_price])
+    for ins, outs in _month_blocks(inputs, [out[k] for k in names]):
+        for j in range(ins[0].shape[0]):
+            flow, mined, p_t = ins[0][j], ins[1][j], ins[2][j]
+            cash += flow
+            held += mined
+            sold = outs[2][j]
+            sold[:] = sell(held, mined, cash, p_t)
+            held -= sold
+            cash += np.multiply(sold, p_t, out=proceeds)
+            np.less(cash, 0.0, out=need)
+            if issue_price is not None and need.any():
+                issue = ins[3][j]
+                with np.errstate(invalid="ignore"):
+                    ok = need & np.isfinite(issue) & (issue > 0.0)
+                raised = outs[3][j]
+                np.subtract(target, cash, out=raised, where=ok)
+                np.divide(raised, issue, out=outs[4][j], where=ok)
+                cash += raised
+                need &= ~ok
+            short |= need
+            outs[0][j] = cash
+            outs[1][j] = held
     return CashResult(out["cash"], out["held"], out["sold"], out["raised"], out["issued"], short)
+
+
+_BLOCK = 8  # months per block: 8 float64 = one 64-byte cache line of each path's row
+
+
+def _month_blocks(inputs, outputs):
+    """Walk ``[P, T]`` arrays in blocks of months, time-major inside each block.
+
+    Yields ``(ins, outs)``: ``ins[k]`` is a contiguous ``[b, P]`` copy of
+    ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a zeroed ``[b, P]`` buffer, copied into
+    ``outputs[k][:, t0:t0 + b]`` when the caller asks for the next block (the ``for`` loop
+    does so after the last one too).
+
+    Notes
+    -----
+    A month loop over ``[P, T]`` arrays either reads strided columns (every element in its
+    own cache line) or transposes whole arrays (an extra pass each way). Blocks of 8 months
+    read and write each path's 64 contiguous bytes once, and the loop body sees contiguous
+    rows.
+    """
+    n, months = outputs[0].shape
+    ins_buf = [np.empty((_BLOCK, n), dtype=a.dtype) for a in inputs]
+    outs_buf = [np.empty((_BLOCK, n), dtype=a.dtype) for a in outputs]
+    for t0 in range(0, months, _BLOCK):
+        b = min(_BLOCK, months - t0)
+        ins = [buf[:b] for buf in ins_buf]
+        for buf, a in zip(ins, inputs):
+            np.copyto(buf, a[:, t0:t0 + b].T)
+        outs = [buf[:b] for buf in outs_buf]
+        for buf in outs:
+            buf.fill(0.0)
+        yield ins, outs
+        for buf, a in zip(outs, outputs):
+            a[:, t0:t0 + b] = buf.T

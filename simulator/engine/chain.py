@@ -491,7 +491,8 @@ def _sites(scenario, inputs, draws) -> tuple[SiteParams, ...]:
                 gross_to_it=_value(inputs, f"{ck}.gross_to_it", conv.gross_to_it),
                 capex_usd_per_mw_it=np.asarray(_value(inputs, f"{ck}.capex_usd_m_per_mw_it",
                                                       conv.capex_usd_m_per_mw_it)) * 1e6,
-                tranches=tuple((t.fraction, t.months_after_build_start) for t in conv.tranches),
+                # Tranche k energises delay_k months after the site's first energisation.
+                tranches=tuple((t.fraction, build + t.delay_months) for t in conv.tranches),
                 financing=fin.kind)
             if fin.kind == "project_debt":
                 conv_kw.update(loan_to_cost=_value(inputs, f"{ck}.financing.loan_to_cost", fin.loan_to_cost),

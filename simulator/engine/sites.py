@@ -154,26 +154,28 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
     for f, off in zip(fractions, offsets):
         energised += (signs[:, None] & (t_grid >= (sign + off)[:, None])) * f[:, None]
 
-    # Time-major copies: the loop reads and writes one month (a contiguous row) at a time.
-    u_def, u_ren = np.ascontiguousarray(u_default.T), np.ascontiguousarray(u_renewal.T)
+    # Month columns are read and written as strided views: time-major copies of the two
+    # shock arrays and the two outputs cost more than the loop's own work.
     state = np.zeros(n, dtype=np.int8)
     lease_start = np.zeros(n, dtype=np.int64)
     term_end = np.zeros(n, dtype=np.int64)
     down_until = np.zeros(n, dtype=np.int64)
     level = np.zeros(n)  # kW x rate x escalation of the current lease [USD/month per IT fraction]
-    states = np.empty((months, n), dtype=np.int8)
-    rent = np.zeros((months, n))
+    level0, relet_level = kw * rate0, (None if relet is None else kw * relet)
+    states = np.empty((n, months), dtype=np.int8)
+    rent = np.empty((n, months))
+    leased = np.empty(n, dtype=bool)
     for t in range(months):
         np.copyto(state, BUILD, where=(sign == t))
         go = (state == BUILD) & (energise == t)
-        _start_lease(go, t, state, lease_start, term_end, term, level, kw * rate0)
+        _start_lease(go, t, state, lease_start, term_end, term, level, level0)
 
-        leased = state == LEASED
+        np.equal(state, LEASED, out=leased)
         anniversary = leased & (t > lease_start) & ((t - lease_start) % units.MONTHS_PER_YEAR == 0)
         np.multiply(level, growth, out=level, where=anniversary)
         ended = leased & (t >= term_end)
         if ended.any():
-            renew = ended & (u_ren[t] < p_renew)
+            renew = ended & (u_renewal[:, t] < p_renew)
             np.add(term_end, term, out=term_end, where=renew)
             np.copyto(state, REVERTED, where=ended & ~renew)
 
@@ -181,15 +183,16 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
         if relet is None:
             np.copyto(state, REVERTED, where=back)
         elif back.any():
-            _start_lease(back, t, state, lease_start, term_end, term, level, kw * relet)
+            _start_lease(back, t, state, lease_start, term_end, term, level, relet_level)
 
-        default = (state == LEASED) & (u_def[t] < hazard)
+        np.equal(state, LEASED, out=leased)
+        default = leased & (u_default[:, t] < hazard)
         np.copyto(state, DOWN, where=default)
         np.copyto(down_until, t + downtime, where=default)
 
-        states[t] = state
-        np.multiply(level, state == LEASED, out=rent[t])
-    states, rent = np.ascontiguousarray(states.T), rent.T * energised
+        states[:, t] = state
+        np.multiply(level, state == LEASED, out=rent[:, t])
+    rent *= energised
 
     held = (states == LEASED) | (states == DOWN)
     off_mw = ((states == BUILD) | held) * gross[:, None]
@@ -238,21 +241,20 @@ def project_debt(capex, build_end_month, *, loan_to_cost, rate, amortisation_yea
     monthly_rate = _vec(rate, n) / units.MONTHS_PER_YEAR
     n_pay = np.maximum(_vec(amortisation_years, n) * units.MONTHS_PER_YEAR, 1.0)
     draws = capex * ltc[:, None]
-    draws_tm = np.ascontiguousarray(draws.T)
-    interest = np.zeros((months, n))
-    principal = np.zeros((months, n))
-    balance = np.zeros((months, n))
+    interest = np.empty((n, months))
+    principal = np.zeros((n, months))
+    balance = np.empty((n, months))
     opening = np.zeros(n)
     instalment = np.zeros(n)
     ends = build_end_month >= 0
+    # Strided month columns: the loop is a handful of operations per month, cheaper than
+    # transposing one input and three outputs.
     for t in range(months):
-        np.multiply(opening, monthly_rate, out=interest[t])
+        np.multiply(opening, monthly_rate, out=interest[:, t])
         start = build_end_month == t
         np.divide(opening, n_pay, out=instalment, where=start)
-        np.minimum(instalment, opening, out=principal[t], where=ends & (t >= build_end_month))
-        opening += draws_tm[t]
-        opening -= principal[t]
-        balance[t] = opening
-    interest, principal, balance = (np.ascontiguousarray(a.T)
-                                    for a in (interest, principal, balance))
+        np.minimum(instalment, opening, out=principal[:, t], where=ends & (t >= build_end_month))
+        opening += draws[:, t]
+        opening -= principal[:, t]
+        balance[:, t] = opening
     return draws, interest, principal, balance

@@ -1,0 +1,73 @@
+"""Wall time of ``minersim run`` piece by piece: import, simulate, save, report, and the sizes.
+
+Issue 5's goal: ``minersim run scenarios/base.yaml`` at the default 10,000 paths in under
+5 s of wall time on 2 cores including the report, with report.html under 3 MB.
+
+    python benchmarks/bench_run.py [--scenario base] [--paths 10000] [--repeat 1] [--out DIR]
+
+Each phase is timed with ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of
+this process; on a shared machine CPU time is the steadier number to compare). Imports are
+timed as the CLI pays them, in a fresh interpreter, so run this script as a new process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+_T0 = (time.perf_counter(), time.process_time())
+
+from simulator.cube import save  # noqa: E402
+from simulator.report import render_report  # noqa: E402
+from simulator.scenario import load  # noqa: E402
+from simulator.simulate import simulate  # noqa: E402
+
+_T_IMPORT = (time.perf_counter() - _T0[0], time.process_time() - _T0[1])
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float]] = []
+
+    def __call__(self, name: str, fn, *args, **kw):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn(*args, **kw)
+        self.rows.append((name, time.perf_counter() - wall, time.process_time() - cpu))
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default="base")
+    ap.add_argument("--paths", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=1, help="runs after the first (warm) one")
+    ap.add_argument("--out", type=Path, default=None, help="keep results.nc/report.html here")
+    args = ap.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench_run_"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"imports (simulate, save, report): {_T_IMPORT[0]:6.2f} s wall  {_T_IMPORT[1]:6.2f} s cpu")
+    for run in range(1 + args.repeat):
+        clock = _Clock()
+        loaded = clock("load scenario", load, args.scenario)
+        cube = clock("simulate", simulate, loaded.scenario, args.paths,
+                     scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+        nc = clock("save results.nc", save, cube, out / "results.nc")
+        html = clock("render report", render_report, cube)
+        (out / "report.html").write_text(html, encoding="utf-8")
+        label = "first run (cold caches)" if run == 0 else f"repeat {run}"
+        print(f"\n{args.scenario}, {args.paths:,} paths, {label}:")
+        for name, wall, cpu in clock.rows:
+            print(f"  {name:18s} {wall:6.2f} s wall  {cpu:6.2f} s cpu")
+        wall = sum(r[1] for r in clock.rows)
+        cpu = sum(r[2] for r in clock.rows)
+        print(f"  {'total':18s} {wall:6.2f} s wall  {cpu:6.2f} s cpu"
+              + (f"   (+ imports: {wall + _T_IMPORT[0]:.2f} s wall)" if run == 0 else ""))
+        print(f"  results.nc  {nc.stat().st_size / 1e6:7.1f} MB")
+        print(f"  report.html {len(html.encode()) / 1e6:7.2f} MB")
+    print(f"\noutputs in {out}")
+
+
+if __name__ == "__main__":
+    main()
