@@ -5,11 +5,17 @@ samples its inputs and draws its shocks from streams keyed by ``(seed, stream, b
 the numbers of a path do not depend on how the run is split or where it runs. Reductions are
 made per block and combined in block order, so the all-path mean and standard deviation are
 bit-identical too. Dask is imported only when a cluster is asked for.
+
+Memory is bounded by the chunk size: a chunk's ``[path, time]`` arrays are reduced to
+per-block statistics as soon as it finishes, and only the rows of the stored sample
+(paths below ``store_paths``) are copied into buffers that are allocated once. Per-path
+arrays are kept for every path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +27,13 @@ from simulator.rng import BLOCK_PATHS, Draws, chunk_plan
 from simulator.sampling import sample_inputs
 
 Progress = Callable[[int, int], None]
+"""``progress(chunks_done, chunks_planned)``, called after each chunk."""
+
+Until = Callable[[int, float], bool]
+"""``until(paths_done, mean_se_usd) -> stop?``, called in path order after each chunk."""
+
+PRECISION_VARIABLE = "value_per_share"
+"""The per-path variable whose standard error of the mean drives adaptive precision."""
 
 
 def aligned_chunks(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:
@@ -39,6 +52,8 @@ class ChunkTask:
     seed: int
     sampling: str
     n_total: int
+    """Paths of the whole run (Latin hypercube sizes its last block by it); the path cap in
+    adaptive runs, so that chunk ``k`` covers the same paths in both kinds of run."""
     store_paths: int
     start: int
     stop: int
@@ -52,7 +67,7 @@ class ChunkResult:
     stop: int
     per_path: dict[str, np.ndarray]
     series: dict[str, np.ndarray]
-    """``[path, time]`` series for the chunk's paths below ``store_paths`` (may be empty)."""
+    """``[path, time]`` rows of the chunk's paths below ``store_paths`` (may be empty)."""
     block_stats: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     """Per block: (count [b], mean [b, T], M2 [b, T]) of each ``[path, time]`` variable."""
     inputs: dict[str, np.ndarray]
@@ -72,7 +87,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         if arr.ndim == 2 and name in chain.SERIES:
             stats[name] = _block_stats(arr, task.start)
             if keep:
-                series[name] = np.ascontiguousarray(arr[:keep])
+                # A view, not a copy: the reducer copies it once into its sample buffer.
+                series[name] = arr[:keep]
         else:
             per_path[name] = arr
     return ChunkResult(task.start, task.stop, per_path, series, stats, inputs)
@@ -81,14 +97,40 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 def _block_stats(arr: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Count, mean and M2 over paths of each global block inside this chunk."""
     edges = list(range(start, start + arr.shape[0], BLOCK_PATHS)) + [start + arr.shape[0]]
-    counts, means, m2s = [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    n_blocks = len(edges) - 1
+    counts = np.empty(n_blocks, dtype=np.float64)
+    means = np.empty((n_blocks, arr.shape[1]), dtype=np.float64)
+    m2s = np.empty_like(means)
+    dev = np.empty((min(BLOCK_PATHS, arr.shape[0]), arr.shape[1]), dtype=np.float64)
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         part = arr[lo - start:hi - start]
-        mean = part.mean(axis=0)
-        counts.append(hi - lo)
-        means.append(mean)
-        m2s.append(((part - mean) ** 2).sum(axis=0))
-    return np.asarray(counts, dtype=np.float64), np.stack(means), np.stack(m2s)
+        d = dev[:hi - lo]
+        np.mean(part, axis=0, dtype=np.float64, out=means[i])
+        np.subtract(part, means[i], out=d)
+        np.multiply(d, d, out=d)
+        np.sum(d, axis=0, dtype=np.float64, out=m2s[i])
+        counts[i] = hi - lo
+    return counts, means, m2s
+
+
+def combine_stats(counts: np.ndarray, means: np.ndarray,
+                  m2s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Pool per-block (count, mean, M2) in the given order into one (count, mean, M2).
+
+    Notes
+    -----
+    Chan, Golub and LeVeque (1979): for groups A and B with ``delta = mean_B - mean_A``,
+    ``mean = mean_A + delta n_B / n``, ``M2 = M2_A + M2_B + delta^2 n_A n_B / n``. The order
+    is fixed (block order), so the result does not depend on chunking or scheduling.
+    """
+    n, mean, m2 = float(counts[0]), means[0].astype(np.float64), m2s[0].astype(np.float64)
+    for nb, mb, m2b in zip(counts[1:], means[1:], m2s[1:]):
+        delta = mb - mean
+        total = n + nb
+        mean += delta * (nb / total)
+        m2 += m2b + delta * delta * (n * nb / total)
+        n = total
+    return n, mean, m2
 
 
 @dataclass
@@ -99,59 +141,248 @@ class Reduced:
     series: dict[str, np.ndarray] = field(default_factory=dict)
     summary: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    paths: int = 0
+    """Paths actually run (less than planned when adaptive precision stopped early)."""
+    mean_se: float = float("nan")
+    """Standard error of the mean of :data:`PRECISION_VARIABLE` [USD/share] over ``paths``."""
 
 
-def reduce_chunks(results: Iterable[ChunkResult]) -> Reduced:
-    """Concatenate per-path arrays and combine block statistics in block order (Chan et al.)."""
-    ordered = sorted(results, key=lambda r: r.start)
-    red = Reduced()
-    first = ordered[0]
-    for name in first.per_path:
-        red.per_path[name] = np.concatenate([r.per_path[name] for r in ordered])
-    for name in first.inputs:
-        red.inputs[name] = np.concatenate([r.inputs[name] for r in ordered])
-    for name in first.block_stats:
-        series = [r.series[name] for r in ordered if name in r.series]
-        if series:
-            red.series[name] = np.concatenate(series)
-        counts = np.concatenate([r.block_stats[name][0] for r in ordered])
-        means = np.concatenate([r.block_stats[name][1] for r in ordered])
-        m2s = np.concatenate([r.block_stats[name][2] for r in ordered])
-        n, mean, m2 = counts[0], means[0].copy(), m2s[0].copy()
-        for nb, mb, m2b in zip(counts[1:], means[1:], m2s[1:]):
-            delta = mb - mean
-            total = n + nb
-            mean += delta * (nb / total)
-            m2 += m2b + delta * delta * (n * nb / total)
-            n = total
-        red.summary[f"{name}_mean"] = mean
-        red.summary[f"{name}_std"] = np.sqrt(m2 / max(n - 1, 1))
+class Reducer:
+    """Collects chunk results in any order into preallocated path-ordered buffers.
+
+    Parameters
+    ----------
+    capacity : int
+        Paths to allocate for at first; grows (doubling, up to ``limit``) if exceeded.
+    limit : int
+        Most paths the run can have.
+    store_paths : int
+        Rows of the stored ``[path, time]`` sample.
+    """
+
+    def __init__(self, capacity: int, limit: int, store_paths: int) -> None:
+        self.capacity = min(capacity, limit)
+        self.limit = limit
+        self.store = min(store_paths, limit)
+        self.per_path: dict[str, np.ndarray] = {}
+        self.inputs: dict[str, np.ndarray] = {}
+        self.series: dict[str, np.ndarray] = {}
+        self.stats: dict[int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+    def add(self, r: ChunkResult) -> None:
+        """Copy a chunk's per-path values and sample rows into place; keep its block stats."""
+        if r.stop > self.capacity:
+            self._grow(r.stop)
+        for target, source in ((self.per_path, r.per_path), (self.inputs, r.inputs)):
+            for name, arr in source.items():
+                buf = target.get(name)
+                if buf is None:
+                    buf = target[name] = np.empty((self.capacity, *arr.shape[1:]), dtype=arr.dtype)
+                buf[r.start:r.stop] = arr
+        for name, arr in r.series.items():
+            buf = self.series.get(name)
+            if buf is None:
+                buf = self.series[name] = np.empty((self.store, arr.shape[1]), dtype=arr.dtype)
+            buf[r.start:r.start + arr.shape[0]] = arr
+        self.stats[r.start] = r.block_stats
+
+    def _grow(self, stop: int) -> None:
+        new = min(max(stop, 2 * self.capacity), self.limit)
+        for target in (self.per_path, self.inputs):
+            for name, buf in target.items():
+                grown = np.empty((new, *buf.shape[1:]), dtype=buf.dtype)
+                grown[:self.capacity] = buf[:self.capacity]
+                target[name] = grown
+        self.capacity = new
+
+    def finish(self, paths: int) -> Reduced:
+        """The reduction over paths ``[0, paths)``; later chunks (if any) are dropped."""
+        red = Reduced(paths=paths)
+        for target, source in ((red.per_path, self.per_path), (red.inputs, self.inputs)):
+            for name, buf in source.items():
+                target[name] = buf[:paths] if buf.shape[0] == paths else buf[:paths].copy()
+        keep = min(self.store, paths)
+        for name, buf in self.series.items():
+            red.series[name] = buf if buf.shape[0] == keep else buf[:keep].copy()
+        starts = sorted(s for s in self.stats if s < paths)
+        for name in self.stats[starts[0]]:
+            parts = [self.stats[s][name] for s in starts]
+            n, mean, m2 = combine_stats(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+            red.summary[f"{name}_mean"] = mean
+            red.summary[f"{name}_std"] = np.sqrt(m2 / max(n - 1.0, 1.0))
+        return red
+
+
+class _Precision:
+    """Running (count, mean, M2) of the finite values of :data:`PRECISION_VARIABLE`, in path order."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0.0, 0.0, 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        ok = values[~np.isnan(values)]
+        if ok.size == 0:
+            return
+        nb, mb = float(ok.size), float(ok.mean())
+        m2b = float(np.square(ok - mb).sum())
+        delta, total = mb - self.mean, self.n + nb
+        self.mean += delta * nb / total
+        self.m2 += m2b + delta * delta * self.n * nb / total
+        self.n = total
+
+    @property
+    def se(self) -> float:
+        """``s / sqrt(n)`` with the ``n - 1`` sample standard deviation [USD/share]."""
+        if self.n < 2:
+            return float("inf")
+        return float(np.sqrt(self.m2 / (self.n - 1.0) / self.n))
+
+
+def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | None = None,
+            until: Until | None = None) -> Reduced:
+    """Run chunks serially, or on a Dask ``client``, and reduce them.
+
+    Parameters
+    ----------
+    tasks : list of ChunkTask
+        Consecutive chunks from path 0, in path order.
+    client : dask.distributed.Client, optional
+        Run on this cluster. Chunks are retried if they fail and recomputed if a worker is
+        lost; the numbers equal a serial run's.
+    progress : callable(done, total), optional
+        Called after each chunk.
+    until : callable(paths_done, mean_se) -> bool, optional
+        Adaptive runs: asked after each chunk, in path order, with the standard error of the
+        mean value per share [USD/share] over paths ``[0, paths_done)``; ``True`` stops the
+        run there. Chunks past that point are cancelled or dropped, so the result equals a
+        fixed run over ``paths_done`` paths.
+    """
+    if not tasks:
+        raise RunError("nothing to simulate: the chunk plan is empty")
+    limit = tasks[-1].stop
+    capacity = limit if until is None else min(limit, 8 * (tasks[0].stop - tasks[0].start))
+    reducer = Reducer(capacity, limit, tasks[0].store_paths)
+    frontier = _Frontier(tasks, until)
+    if client is None:
+        for i, task in enumerate(tasks):
+            result = run_chunk(task)
+            reducer.add(result)
+            del result  # the chunk's arrays may go before the next chunk is computed
+            stop = frontier.arrived(i, reducer)
+            if progress:
+                progress(i + 1, len(tasks))
+            if stop:
+                break
+    else:
+        _execute_dask(tasks, client, progress, reducer, frontier)
+    red = reducer.finish(frontier.paths)
+    red.mean_se = frontier.precision.se
     return red
 
 
-def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | None = None) -> Reduced:
-    """Run every chunk serially, or on a Dask ``client``, and reduce them."""
-    total = len(tasks)
-    if client is None:
-        results = []
-        for i, task in enumerate(tasks):
-            results.append(run_chunk(task))
-            if progress:
-                progress(i + 1, total)
-        return reduce_chunks(results)
-    return _execute_dask(tasks, client, progress)
+class _Frontier:
+    """Tracks the contiguous prefix of finished chunks and asks ``until`` as it advances."""
+
+    def __init__(self, tasks: list[ChunkTask], until: Until | None) -> None:
+        self.tasks = tasks
+        self.until = until
+        self.done: set[int] = set()
+        self.next = 0
+        self.paths = tasks[-1].stop
+        self.stopped = False
+        self.precision = _Precision()
+
+    def arrived(self, index: int, reducer: Reducer) -> bool:
+        """Record chunk ``index`` as reduced; return True once the run should stop."""
+        self.done.add(index)
+        while not self.stopped and self.next in self.done:
+            task = self.tasks[self.next]
+            self.precision.add(reducer.per_path[PRECISION_VARIABLE][task.start:task.stop])
+            self.next += 1
+            if self.until is not None and self.until(task.stop, self.precision.se):
+                self.stopped, self.paths = True, task.stop
+        return self.stopped
 
 
-def _execute_dask(tasks: list[ChunkTask], client: Any, progress: Progress | None) -> Reduced:
+def _execute_dask(tasks: list[ChunkTask], client: Any, progress: Progress | None,
+                  reducer: Reducer, frontier: _Frontier) -> None:
+    """Keep a few chunks per worker thread in flight; reduce each as it arrives."""
+    import uuid
+
     from dask.distributed import as_completed
 
-    futures = client.map(run_chunk, tasks, pure=False, retries=2)
-    results = []
+    window = max(2, 2 * sum(client.nthreads().values()))
+    run_id = uuid.uuid4().hex
+    inflight: dict[str, tuple[int, Any]] = {}
+
+    def submit(i: int) -> Any:
+        future = client.submit(run_chunk, tasks[i], pure=False, retries=2, key=f"minersim-chunk-{run_id}-{i}")
+        inflight[future.key] = (i, future)
+        return future
+
+    queue = as_completed([submit(i) for i in range(min(window, len(tasks)))], loop=client.loop)
+    submitted, done = min(window, len(tasks)), 0
     try:
-        for done, future in enumerate(as_completed(futures), start=1):
-            results.append(future.result())
+        for future in queue:
+            result = future.result()
+            i, _ = inflight.pop(future.key)
+            future.release()
+            reducer.add(result)
+            del result
+            done += 1
+            stop = frontier.arrived(i, reducer)
             if progress:
                 progress(done, len(tasks))
+            if stop:
+                break
+            if submitted < len(tasks):
+                queue.add(submit(submitted))
+                submitted += 1
     except Exception as exc:  # noqa: BLE001 - any worker failure ends the run with a clear error
         raise RunError(f"a chunk failed on the Dask cluster: {type(exc).__name__}: {exc}") from exc
-    return reduce_chunks(results)
+    finally:
+        queue.clear()
+        if inflight:
+            client.cancel([f for _, f in inflight.values()])
+
+
+@contextlib.contextmanager
+def dask_client(*, workers: int | None = None, scheduler: str | None = None,
+                timeout: float = 10.0) -> Iterator[Any]:
+    """A Dask client on a new LocalCluster (``workers`` processes) or an existing ``scheduler``.
+
+    Yields ``None`` when neither is given (run serially). The LocalCluster listens on
+    loopback only, has no dashboard, runs one thread per worker process, and is closed on exit.
+
+    Raises
+    ------
+    RunError
+        If dask.distributed is not installed, or the scheduler cannot be reached within
+        ``timeout`` [s].
+    """
+    if workers is None and scheduler is None:
+        yield None
+        return
+    if workers is not None and scheduler is not None:
+        raise RunError("use --workers (a new local cluster) or --scheduler (an existing one), not both")
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise RunError("Dask runs need dask.distributed: pip install 'minersim[parallel]'") from exc
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout=timeout, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise RunError(f"cannot reach the Dask scheduler at {scheduler}: {exc} (is `dask scheduler` "
+                               "running there, and is the address right?)") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
+                # The scheduler serves HTTP (health, metrics) even without a dashboard: bind it
+                # to loopback on a free port, so a second cluster never contends for :8787.
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=40))
+            client = Client(cluster, set_as_default=False)
+        stack.enter_context(client)
+        yield client

@@ -43,6 +43,14 @@ class RunResult:
             f"  mean                      ${s['mean']:8.2f}  (SE {s['mean_se']:.2f})",
             f"  P(value > ${price:.2f})       {up['p']:8.1%}  (SE {up['se']:.1%})",
         ]
+        if "precision_target_usd" in cube.attrs:
+            target, se = float(cube.attrs["precision_target_usd"]), float(cube.attrs["precision_se_usd"])
+            if int(cube.attrs["precision_reached"]):
+                lines.append(f"  precision                 SE of mean ${se:.4f} < target ${target:.4f}"
+                             f" after {int(cube.attrs['paths']):,} paths")
+            else:
+                lines.append(f"  precision                 target ${target:.4f} NOT reached: path cap "
+                             f"{int(cube.attrs['max_paths']):,} hit with SE ${se:.4f}")
         if s.get("n_failed"):
             lines.append(f"  failed paths              {s['n_failed']:,} (cash ran out with equity raises off)")
         lines.append(f"  results: {self.results_path}")
@@ -70,18 +78,44 @@ def _terminate_as_exit() -> Iterator[None]:
 
 def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, seed: int | None = None,
                  sampling: str | None = None, out: str | os.PathLike[str] | None = None,
-                 chunk_paths: int | None = None, report: bool = True, client: Any = None,
-                 progress: Progress | None = None) -> RunResult:
-    """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory."""
+                 chunk_paths: int | None = None, store_paths: int | None = None, report: bool = True,
+                 client: Any = None, workers: int | None = None, scheduler: str | None = None,
+                 scheduler_timeout: float = 10.0, precision: float | None = None,
+                 max_paths: int | None = None, progress: Progress | None = None) -> RunResult:
+    """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        Run chunks on this cluster.
+    workers : int, optional
+        Start a LocalCluster of this many single-threaded worker processes for the run.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``); unreachable within
+        ``scheduler_timeout`` [s] raises :class:`RunError`.
+    precision, max_paths : optional
+        Adaptive run: stop once the standard error of the mean value per share is below
+        ``precision`` [USD/share], or at ``max_paths`` (default 1,000,000).
+
+    Other parameters are those of :func:`simulator.simulate.simulate`. Results do not depend
+    on ``chunk_paths`` or on where the chunks run.
+    """
     from simulator.cube import save
+    from simulator.parallel import dask_client
     from simulator.scenario import load
-    from simulator.simulate import simulate
+    from simulator.simulate import DEFAULT_MAX_PATHS, simulate
 
     loaded = load(scenario)
     out_dir = run_dir(loaded.path, out)
-    with _terminate_as_exit():
-        cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths, client=client,
-                        progress=progress, scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+    with _terminate_as_exit(), contextlib.ExitStack() as cluster:
+        if client is None:
+            client = cluster.enter_context(dask_client(workers=workers, scheduler=scheduler,
+                                                       timeout=scheduler_timeout))
+        cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths,
+                        store_paths=store_paths, client=client, progress=progress, precision=precision,
+                        max_paths=DEFAULT_MAX_PATHS if max_paths is None else max_paths,
+                        scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+        cluster.close()  # free the workers before the (single-process) write
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
         results_path = out_dir / "results.nc"
         report_path = out_dir / "report.html" if report else None

@@ -12,7 +12,11 @@ from simulator import __version__
 from simulator import units as u
 from simulator.cube import assemble
 from simulator.engine import chain
+from simulator.errors import RunError
 from simulator.parallel import ChunkTask, Progress, aligned_chunks, execute
+
+DEFAULT_MAX_PATHS = 1_000_000
+"""Path cap of an adaptive-precision run."""
 
 # Input key suffix -> units (longest match wins); keys carry their units (design.md).
 _SUFFIX_UNITS = {
@@ -65,7 +69,8 @@ def correlation(scenario: Any, keys: list[str]) -> np.ndarray | None:
 
 def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, sampling: str | None = None,
              *, chunk_paths: int | None = None, store_paths: int | None = None, client: Any = None,
-             progress: Progress | None = None, scenario_yaml: str | None = None,
+             progress: Progress | None = None, precision: float | None = None,
+             max_paths: int = DEFAULT_MAX_PATHS, scenario_yaml: str | None = None,
              scenario_sha256: str | None = None, overrides: dict[str, float] | None = None) -> Any:
     """Simulate ``scenario`` and return the cube (an ``xarray.Dataset``, design.md's table).
 
@@ -85,10 +90,35 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         Run chunks on this cluster; the numbers are identical to a serial run.
     progress : callable(done, total), optional
         Called after each chunk.
+    precision : float, optional
+        Adaptive run [USD/share]: add chunks until the standard error of the mean value per
+        share is below this, or ``max_paths`` is reached. Excludes ``paths``. The cube's
+        ``paths`` attr says how many it took; ``precision_target_usd`` and
+        ``precision_se_usd`` record the target and the standard error reached.
+    max_paths : int
+        Path cap of an adaptive run (default 1,000,000).
     overrides : dict of str to float, optional
         Hold these inputs (dotted key paths, e.g. ``market.btc.process.volatility``) at one value
         on every path while every other draw stays as sampled: common random numbers for the
         tornado and breakevens. A key may name a fixed input too.
+
+    Returns
+    -------
+    xarray.Dataset
+        The cube, with the run manifest in its attrs.
+
+    Raises
+    ------
+    RunError
+        For ``precision`` with ``paths``, a non-positive ``precision`` or ``max_paths``, or a
+        failure on the Dask cluster.
+
+    Notes
+    -----
+    Chunk ``k`` always covers paths ``[k c, (k + 1) c)`` with ``c`` the chunk size, and every
+    path's numbers depend only on the seed and its index, so an adaptive run that stops after
+    ``N`` paths gives the same cube as a fixed run of ``N`` paths with the same chunk size.
+    The standard error is ``s / sqrt(n)`` over the ``n`` paths that did not fail.
     """
     if not hasattr(scenario, "simulation"):
         from simulator.scenario import load
@@ -102,20 +132,23 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         scenario_yaml = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, indent=1)
         scenario_sha256 = hashlib.sha256(scenario_yaml.encode()).hexdigest()
     sim = scenario.simulation
-    paths = sim.paths if paths is None else int(paths)
+    _check_precision(paths, precision, max_paths)
+    planned = (sim.paths if paths is None else int(paths)) if precision is None else int(max_paths)
     seed = sim.seed if seed is None else int(seed)
     sampling = sim.sampling if sampling is None else sampling
     store = sim.store_paths if store_paths is None else int(store_paths)
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     started = time.perf_counter()
-    tasks = [ChunkTask(scenario, dists, corr, seed, sampling, paths, store, a, b, dict(overrides or {}))
-             for a, b in aligned_chunks(paths, chunk_paths or sim.chunk_paths)]
-    reduced = execute(tasks, client=client, progress=progress)
+    tasks = [ChunkTask(scenario, dists, corr, seed, sampling, planned, store, a, b, dict(overrides or {}))
+             for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
+    until = None if precision is None else (lambda n, se: se < precision)
+    reduced = execute(tasks, client=client, progress=progress, until=until)
     manifest = {
         "scenario_name": scenario.name, "scenario_description": scenario.description,
-        "scenario_yaml": scenario_yaml, "scenario_sha256": scenario_sha256, "seed": seed, "paths": paths,
-        "sampling": sampling, "store_paths": min(store, paths), "minersim_version": __version__,
+        "scenario_yaml": scenario_yaml, "scenario_sha256": scenario_sha256, "seed": seed,
+        "paths": reduced.paths, "sampling": sampling, "store_paths": min(store, reduced.paths),
+        "chunk_paths": tasks[0].stop - tasks[0].start, "minersim_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "valuation_date": sim.valuation_date.isoformat(),
         "share_price": scenario.company.share_price_usd, "ticker": scenario.company.ticker,
@@ -123,7 +156,22 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         "halving_heights": list(scenario.network.halving_heights),
         "overrides": dict(overrides or {}),
     }
+    if precision is not None:
+        manifest.update(precision_target_usd=float(precision), precision_se_usd=reduced.mean_se,
+                        max_paths=int(max_paths), precision_reached=bool(reduced.mean_se < precision))
     inputs = {key: (arr, input_units(key), key) for key, arr in reduced.inputs.items()}
     return assemble({**reduced.per_path, **reduced.series}, calendar=chain.month_starts(scenario),
                     sites=[s.name for s in scenario.sites], forward_years=list(scenario.valuation.forward_years),
                     inputs=inputs, manifest=manifest, summary=reduced.summary)
+
+
+def _check_precision(paths: int | None, precision: float | None, max_paths: int) -> None:
+    if precision is None:
+        return
+    if paths is not None:
+        raise RunError("--paths and --precision exclude each other: an adaptive run picks its own "
+                       "path count (cap it with --max-paths)")
+    if not precision > 0:
+        raise RunError(f"--precision must be > 0 USD/share (got {precision})")
+    if max_paths < 1:
+        raise RunError(f"--max-paths must be >= 1 (got {max_paths})")

@@ -1,0 +1,143 @@
+"""``minersim run``: outputs, summary, adaptive precision, Dask errors, interruption, progress."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simulator import cli as cli_mod
+from simulator.cli import cli
+from simulator.cube import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _scenario(tmp_path: Path, months: int = 12, name: str = "short") -> Path:
+    """The shipped base case over a short horizon (forward values at year 1 only)."""
+    years = list(range(1, min(3, months // 12) + 1))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"extends: {ROOT / 'scenarios' / 'base.yaml'}\nname: {name}\n"
+                    f"simulation: {{horizon_months: {months}}}\nvaluation: {{forward_years: {years}}}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory):
+    return _scenario(tmp_path_factory.mktemp("scenario"))
+
+
+@pytest.fixture(scope="module")
+def previous(short, tmp_path_factory):
+    """The outputs of an earlier successful run, as bytes."""
+    out = tmp_path_factory.mktemp("previous")
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def test_run_writes_results_and_report_and_prints_the_summary(short, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "1500", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.nc"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("short: 1,500 paths, seed 3, random sampling, ")
+    assert lines[1].startswith("  value per share, median   $")
+    assert lines[-2:] == [f"  results: {out / 'results.nc'}", f"  report:  {out / 'report.html'}"]
+    cube = load(out / "results.nc")
+    assert cube.sizes["path"] == 1_500 and cube.attrs["seed"] == 3
+    assert "<html" in (out / "report.html").read_text()[:200].lower()
+
+
+def test_precision_reports_the_paths_it_took(short, tmp_path):
+    out = tmp_path / "adaptive"
+    result = CliRunner().invoke(cli, ["run", str(short), "--precision", "1000", "--chunk-paths", "1024",
+                                      "--out", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    cube = load(out / "results.nc")
+    # A $1,000 standard error is met by the first chunk.
+    assert cube.attrs["paths"] == 1_024 and cube.attrs["precision_target_usd"] == 1000.0
+    se = cube.attrs["precision_se_usd"]
+    assert f"  precision                 SE of mean ${se:.4f} < target $1000.0000 after 1,024 paths" \
+        in result.stdout.splitlines()
+    assert result.stdout.startswith("short: 1,024 paths, ")
+
+
+def test_precision_with_paths_is_a_usage_error(short, tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "10", "--precision", "0.1",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == ("--paths and --precision exclude each other: an adaptive run picks its own "
+                             "path count (cap it with --max-paths)\n")
+
+
+def test_unreachable_scheduler_exits_2_without_traceback(short, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "100", "--out", str(tmp_path / "x"),
+                                      "--scheduler", address, "--scheduler-timeout", "0.5"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cannot reach the Dask scheduler at {address}: ")
+    assert result.stderr.endswith("(is `dask scheduler` running there, and is the address right?)\n")
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupted_run_leaves_previous_outputs_and_no_temp_files(tmp_path, signum, previous):
+    """Signal the run the moment its temporary results file appears (mid-write)."""
+    scenario = _scenario(tmp_path, months=120, name="long")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in previous.items():
+        (out / name).write_bytes(data)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario), "--paths", "4000",
+                             "--seed", "2", "--store-paths", "4000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    try:
+        while not list(out.glob(".results.nc.*.tmp")):
+            assert proc.poll() is None, "the run finished before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert b"Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_progress_bar_shows_on_stderr_once_the_run_is_slow(short, tmp_path, monkeypatch):
+    quick = CliRunner().invoke(cli, ["run", str(short), "--paths", "2048", "--chunk-paths", "1024",
+                                     "--out", str(tmp_path / "a"), "--no-report"])
+    assert quick.exit_code == 0, quick.output
+    assert quick.stderr == ""
+    monkeypatch.setattr(cli_mod._Progress, "delay", 0.0)  # every run counts as slow
+    slow = CliRunner().invoke(cli, ["run", str(short), "--paths", "2048", "--chunk-paths", "1024",
+                                    "--out", str(tmp_path / "b"), "--no-report"])
+    assert slow.exit_code == 0, slow.output
+    assert slow.stderr.startswith("simulating")
+    assert "simulating" not in slow.stdout
+
+
+def test_help_lists_the_scale_options():
+    result = CliRunner().invoke(cli, ["run", "--help"])
+    assert result.exit_code == 0
+    for option in ("--workers N", "--scheduler ADDRESS", "--precision USD", "--max-paths",
+                   "--store-paths", "--chunk-paths"):
+        assert option in result.output
