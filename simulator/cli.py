@@ -104,29 +104,111 @@ def scenarios() -> None:
               help="How per-path inputs are drawn (default: the scenario's).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory (default: runs/<scenario>/).")
 @click.option("--chunk-paths", type=click.IntRange(min=1), help="Paths per work chunk (memory bound).")
+@click.option("--store-paths", type=click.IntRange(min=0),
+              help="Keep monthly series for the first this-many paths (default: the scenario's).")
+@click.option("--precision", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+              help="Add paths until the standard error of the mean value per share is below USD.")
+@click.option("--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Path cap for --precision.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Run on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://host:8786).")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS", help="Give up connecting to --scheduler after this long.")
 @click.option("--no-report", is_flag=True, help="Write results.nc only.")
 @_reports_errors
 def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
-        chunk_paths: int | None, no_report: bool) -> None:
+        chunk_paths: int | None, store_paths: int | None, precision: float | None, max_paths: int,
+        workers: int | None, scheduler: str | None, scheduler_timeout: float, no_report: bool) -> None:
     """Simulate SCENARIO and write results.nc and report.html.
 
     SCENARIO is a YAML file or the name of a shipped scenario. Outputs go to
     runs/<scenario>/ unless --out says otherwise; they are replaced only when the whole
     run succeeds.
+
+    The same seed gives the same numbers however the run is split: serially, with
+    --workers on this machine, or with --scheduler on a cluster. --precision picks the
+    path count for you, in whole chunks, and reports how many paths it took.
     """
     from simulator.runner import run_scenario
 
     started = time.perf_counter()
     with _Progress() as progress:
         result = run_scenario(scenario, paths=paths, seed=seed, sampling=sampling, out=out,
-                              chunk_paths=chunk_paths, report=not no_report, progress=progress.update)
+                              chunk_paths=chunk_paths, store_paths=store_paths, report=not no_report,
+                              workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout,
+                              precision=precision,
+                              max_paths=max_paths, progress=progress.update)
     elapsed = time.perf_counter() - started
     for line in result.summary_lines(elapsed):
         click.echo(line)
 
 
+@cli.command("compare")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="compare.html",
+              show_default=True, help="HTML file to write.")
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per scenario (default: A's).")
+@click.option("--seed", type=click.IntRange(min=0), help="Common seed (default: A's).")
+@click.option("--no-attribution", is_flag=True,
+              help="Skip stepping from A to B one input group at a time (one run per group).")
+@_reports_errors
+def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: int | None,
+                no_attribution: bool) -> None:
+    """Compare scenarios A B [C ...] in one HTML report.
+
+    Each of A, B, ... is a scenario file, a shipped name or a run directory. All run on the
+    same seed and path count, so differences are precise: the report shows overlaid
+    distributions, differences from A with their standard errors, the assumptions that
+    differ, an attribution of the change in median from A to B, and the decoupling lines of
+    every scenario.
+    """
+    if len(sources) < 2:
+        raise click.UsageError("compare needs at least two scenarios or run directories")
+    from simulator.analysis.compare import compare
+    from simulator.report import write_compare
+
+    result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution)
+    path = write_compare(result, output)
+    for label, s in zip(result["labels"], result["summaries"], strict=True):
+        click.echo(f"{label:<24} median ${s['median']:8.2f}  (SE {s['median_se']:.2f})")
+    for d in result["deltas"]:
+        med = next(r for r in d["rows"] if r["stat"] == "median")
+        click.echo(f"{d['label']} - {result['labels'][0]}: median {med['delta']:+.2f} "
+                   f"(SE {med['se']:.2f})")
+    click.echo(f"wrote {path}")
+
+
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
+              show_default=True, help="md: percentile table and summary sentence; csv: "
+              "per-path samples; json: summary with the manifest.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to this file instead of standard output.")
+@click.option("--charts", "charts_dir", type=click.Path(file_okay=False),
+              help="Also write the headline, fan and decoupling charts as PNG (300 dpi) and SVG.")
+@_reports_errors
+def export_cmd(run_dir: str, fmt: str, output: str | None, charts_dir: str | None) -> None:
+    """Export a saved run (RUN_DIR or its results.nc) for an investment memo.
+
+    Prints the export on standard output unless -o is given; messages about files written
+    go to standard error, so the output can be piped.
+    """
+    from simulator.export import export
+
+    text, written = export(run_dir, fmt, output=output, charts_dir=charts_dir)
+    if output is None:
+        click.echo(text, nl=False)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
 class _Progress:
     """A click progress bar over chunks, shown only once a run has taken ~2 seconds."""
+
+    delay = 2.0
+    """Seconds before the bar appears, so that short runs print only their summary."""
 
     def __init__(self) -> None:
         self._bar: Any = None
@@ -135,7 +217,7 @@ class _Progress:
 
     def update(self, done: int, total: int) -> None:
         if self._bar is None:
-            if time.perf_counter() - self._started < 2.0 or done >= total:
+            if time.perf_counter() - self._started < self.delay or done >= total:
                 self._done = done
                 return
             self._bar = click.progressbar(length=total, label="simulating", file=sys.stderr)

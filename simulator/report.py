@@ -44,7 +44,9 @@ _FANS = (  # (variable, title, axis label, scale, log)
 
 
 def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
-                  notes: Sequence[str] = ()) -> str:
+                  notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
+                  breakevens: Sequence[Mapping[str, Any]] | None = None,
+                  analysis_paths: int | None = None) -> str:
     """Render the run's report as one HTML string with inline SVG charts.
 
     Parameters
@@ -55,6 +57,13 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
         A precomputed :func:`simulator.analysis.decoupling.btc_beta` result.
     notes : sequence of str
         Plain-text notices shown under the headline (e.g. "real-world BTC drift: what-if").
+    drivers, breakevens : optional
+        A precomputed :func:`simulator.analysis.drivers.tornado` result and a list of
+        :mod:`simulator.analysis.breakeven` results.
+    analysis_paths : int, optional
+        If given (and ``drivers`` / ``breakevens`` are not), compute the tornado and the
+        breakevens with this many paths per re-run (see :func:`analyse`). Rank correlations
+        are always shown; they come from the run itself.
 
     Raises
     ------
@@ -64,7 +73,13 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    html = env.get_template("report.html.j2").render(**context(cube, beta=beta, notes=notes))
+    if analysis_paths and drivers is None and breakevens is None:
+        drivers, breakevens = analyse(cube, analysis_paths)
+    ctx = context(cube, beta=beta, notes=notes)
+    extra, figures = drivers_context(cube, drivers, breakevens)
+    ctx.update(extra)
+    ctx["charts"].update(figures)
+    html = env.get_template("report.html.j2").render(**ctx)
     check_self_contained(html)
     return html
 
@@ -380,3 +395,185 @@ def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any
                                _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
                                + _fan_alt("HPC revenue", time, hpc, "USD M/month")))
     return fans
+
+
+# --- drivers and breakevens of one run -------------------------------------------------------
+
+def analyse(cube: Any, paths: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """Tornado and both breakevens for the cube's scenario, ``paths`` paths per re-run.
+
+    Returns (None, None) if the cube's scenario cannot be rebuilt (e.g. a hand-made cube).
+    """
+    from simulator.analysis import breakeven, drivers
+    from simulator.analysis.compare import scenario_from_cube
+
+    try:
+        scen = scenario_from_cube(cube)
+    except RunError:
+        return None, None
+    seed, sampling = int(cube.attrs.get("seed", scen.simulation.seed)), cube.attrs.get("sampling")
+    kw = {"paths": paths, "seed": seed, "sampling": sampling}
+    return (drivers.tornado(scen, **kw),
+            [breakeven.breakeven_spot(scen, **kw), breakeven.breakeven_signing(scen, **kw)])
+
+
+def _g(x: float) -> str:
+    return f"{x:,.4g}" if np.isfinite(x) else "n/a"
+
+
+def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
+                    breakevens: Sequence[Mapping[str, Any]] | None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Flat context and figures of the drivers and breakeven sections."""
+    from simulator.analysis.drivers import rank_correlations
+
+    price = cube.attrs.get("share_price")
+    price = float(price) if price is not None else None
+    ctx: dict[str, Any] = {"tornado_rows": [], "breakeven_rows": []}
+    figures: dict[str, Any] = {}
+    if tornado and tornado["rows"]:
+        ctx["tornado_rows"] = [
+            {"key": r["key"], "low": _g(r["low"]), "high": _g(r["high"]),
+             "median_low": _usd(r["median_low"]), "median_high": _usd(r["median_high"]),
+             "swing": _usd(r["swing"]), "se": _usd(r["swing_se"])} for r in tornado["rows"]]
+        ctx["tornado_note"] = (
+            f"Each of the {len(tornado['rows'])} uncertain inputs is held at its P10, then at "
+            "its P90, on every path while every other draw stays as sampled (common random "
+            f"numbers, seed {tornado['seed']}); rows sorted by the swing in median value per "
+            f"share. Re-runs use {tornado['paths']:,} paths each ({tornado['runs']} runs), "
+            "fewer than the main run to keep the report quick, so their medians "
+            f"(unperturbed: {_usd(tornado['base_median'])}) differ from the headline by Monte "
+            "Carlo error; the swing is a paired difference, with a paired bootstrap SE.")
+        figures["tornado"] = _figure(
+            "tornado", "Drivers", charts.tornado(tornado["rows"], tornado["base_median"],
+                                                 market_price=price),
+            "Median value per share with one input at its P10 (light) and P90 (dark); "
+            "the twelve largest swings.", "Tornado chart; the numbers are in the table.")
+    else:
+        ctx["tornado_note"] = ("The tornado was not computed for this report (it re-runs "
+                               "the scenario twice per uncertain input).")
+    rho = rank_correlations(cube)
+    ctx["spearman_rows"] = [{"key": r["key"], "rho": f"{r['rho']:+.2f}",
+                             "ci": f"{r['ci_low']:+.2f} to {r['ci_high']:+.2f}"} for r in rho]
+    ctx["spearman_note"] = (f"Over the {rho[0]['n']:,} paths of the main run; 95% CI from "
+                            "Fisher's z." if rho else "")
+    ctx["breakeven_rows"], ctx["breakeven_note"] = _breakeven_rows(breakevens or [], price)
+    return ctx, figures
+
+
+def _breakeven_rows(results: Sequence[Mapping[str, Any]],
+                    price: float | None) -> tuple[list[dict[str, str]], str]:
+    if not results:
+        return [], "Breakevens were not computed for this report."
+    rows, notes = [], []
+    for r in results:
+        spot = r.get("units") == "USD/BTC"
+        label = "BTC spot price" if spot else "lease-signing probability (all sites)"
+        fmt = (lambda x: _usd(x, 0)) if spot else (lambda x: f"{x:.3f}")
+        row = {"label": label, "definition": str(r.get("definition", "")), "tol": "", "se": ""}
+        if r["status"] == "found":
+            row["value"] = fmt(r["value"]) + (f" ({r['value'] / r['spot']:.2f}x today)"
+                                              if spot else "")
+            row["tol"] = "± " + fmt(r["xtol"])
+            row["se"] = fmt(r["mc_se"])
+        elif r["status"] == "no_sites":
+            row["value"] = "no site converts"
+        else:
+            lo, hi = r["median_at_bracket"]
+            a, b = r["bracket"]
+            row["value"] = "not attained"
+            notes.append(f"{label}: the median value per share is {_usd(lo)} at {fmt(a)} and "
+                         f"{_usd(hi)} at {fmt(b)}, so no value in that range matches the "
+                         f"{_usd(r['target'])} market price.")
+        rows.append(row)
+    paths = results[0].get("paths", 0)
+    notes.insert(0, f"Median value per share = market price, solved by Brent's method on re-runs "
+                    f"of {paths:,} paths with common random numbers. The tolerance is the "
+                    "root-finding bracket; the Monte Carlo SE (SE of the median / slope of the "
+                    "median in the input) is usually the larger error.")
+    return rows, " ".join(notes)
+
+
+# --- compare report ---------------------------------------------------------------------------
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_compare(result: Mapping[str, Any]) -> str:
+    """Render a :func:`simulator.analysis.compare.compare` result as one HTML string."""
+    html = _env().get_template("compare.html.j2").render(**compare_context(result))
+    check_self_contained(html)
+    return html
+
+
+def write_compare(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Render the compare report and write it atomically to ``path``."""
+    return atomic_write(path, render_compare(result))
+
+
+def compare_context(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat context of the compare report: formatted rows and inline SVG."""
+    labels, price = list(result["labels"]), float(result["price"])
+    pct = lambda x: f"{x:.1%}"  # noqa: E731 - local formatter
+    ctx: dict[str, Any] = {"labels": labels, "price": _usd(price),
+                           "settings": (f"{int(result['paths']):,} paths per scenario, seed "
+                                        f"{result['seed']}, {result['sampling']} sampling")}
+    ctx["reused_note"] = (f"Saved runs used as saved: {', '.join(result['reused'])}."
+                          if result["reused"] else "")
+    ctx["summary_rows"] = [
+        {"label": lab, "median": _usd(s["median"]), "median_se": _usd(s["median_se"]),
+         "mean": _usd(s["mean"]), "p5": _usd(s["percentiles"][0.05]["value"]),
+         "p95": _usd(s["percentiles"][0.95]["value"]), "above": pct(s["prob_above"]["p"])}
+        for lab, s in zip(labels, result["summaries"], strict=True)]
+    ctx["delta_tables"] = [
+        {"label": d["label"], "rows": [
+            {"stat": r["stat"], "a": (pct if "P(" in r["stat"] else _usd)(r["a"]),
+             "b": (pct if "P(" in r["stat"] else _usd)(r["b"]),
+             "delta": (f"{r['delta']:+.1%}" if "P(" in r["stat"] else
+                       ("+" if r["delta"] >= 0 else "") + _usd(r["delta"])),
+             "se": (pct if "P(" in r["stat"] else _usd)(r["se"])} for r in d["rows"]]}
+        for d in result["deltas"]]
+    ctx["diff_rows"] = [{"key": r["key"], "values": ["\u2014" if v is None else v
+                                                     for v in r["values"]]}
+                        for r in result["diff"]]
+    ctx["attribution"] = _attribution_rows(result.get("attribution"), labels)
+    ctx["beta_tables"] = [
+        {"label": lab, "share": _num(100 * b["hpc_share_median"], 0) + "%",
+         "rows": [{"year": str(r["year"]), "beta": _num(r["beta"], 2),
+                   "se": _num(r["beta_se"], 3), "r2": _num(r["r2"], 2)} for r in b["rows"]]}
+        for lab, b in zip(labels, result["beta"], strict=True)]
+    ctx["charts"] = {
+        "overlay": _figure("overlay", "Value per share by scenario",
+                           charts.value_overlay(dict(zip(labels, result["values"],
+                                                         strict=True)), price),
+                           "Step histograms (density) of value per diluted share on one bin "
+                           "grid; dashed line: A's market price.",
+                           "Overlaid distributions; medians are in the table."),
+        "decoupling": _figure("decoupling", "Decoupling by scenario",
+                              charts.decoupling_overlay({lab: b["rows"] for lab, b in
+                                                         zip(labels, result["beta"],
+                                                             strict=True)}),
+                              "BTC beta (left) and R² (right) of ln forward value per share on "
+                              "ln BTC price across paths, by forward year, one line per "
+                              "scenario.", "Decoupling lines; the numbers are in the tables.")}
+    return ctx
+
+
+def _attribution_rows(att: Mapping[str, Any] | None, labels: list[str]) -> dict[str, Any]:
+    if not att:
+        return {"rows": [], "note": "Attribution was not computed."}
+    rows = [{"group": labels[0], "median": _usd(att["start"]), "move": ""}]
+    rows += [{"group": "+ " + s["group"], "median": _usd(s["median"]),
+              "move": ("+" if s["move"] >= 0 else "") + _usd(s["move"])} for s in att["steps"]]
+    note = (f"From {labels[0]} to {labels[1]}, switching one input group (a top-level section "
+            "or one site) at a time in B's order, each step re-simulated on the same random "
+            f"numbers. The moves add up to the total change {_usd(att['total'])}; interactions "
+            "fall in the later step, so the split depends on the order.")
+    if not att["steps"]:
+        note = f"{labels[0]} and {labels[1]} have the same inputs: nothing to attribute."
+    elif abs(att["residual"]) > 1e-9:
+        note += f" The last step misses B's median by {_usd(att['residual'], 4)}."
+    return {"rows": rows, "note": note}

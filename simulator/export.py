@@ -1,0 +1,188 @@
+"""Memo-ready pieces of a saved run: Markdown, CSV, JSON, and PNG/SVG charts.
+
+Each text format is built as a string (``to_markdown``, ``to_csv``, ``to_json``) so the CLI
+can print it or write it; files are written only through :mod:`simulator._files`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator import charts
+from simulator import units as u
+from simulator._files import atomic_write
+from simulator.analysis import decoupling, stats
+from simulator.cube import load, manifest_of
+from simulator.errors import RunError
+
+FORMATS = ("md", "csv", "json")
+_FANS = (  # (variable, title, axis label, scale, log): the report's monthly fans
+    ("btc_price", "BTC price", f"BTC price [{u.USD_PER_BTC}, log scale]", 1.0, True),
+    ("network_hashrate", "Network hashrate", f"network hashrate [{u.EHS}]", 1.0, False),
+    ("hashprice", "Hashprice", f"hashprice [{u.USD_PER_PH_DAY}]", 1.0, False),
+    ("free_cash_flow", "Free cash flow", "free cash flow [USD M/month]", 1e-6, False),
+    ("btc_held", "BTC held", f"BTC held [{u.BTC}]", 1.0, False),
+)
+_SVG_HEAD = '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
+
+
+def load_run(run: str | Path) -> Any:
+    """The cube of a run directory (its ``results.nc``) or of a ``.nc`` file."""
+    path = Path(run)
+    return load(path / "results.nc" if path.is_dir() else path)
+
+
+def _price(cube: Any) -> float | None:
+    price = cube.attrs.get("share_price")
+    return float(price) if price is not None else None
+
+
+def _values(cube: Any) -> np.ndarray:
+    return np.asarray(cube["value_per_share"].values, dtype=np.float64)
+
+
+def to_markdown(cube: Any) -> str:
+    """A one-sentence summary and a percentile table of value per share, in Markdown.
+
+    The table gives P5..P95 [USD/share] with the Monte Carlo SE and the distribution-free
+    95 % confidence interval of :func:`simulator.analysis.stats.summary`.
+    """
+    man, price = manifest_of(cube), _price(cube)
+    s = stats.summary(_values(cube), threshold=price)
+    pct = s["percentiles"]
+    sentence = (f"Across {s['n']:,} simulated paths of the {man.get('scenario_name', '')} "
+                f"scenario (valuation date {man.get('valuation_date', '')}), the median value "
+                f"is ${s['median']:,.2f} per share (SE ${s['median_se']:,.2f}; 90% of paths "
+                f"between ${pct[0.05]['value']:,.2f} and ${pct[0.95]['value']:,.2f})")
+    if price is not None:
+        p = s["prob_above"]
+        sentence += (f", {s['median'] / price - 1:+.0%} against the ${price:,.2f} market price, "
+                     f"with {p['p']:.0%} (SE {p['se']:.1%}) of paths above it.")
+    else:
+        sentence += "."
+    lines = [sentence, "", "| percentile | value per share [USD/share] | SE | 95% CI |",
+             "| --- | ---: | ---: | ---: |"]
+    for p, d in pct.items():
+        lines.append(f"| P{round(p * 100)} | {d['value']:.2f} | {d['se']:.2f} | "
+                     f"{d['ci_low']:.2f} to {d['ci_high']:.2f} |")
+    lines.append(f"| mean | {s['mean']:.2f} | {s['mean_se']:.2f} | |")
+    lines += ["", f"minersim {man.get('minersim_version', '')}, seed {man.get('seed', '')}, "
+                  f"{int(man.get('paths', s['n'])):,} paths, scenario SHA-256 "
+                  f"{str(man.get('scenario_sha256', ''))[:12]}."]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(cube: Any) -> str:
+    """Per-path samples: path, value per share, forward values by year and every input.
+
+    Columns: ``path``, ``value_per_share`` [USD/share], ``value_per_share_forward_y<k>``
+    [USD/share], then each input under its scenario key path. Floats keep full precision
+    (``repr``), so the file reproduces the cube exactly; NaN (failed paths) is written empty.
+    """
+    cols: dict[str, np.ndarray] = {"path": np.asarray(cube["path"].values),
+                                   "value_per_share": _values(cube)}
+    if "value_per_share_forward" in cube:
+        fwd = cube["value_per_share_forward"].transpose("path", "horizon_year")
+        for j, year in enumerate(np.asarray(cube["horizon_year"].values).tolist()):
+            cols[f"value_per_share_forward_y{year}"] = np.asarray(fwd.values[:, j], np.float64)
+    for name in cube.data_vars:
+        if str(name).startswith("input_") and cube[name].dims == ("path",):
+            cols[str(cube[name].attrs.get("key_path", name))] = np.asarray(cube[name].values)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(cols))
+    table = [c.tolist() for c in cols.values()]
+    writer.writerows([("" if isinstance(x, float) and math.isnan(x) else x) for x in row]
+                     for row in zip(*table, strict=True))
+    return buf.getvalue()
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON data: NaN/inf to null, NumPy scalars to Python, dict keys to str."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def to_json(cube: Any) -> str:
+    """Summary with Monte Carlo errors, forward values, decoupling and the manifest, as JSON.
+
+    Keys: ``summary`` (:func:`simulator.analysis.stats.summary` of value per share, percentile
+    keys as strings such as ``"0.5"``), ``forward`` ({year: summary}), ``decoupling``
+    (:func:`simulator.analysis.decoupling.btc_beta`), ``manifest`` (the run's attributes;
+    ``scenario_yaml`` is the resolved scenario as JSON text).
+    """
+    price = _price(cube)
+    out: dict[str, Any] = {"summary": stats.summary(_values(cube), threshold=price),
+                           "units": {"value_per_share": u.USD_PER_SHARE}}
+    if "value_per_share_forward" in cube:
+        out["forward"] = {
+            str(y): stats.summary(cube["value_per_share_forward"].sel(horizon_year=y).values,
+                                  threshold=price)
+            for y in np.asarray(cube["horizon_year"].values).tolist()}
+    if "btc_price" in cube and "value_per_share_forward" in cube:
+        out["decoupling"] = decoupling.btc_beta(cube)
+    out["manifest"] = manifest_of(cube)
+    return json.dumps(_jsonable(out), indent=1, allow_nan=False) + "\n"
+
+
+def chart_files(cube: Any) -> dict[str, Any]:
+    """Chart name -> a renderer ``fmt -> bytes | str`` for the headline, fans and decoupling."""
+    price, value = _price(cube), _values(cube)
+    out: dict[str, Any] = {
+        "headline": lambda fmt: charts.value_hist_cdf(value, price, fmt=fmt, dpi=300)}
+    time = cube["time"].values
+    for var, title, label, scale, log in _FANS:
+        if var in cube:
+            bands = stats.fan(cube, var) * scale
+            out[f"fan_{var}"] = (lambda fmt, b=bands, t=title, lab=label, lg=log:
+                                 charts.fan_chart(time, b, title=t, ylabel=lab, log=lg,
+                                                  fmt=fmt, dpi=300))
+    if "btc_price" in cube and "value_per_share_forward" in cube:
+        rows = [r for r in decoupling.btc_beta(cube)["rows"] if np.isfinite(r["beta"])]
+        if rows:
+            out["decoupling"] = lambda fmt: charts.decoupling(rows, fmt=fmt, dpi=300)
+    return out
+
+
+def write_charts(cube: Any, out_dir: str | Path) -> list[Path]:
+    """Write ``<name>.png`` (300 dpi) and ``<name>.svg`` for every chart of :func:`chart_files`."""
+    out_dir = Path(out_dir)
+    written = []
+    for name, draw in chart_files(cube).items():
+        written.append(atomic_write(out_dir / f"{name}.png", draw("png")))
+        written.append(atomic_write(out_dir / f"{name}.svg", _SVG_HEAD + draw("svg")))
+    return written
+
+
+def export(run: str | Path, fmt: str, *, output: str | Path | None = None,
+           charts_dir: str | Path | None = None) -> tuple[str, list[Path]]:
+    """Export a saved run as ``fmt`` (md, csv or json); optionally write files.
+
+    Returns
+    -------
+    (text, written)
+        The exported text, and the paths written (``output`` if given, chart files).
+    """
+    if fmt not in FORMATS:
+        raise RunError(f"export: format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    cube = load_run(run)
+    text = {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](cube)
+    written = [atomic_write(output, text)] if output is not None else []
+    if charts_dir is not None:
+        written += write_charts(cube, charts_dir)
+    return text, written

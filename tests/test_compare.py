@@ -1,0 +1,97 @@
+"""compare: paired deltas, assumption diffs, attribution, decoupling across scenarios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from simulator.analysis import compare as cmp
+from simulator.analysis import decoupling
+from simulator.cli import cli
+from simulator.report import check_self_contained, render_compare
+from simulator.scenario import load
+from simulator.simulate import simulate
+
+PATHS = 1024
+
+
+def test_compare_base_base_is_exactly_zero():
+    result = cmp.compare(["base", "base"], paths=PATHS)
+    for row in result["deltas"][0]["rows"]:
+        assert row["delta"] == 0.0 and row["se"] == 0.0, row
+    assert result["diff"] == []
+    assert result["attribution"]["steps"] == [] and result["attribution"]["total"] == 0.0
+    html = render_compare(result)
+    assert "identical inputs" in html and "nothing to attribute" in html
+
+
+def test_attribution_steps_add_up_to_the_total_delta():
+    result = cmp.compare(["base", "bear"], paths=PATHS)
+    att = result["attribution"]
+    groups = [s["group"] for s in att["steps"]]
+    assert "sites[sandersville]" in groups and "sites[texas]" in groups
+    assert sum(s["move"] for s in att["steps"]) == pytest.approx(att["total"], abs=1e-9)
+    assert att["residual"] == 0.0  # the last step is B itself, on the same random numbers
+    a, b = result["values"]
+    assert att["total"] == pytest.approx(np.median(b) - np.median(a), abs=1e-12)
+    # SE of the paired mean difference by hand: sd(b - a) / sqrt(n).
+    mean_row = result["deltas"][0]["rows"][0]
+    assert mean_row["se"] == pytest.approx(np.std(b - a, ddof=1) / np.sqrt(a.size))
+    keys = {r["key"] for r in result["diff"]}
+    assert {"market.btc.process.kind", "sites[texas].conversion.signing_probability"} <= keys
+    check_self_contained(render_compare(result))
+
+
+def test_paired_quantile_se_against_closed_forms():
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal(4000)
+    # A pure shift moves every quantile of every resample by the shift: SE exactly 0.
+    assert cmp.paired_quantile_se(a, a + 2.5, [0.05, 0.5, 0.95]) == pytest.approx(0, abs=1e-12)
+    # Independent N(0,1): var(median) = (pi/2)/n each, so SE(diff) = sqrt(pi/n). The bootstrap
+    # SE with 200 resamples has ~5% relative error; allow 4 of those.
+    b = rng.standard_normal(4000)
+    se = cmp.paired_quantile_se(a, b, [0.5])[0]
+    assert se == pytest.approx(np.sqrt(np.pi / 4000), rel=0.2)
+
+
+def test_flatten_and_diff_by_hand():
+    a = {"name": "a", "x": {"p": 1, "d": {"dist": "uniform", "low": 0, "high": 1}},
+         "sites": [{"name": "s1", "mw": 10}]}
+    b = {"name": "b", "x": {"p": 1, "d": {"dist": "uniform", "low": 0, "high": 2}},
+         "sites": [{"name": "s1", "mw": 12}, {"name": "s2", "mw": 5}]}
+    assert cmp.flatten(a) == {"x.p": "1", "x.d": "uniform(low=0, high=1)", "sites[s1].mw": "10"}
+    assert cmp.assumption_diff([a, b]) == [
+        {"key": "sites[s1].mw", "values": ["10", "12"]},
+        {"key": "sites[s2].mw", "values": [None, "5"]},
+        {"key": "x.d", "values": ["uniform(low=0, high=1)", "uniform(low=0, high=2)"]}]
+    assert cmp.groups(a, b) == ["x", "sites[s1]", "sites[s2]"]
+    stepped = cmp.apply_group(cmp.apply_group(a, b, "sites[s2]"), b, "sites[s1]")
+    assert stepped["sites"] == b["sites"]
+
+
+def test_year3_r2_on_btc_is_lower_with_the_pivot():
+    """The leases decouple the stock: at year 3 BTC explains less of value in base."""
+    r2 = {}
+    for name in ("base", "no-pivot"):
+        cube = simulate(load(name).scenario, 2048, 7)
+        row = next(r for r in decoupling.btc_beta(cube)["rows"] if r["year"] == 3)
+        r2[name] = row["r2"]
+    assert r2["base"] < r2["no-pivot"], r2
+
+
+def test_cli_compare_with_a_saved_run(tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "runs" / "base"
+    res = runner.invoke(cli, ["run", "base", "--paths", str(PATHS), "--seed", "5", "--out",
+                              str(run_dir), "--no-report"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "cmp.html"
+    res = runner.invoke(cli, ["compare", "base", str(run_dir), "--paths", str(PATHS), "--seed",
+                              "5", "--no-attribution", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "B: base - A: base: median +0.00 (SE 0.00)" in res.output
+    html = out.read_text(encoding="utf-8")
+    assert "Saved runs used as saved: B: base." in html
+    res = runner.invoke(cli, ["compare", "base"])
+    assert res.exit_code == 2 and "at least two" in res.output
