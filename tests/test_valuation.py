@@ -34,11 +34,34 @@ def test_forward_12():
 
 def test_mark():
     v = valuation.mark(trailing_mining_ebitda=np.array([[-5.0, 10.0]]),
-                       forward_noi=np.array([[2.0, 2.0]]), btc_held=np.array([[3.0, 3.0]]),
+                       hpc_value=np.array([[36.0, 36.0]]), btc_held=np.array([[3.0, 3.0]]),
                        btc_price=np.array([[10.0, 10.0]]), cash=np.array([[1.0, 1.0]]),
                        debt=np.array([[4.0, 4.0]]), shares=np.array([[2.0, 2.0]]),
-                       mining_multiple=8.0, hpc_multiple=18.0)
+                       mining_multiple=8.0)
     np.testing.assert_allclose(v[0], [(0 + 36 + 30 + 1 - 4) / 2, (80 + 36 + 30 + 1 - 4) / 2])
+
+
+def test_site_value_land_then_campus_under_construction_then_multiple():
+    """Sign at month 2, capex 30 a month in months 2-4, rent from month 5 (NOI 10 a month)."""
+    T = 12
+    noi = np.zeros((1, T + 12))
+    noi[0, 5:] = 10.0
+    capex = np.zeros((1, T + 12))
+    capex[0, 2:5] = 30.0
+    v = valuation.site_value(noi, capex, np.array([2]), np.array([5]), months=T, rate=0.10,
+                             multiple=15.0, land_value_usd=7.0)
+    # Before signing: powered land.
+    assert v[0, 0] == v[0, 1] == 7.0
+    # Building: 15 x 120 of NOI from month 5, discounted (5 - t) months at 10%, less capex
+    # still to pay after month t.
+    for t, capex_left in [(2, 60.0), (3, 30.0), (4, 0.0)]:
+        expected = 15 * 120 * 1.10 ** (-(5 - t) / 12) - capex_left
+        assert v[0, t] == pytest.approx(expected, rel=1e-12)
+    # Delivered: 15 x the next 12 months of NOI (months t+1..t+12).
+    assert v[0, 5] == pytest.approx(15 * 120)
+    never = valuation.site_value(noi * 0, capex * 0, np.array([-1]), np.array([-1]), months=T,
+                                 rate=0.10, multiple=15.0, land_value_usd=7.0)
+    assert np.all(never == 7.0)
 
 
 def test_sum_of_parts_constant_flows():

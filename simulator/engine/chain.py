@@ -96,6 +96,7 @@ class SiteParams:
     downtime_months: Num = 0  #: [month]
     relet_rate_usd_per_kw_month: Num | None = None  #: None: revert to mining after default
     renewal_probability: Num = 0.0  #: [1]
+    land_value_usd: Num = 0.0  #: powered land while unsigned; 0 for a site that mines [USD] (V-M8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +203,17 @@ def _per_path(x, n: int, dtype=np.float64) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=dtype).reshape(-1), (n,))
 
 
-def _run_sites(site_params, n: int, months: int, shocks):
-    """Run every site over ``months`` (+12); returns summed arrays and per-site months."""
+def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
+    """Run every site over ``months`` (+12); returns summed arrays and per-site months.
+
+    ``value`` is the sites' value marked at every month (``valuation.site_value``) and
+    ``land_at_horizon`` the powered land of sites still unsigned at the horizon [USD].
+    """
     ext = months + MONTHS_AHEAD
     keys = ("off_mw", "hpc_mw_it", "rent", "noi", "capex", "draws", "interest", "principal",
-            "balance")
+            "balance", "value")
     tot = {k: np.zeros((n, ext)) for k in keys}
+    land = np.zeros(n)
     sign, energise = [], []
     for s in site_params:
         r = sites.site_paths(
@@ -223,6 +229,12 @@ def _run_sites(site_params, n: int, months: int, shocks):
             u_renewal=shocks[f"renewal_{s.name}"][:, :ext])
         for k in ("off_mw", "hpc_mw_it", "rent", "noi", "capex"):
             tot[k] += getattr(r, k)
+        sign_p = _per_path(s.sign_month, n, np.int64)
+        tot["value"][:, :months] += valuation.site_value(
+            r.noi, r.capex, sign_p, r.build_end_month, months=months, rate=vp.hpc_discount_rate,
+            multiple=vp.hpc_multiple, land_value_usd=s.land_value_usd)
+        unsigned_at_end = (sign_p < 0) | (sign_p >= months)
+        land += np.where(unsigned_at_end, np.broadcast_to(np.asarray(s.land_value_usd, np.float64), (n,)), 0.0)
         if s.financing == "project_debt":
             loan = sites.project_debt(r.capex, r.build_end_month, loan_to_cost=s.loan_to_cost,
                                       rate=s.debt_rate, amortisation_years=s.amortisation_years)
@@ -231,7 +243,7 @@ def _run_sites(site_params, n: int, months: int, shocks):
         sign.append(_per_path(s.sign_month, n, np.int64))
         energise.append(r.energise_month)
     stack = (lambda a: np.stack(a, axis=1)) if sign else (lambda a: np.zeros((n, 0), np.int64))
-    return tot, stack(sign), stack(energise)
+    return tot, stack(sign), stack(energise), land
 
 
 def _notes(debt_params, n: int, months: int):
@@ -270,7 +282,7 @@ def run_company(market: MarketPaths, params: CompanyParams,
     """Run the company engine on supplied market paths (see the module docstring)."""
     n, months = market.btc_price.shape
     fp, cp, tp, vp = params.fleet, params.capital, params.treasury, params.valuation
-    st, sign, energise = _run_sites(params.sites, n, months, shocks)
+    st, sign, energise, land_at_horizon = _run_sites(params.sites, n, months, shocks, vp)
     now = {k: a[:, :months] for k, a in st.items()}
 
     planned, fleet_j, fleet_capex = fleet.planned_fleet(
@@ -302,22 +314,21 @@ def run_company(market: MarketPaths, params: CompanyParams,
     cash_args = dict(btc_mined=fr.btc_mined, btc_price=market.btc_price, cash0=cp.cash0_usd,
                      btc_held0=tp.btc_held0, sell=rule)
     trailing = valuation.trailing_12(ebitda)
-    forward_noi = valuation.forward_12(st["noi"], months)
-    multiples = dict(mining_multiple=vp.mining_multiple, hpc_multiple=vp.hpc_multiple)
+    hpc_value = st["value"][:, :months]
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     a = capital.cash_loop(pre_cf, **cash_args)
-    mark_a = valuation.mark(trailing_mining_ebitda=trailing, forward_noi=forward_noi,
+    mark_a = valuation.mark(trailing_mining_ebitda=trailing, hpc_value=hpc_value,
                             btc_held=a.btc_held, btc_price=market.btc_price, cash=a.cash,
-                            debt=debt, shares=basic, **multiples)
+                            debt=debt, shares=basic, mining_multiple=vp.mining_multiple)
 
     converted, new_shares, kept_cash = _settle(notes, mark_a, n, months)
     b = capital.cash_loop(pre_cf + kept_cash, **cash_args, raise_target_usd=cp.raise_target_usd,
                           issue_price=mark_a if cp.allow_equity_raise else None)
     shares = basic + new_shares + np.cumsum(b.shares_issued, axis=1)
-    mark_b = valuation.mark(trailing_mining_ebitda=trailing, forward_noi=forward_noi,
+    mark_b = valuation.mark(trailing_mining_ebitda=trailing, hpc_value=hpc_value,
                             btc_held=b.btc_held, btc_price=market.btc_price, cash=b.cash,
-                            debt=debt, shares=shares, **multiples)
+                            debt=debt, shares=shares, mining_multiple=vp.mining_multiple)
 
     repaid = sum((np.broadcast_to(np.asarray(d.principal_usd, np.float64), (n,))
                   * ~converted[:, i] for i, (d, *_) in enumerate(notes)), np.zeros(n))
@@ -326,7 +337,8 @@ def run_company(market: MarketPaths, params: CompanyParams,
         hpc_cash_flow=now["noi"] - now["capex"], noi_ext=st["noi"],
         mining_rate=vp.mining_discount_rate, hpc_rate=vp.hpc_discount_rate,
         btc_held0=tp.btc_held0, btc_price0=market.btc_price0, debt_repaid_in_cash=repaid,
-        cash0=cp.cash0_usd, raised_usd=b.raised_usd, **multiples)
+        cash0=cp.cash0_usd, raised_usd=b.raised_usd, land_at_horizon=land_at_horizon,
+        mining_multiple=vp.mining_multiple, hpc_multiple=vp.hpc_multiple)
     issued = b.shares_issued.sum(axis=1)
     diluted = basic[:, 0] + new_shares[:, -1] + issued
     # Cash short with no raise possible. With raises allowed that means the equity was worth
@@ -335,7 +347,8 @@ def run_company(market: MarketPaths, params: CompanyParams,
     failed = b.short & (not cp.allow_equity_raise)
     insolvent = b.short & cp.allow_equity_raise
     default_month = np.where(b.short, np.argmax(b.cash < 0.0, axis=1), months)
-    vps = np.where(failed, np.nan, np.where(insolvent, 0.0, today.equity_value / diluted))
+    # Limited liability: the shares are worth at least nothing, whatever the sum of the parts.
+    vps = np.where(failed, np.nan, np.where(insolvent, 0.0, np.maximum(today.equity_value, 0.0) / diluted))
     fwd = np.full((n, vp.forward_years), np.nan)
     for k in range(1, vp.forward_years + 1):
         m = k * units.MONTHS_PER_YEAR - 1
@@ -512,6 +525,9 @@ def _sites(scenario, inputs, draws) -> tuple[SiteParams, ...]:
                                                 lease.relet_rate_usd_per_kw_month)
                                          if lease.after_default == "relet" else None),
             renewal_probability=_value(inputs, f"{lk}.renewal_probability", lease.renewal_probability),
+            # A site that mines until it converts is valued through mining EBITDA until then.
+            land_value_usd=0.0 if site.mining_until_conversion else np.asarray(gross, np.float64) * 1e6
+            * np.asarray(_value(inputs, f"{key}.powered_land_usd_m_per_mw", site.powered_land_usd_m_per_mw)),
             **conv_kw))
     return tuple(out)
 

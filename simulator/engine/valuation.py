@@ -81,17 +81,71 @@ def forward_12(x_ext: np.ndarray, months: int) -> np.ndarray:
     return cs[:, w:months + w] - cs[:, :months]
 
 
-def mark(*, trailing_mining_ebitda, forward_noi, btc_held, btc_price, cash, debt, shares,
-         mining_multiple, hpc_multiple) -> np.ndarray:
-    """Value per share marked at every month by multiples [USD/share], [P, T].
+def site_value(noi_ext: np.ndarray, capex_ext: np.ndarray, sign_month: np.ndarray,
+               full_month: np.ndarray, *, months: int, rate, multiple, land_value_usd=0.0
+               ) -> np.ndarray:
+    """One site's value marked at every month by the HPC bridge [USD], [P, T].
+
+    Parameters
+    ----------
+    noi_ext, capex_ext : ndarray [P, T + 12]
+        The site's NOI and fit-out capex, including 12 months past the horizon [USD/month].
+    sign_month, full_month : ndarray [P] int
+        Month the tenant signs and month the last tranche is energised (-1: never signs).
+    months : int
+        Months T on the grid.
+    rate, multiple : float or ndarray [P]
+        HPC discount rate [1/yr] and EV/NOI multiple [1].
+    land_value_usd : float or ndarray [P]
+        Value of the site's powered land while no lease is signed [USD] (V-M8); zero for a
+        site whose MW mine until conversion (their value is in mining EBITDA).
 
     Notes
     -----
-    ``V_t = (m_mine x max(EBITDA_trailing12, 0) + m_hpc x NOI_forward12 + BTC_t x S_t
-    + cash_t - debt_t) / shares_t``. The same bridge gives the forward value at month 12k.
+    Before signing the site is powered land. Once energised in full it is worth
+    ``multiple x NOI over the next 12 months``. In between (signed, building) it is worth
+    the delivered campus, ``multiple x NOI_{L..L+11}`` discounted from the full-delivery
+    month ``L`` at the HPC rate, less the fit-out capex still to be paid after month ``t``.
+    Without the middle case a signed campus under construction would count for nothing,
+    and marks taken during the build (convertible settlement, equity raises, forward values)
+    would treat a contracted lease as worthless.
+    """
+    n = noi_ext.shape[0]
+    w = units.MONTHS_PER_YEAR
+    t = np.arange(months)[None, :]
+    cs_noi = np.zeros((n, noi_ext.shape[1] + 1))
+    np.cumsum(noi_ext, axis=1, out=cs_noi[:, 1:])
+    value = (cs_noi[:, w + 1:months + w + 1] - cs_noi[:, 1:months + 1]) * _col(multiple)
+    sign = sign_month.reshape(-1, 1)
+    full = np.minimum(full_month, months).reshape(-1, 1)
+    last = noi_ext.shape[1] - w
+    run_rate = np.take_along_axis(cs_noi, np.minimum(full + w, last + w), axis=1) \
+        - np.take_along_axis(cs_noi, np.minimum(full, last), axis=1)
+    cs_capex = np.cumsum(capex_ext[:, :months], axis=1)
+    capex_after = cs_capex[:, -1:] - cs_capex
+    years_to_full = (full - t) / w
+    building = (sign >= 0) & (t >= sign) & (t < full)
+    with np.errstate(over="ignore"):
+        delivered = run_rate * _col(multiple) * np.exp(-np.log1p(_col(rate)) * years_to_full)
+    np.copyto(value, delivered - capex_after, where=building)
+    unsigned = (sign < 0) | (t < sign)
+    np.copyto(value, np.broadcast_to(_col(land_value_usd), value.shape), where=unsigned)
+    return value
+
+
+def mark(*, trailing_mining_ebitda, hpc_value, btc_held, btc_price, cash, debt, shares,
+         mining_multiple) -> np.ndarray:
+    """Value per share marked at every month by the sum of the parts [USD/share], [P, T].
+
+    Notes
+    -----
+    ``V_t = (m_mine x max(EBITDA_trailing12, 0) + HPC_t + BTC_t x S_t + cash_t - debt_t)
+    / shares_t`` with ``HPC_t`` the sites' value (:func:`site_value`: multiple on forward NOI
+    once delivered, the discounted campus less remaining capex while building, powered land
+    before signing). The same bridge gives the forward value at month 12k.
     """
     value = np.maximum(trailing_mining_ebitda, 0.0) * _col(mining_multiple)
-    value += forward_noi * _col(hpc_multiple)
+    value += hpc_value
     value += btc_held * btc_price
     value += cash
     value -= debt
@@ -113,7 +167,7 @@ class ValueToday:
 
 def sum_of_parts(*, mining_cash_flow, mining_ebitda, hpc_cash_flow, noi_ext, mining_rate,
                  hpc_rate, mining_multiple, hpc_multiple, btc_held0, btc_price0,
-                 debt_repaid_in_cash, cash0, raised_usd) -> ValueToday:
+                 debt_repaid_in_cash, cash0, raised_usd, land_at_horizon=0.0) -> ValueToday:
     """Unlevered sum of the parts today.
 
     Parameters
@@ -136,6 +190,9 @@ def sum_of_parts(*, mining_cash_flow, mining_ebitda, hpc_cash_flow, noi_ext, min
     cash0 : float or ndarray [P]  [USD]
     raised_usd : ndarray [P, T]
         Equity raise proceeds [USD/month].
+    land_at_horizon : float or ndarray [P]
+        Powered land of sites still unsigned at the horizon [USD] (V-M8), counted in the HPC
+        segment and discounted from the horizon.
 
     Returns
     -------
@@ -159,7 +216,7 @@ def sum_of_parts(*, mining_cash_flow, mining_ebitda, hpc_cash_flow, noi_ext, min
     pv_mining = _row_dot(mining_cash_flow, d_mine)
     pv_mining += (np.maximum(ebitda_last, 0.0) * np.asarray(mining_multiple)) * d_mine[:, -1]
     pv_hpc = _row_dot(hpc_cash_flow, d_hpc)
-    pv_hpc += noi_next * np.asarray(hpc_multiple) * d_hpc[:, -1]
+    pv_hpc += (noi_next * np.asarray(hpc_multiple) + land_at_horizon) * d_hpc[:, -1]
     n = pv_mining.shape[0]
     treasury = np.broadcast_to(np.asarray(btc_held0, np.float64) * btc_price0, (n,)).copy()
     net_debt = debt_repaid_in_cash - np.asarray(cash0, dtype=np.float64)
