@@ -3,19 +3,9 @@
 Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
 """
 
-from click.testing import CliRunner
+from cli_validate import validate
 
 from simulator._files import scenarios_dir
-from simulator.cli import cli
-
-BASE = scenarios_dir() / "base.yaml"
-
-
-def validate(path):
-    result = CliRunner().invoke(cli, ["validate", str(path)])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    return result.stderr
 
 
 def test_extends_missing_file(tmp_path):

@@ -3,19 +3,7 @@
 Expect exit 2, one ``file:line: key.path: message`` line on stderr, no traceback.
 """
 
-from click.testing import CliRunner
-
-from simulator._files import scenarios_dir
-from simulator.cli import cli
-
-BASE = scenarios_dir() / "base.yaml"
-
-
-def validate(path):
-    result = CliRunner().invoke(cli, ["validate", str(path)])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    return result.stderr
+from cli_validate import BASE, validate
 
 
 def test_probability_above_one(tmp_path):
