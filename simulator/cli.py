@@ -116,10 +116,16 @@ def scenarios() -> None:
 @click.option("--scheduler-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, metavar="SECONDS", help="Give up connecting to --scheduler after this long.")
 @click.option("--no-report", is_flag=True, help="Write results.nc only.")
+@click.option("--drivers", is_flag=True,
+              help="Also run the tornado and the BTC-spot and lease-signing breakevens "
+              "(about two re-runs per uncertain input) and add them to the report.")
+@click.option("--drivers-paths", type=click.IntRange(min=16), default=1_024, show_default=True,
+              metavar="N", help="Paths per --drivers re-run.")
 @_reports_errors
 def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
         chunk_paths: int | None, store_paths: int | None, precision: float | None, max_paths: int,
-        workers: int | None, scheduler: str | None, scheduler_timeout: float, no_report: bool) -> None:
+        workers: int | None, scheduler: str | None, scheduler_timeout: float, no_report: bool,
+        drivers: bool, drivers_paths: int) -> None:
     """Simulate SCENARIO and write results.nc and report.html.
 
     SCENARIO is a YAML file or the name of a shipped scenario. Outputs go to
@@ -129,6 +135,10 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
     The same seed gives the same numbers however the run is split: serially, with
     --workers on this machine, or with --scheduler on a cluster. --precision picks the
     path count for you, in whole chunks, and reports how many paths it took.
+
+    --drivers adds the tornado (median value per share with each uncertain input at its P10
+    and P90) and the breakevens against the market price, on the same seed; without it the
+    report ranks inputs by correlation only.
     """
     from simulator.runner import run_scenario
 
@@ -138,7 +148,8 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
                               chunk_paths=chunk_paths, store_paths=store_paths, report=not no_report,
                               workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout,
                               precision=precision,
-                              max_paths=max_paths, progress=progress.update)
+                              max_paths=max_paths, progress=progress.update,
+                              drivers=drivers, drivers_paths=drivers_paths)
     elapsed = time.perf_counter() - started
     for line in result.summary_lines(elapsed):
         click.echo(line)
@@ -166,7 +177,7 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     if len(sources) < 2:
         raise click.UsageError("compare needs at least two scenarios or run directories")
     from simulator.analysis.compare import compare
-    from simulator.report import write_compare
+    from simulator.report_compare import write_compare
 
     result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution)
     path = write_compare(result, output)

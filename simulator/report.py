@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +70,22 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
     RunError
         If the rendered HTML references anything outside itself.
     """
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
     if analysis_paths and drivers is None and breakevens is None:
         drivers, breakevens = analyse(cube, analysis_paths)
     ctx = context(cube, beta=beta, notes=notes)
     extra, figures = drivers_context(cube, drivers, breakevens)
     ctx.update(extra)
     ctx["charts"].update(figures)
-    html = env.get_template("report.html.j2").render(**ctx)
+    html = environment().get_template("report.html.j2").render(**ctx)
     check_self_contained(html)
     return html
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of every minersim report: shipped templates, autoescaped."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
 def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
@@ -125,35 +129,37 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     return ctx
 
 
-def _usd(x: float, digits: int = 2) -> str:
+def usd(x: float, digits: int = 2) -> str:
+    """``$1,234.50`` with a true minus sign for negatives; "n/a" if not finite."""
     if not np.isfinite(x):
         return "n/a"
     return ("\u2212" if x < 0 else "") + f"${abs(x):,.{digits}f}"
 
 
-def _num(x: float, digits: int = 0) -> str:
+def num(x: float, digits: int = 0) -> str:
+    """Thousands-separated number with ``digits`` decimals; "n/a" if not finite."""
     return f"{x:,.{digits}f}" if np.isfinite(x) else "n/a"
 
 
 def _headline(head: dict[str, Any], price: float | None, man: dict[str, Any]) -> dict[str, Any]:
     pct = head["percentiles"]
     n_text = f"{head['n']:,}"
-    sentence = (f"In {n_text} simulated paths the median value is {_usd(head['median'])} per "
-                f"share (P5 {_usd(pct[0.05]['value'])}, P95 {_usd(pct[0.95]['value'])})")
-    kpis = [("Median value per share", _usd(head["median"]),
-             f"± {_usd(head['median_se'])} (1 SE)"),
-            ("Mean value per share", _usd(head["mean"]), f"± {_usd(head['mean_se'])} (1 SE)")]
+    sentence = (f"In {n_text} simulated paths the median value is {usd(head['median'])} per "
+                f"share (P5 {usd(pct[0.05]['value'])}, P95 {usd(pct[0.95]['value'])})")
+    kpis = [("Median value per share", usd(head["median"]),
+             f"± {usd(head['median_se'])} (1 SE)"),
+            ("Mean value per share", usd(head["mean"]), f"± {usd(head['mean_se'])} (1 SE)")]
     if price is not None and head["prob_above"] is not None:
         p = head["prob_above"]
-        sentence += f", with {p['p']:.0%} of paths above the {_usd(price)} market price."
-        kpis.insert(1, (f"P(value > {_usd(price)} market)", f"{p['p']:.1%}",
+        sentence += f", with {p['p']:.0%} of paths above the {usd(price)} market price."
+        kpis.insert(1, (f"P(value > {usd(price)} market)", f"{p['p']:.1%}",
                         f"± {p['se']:.1%} (1 SE)"))
         kpis.append(("Median upside vs market", f"{head['median'] / price - 1:+.0%}",
-                     f"market {_usd(price)} at {man.get('valuation_date', 'valuation date')}"))
+                     f"market {usd(price)} at {man.get('valuation_date', 'valuation date')}"))
     else:
         sentence += "."
-    rows = [{"label": f"P{round(p * 100)}", "value": _usd(d["value"]), "se": _usd(d["se"]),
-             "ci": f"{_usd(d['ci_low'])} to {_usd(d['ci_high'])}"} for p, d in pct.items()]
+    rows = [{"label": f"P{round(p * 100)}", "value": usd(d["value"]), "se": usd(d["se"]),
+             "ci": f"{usd(d['ci_low'])} to {usd(d['ci_high'])}"} for p, d in pct.items()]
     failed = (f"{head['n_failed']:,} failed path(s) excluded." if head["n_failed"] else "")
     return {"headline": sentence, "kpis": kpis, "percentile_rows": rows,
             "failed_note": failed, "n_paths": n_text}
@@ -212,10 +218,10 @@ def _bridge(cube: Any, price: float | None) -> tuple[list[dict[str, str]], str, 
     total = avg("value_per_share")
     steps.append(("dilution", total - equity_basic))
     svg = charts.sotp_bridge(steps, total, market_price=price)
-    rows = [{"label": k, "value": _usd(x)} for k, x in steps]
-    rows.append({"label": "equity per diluted share", "value": _usd(total)})
+    rows = [{"label": k, "value": usd(x)} for k, x in steps]
+    rows.append({"label": "equity per diluted share", "value": usd(total)})
     caption = (f"Waterfall from segment values to equity per diluted share: average of the {int(band.sum()):,} paths whose value per share lies between "
-               f"P45 ({_usd(lo)}) and P55 ({_usd(hi)}), so the parts add up exactly. Segment "
+               f"P45 ({usd(lo)}) and P55 ({usd(hi)}), so the parts add up exactly. Segment "
                "values per basic share; dilution converts to per diluted share.")
     if cash_split:
         caption += (" Cash is the balance at the end of the first simulated month; debt is "
@@ -234,14 +240,14 @@ def _forward_rows(cube: Any, price: float | None) -> list[dict[str, str]]:
             continue
         q = np.quantile(v, [0.05, 0.5, 0.95])
         above = f"{np.mean(v > price):.0%}" if price is not None else "n/a"
-        rows.append({"year": str(year), "p5": _usd(q[0]), "median": _usd(q[1]),
-                     "p95": _usd(q[2]), "above": above})
+        rows.append({"year": str(year), "p5": usd(q[0]), "median": usd(q[1]),
+                     "p95": usd(q[2]), "above": above})
     return rows
 
 
 def _beta_rows(beta: Mapping[str, Any]) -> tuple[list[dict[str, str]], str]:
-    rows = [{"year": str(r["year"]), "beta": _num(r["beta"], 2), "se": _num(r["beta_se"], 3),
-             "r2": _num(r["r2"], 2), "n": f"{r['n']:,}", "dropped": f"{r['n_dropped']:,}"}
+    rows = [{"year": str(r["year"]), "beta": num(r["beta"], 2), "se": num(r["beta_se"], 3),
+             "r2": num(r["r2"], 2), "n": f"{r['n']:,}", "dropped": f"{r['n_dropped']:,}"}
             for r in beta["rows"]]
     share = beta.get("hpc_share_median", float("nan"))
     text = (f"Median share of segment value from contracted HPC (PV of HPC / (PV of mining + "
@@ -288,7 +294,7 @@ def _manifest_rows(man: dict[str, Any]) -> list[tuple[str, str]]:
         elif key == "paths":
             val = f"{int(val):,}"
         elif key == "share_price":
-            val = _usd(float(val)) + " " + u.USD_PER_SHARE
+            val = usd(float(val)) + " " + u.USD_PER_SHARE
         rows.append((label, str(val)))
     return rows
 
@@ -310,15 +316,16 @@ def halving_months(cube: Any) -> list[np.datetime64]:
     return [cube["time"].values[i] for i in idx]
 
 
-def _figure(key: str, title: str, svg: str, caption: str, alt: str) -> dict[str, Any]:
+def figure(key: str, title: str, svg: str, caption: str, alt: str) -> dict[str, Any]:
+    """One chart of a report: our own inline SVG (the only markup marked safe) and its texts."""
     return {"id": key, "title": title, "svg": Markup(svg), "caption": caption, "alt": alt}
 
 
 def _fan_alt(title: str, time: np.ndarray, bands: np.ndarray, unit: str) -> str:
     first, last = str(np.datetime64(time[0], "M")), str(np.datetime64(time[-1], "M"))
-    return (f"{title}: median {_num(bands[2, 0], 2)} {unit} in {first} and "
-            f"{_num(bands[2, -1], 2)} {unit} in {last}; 90% of paths between "
-            f"{_num(bands[0, -1], 2)} and {_num(bands[4, -1], 2)} {unit} at the end.")
+    return (f"{title}: median {num(bands[2, 0], 2)} {unit} in {first} and "
+            f"{num(bands[2, -1], 2)} {unit} in {last}; 90% of paths between "
+            f"{num(bands[0, -1], 2)} and {num(bands[4, -1], 2)} {unit} at the end.")
 
 
 def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],
@@ -327,19 +334,19 @@ def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str
     """Every chart of the report, keyed by section, each with caption and text alternative."""
     out: dict[str, Any] = {}
     med = float(np.nanmedian(value))
-    out["value"] = _figure(
+    out["value"] = figure(
         "value", "Value per share today", charts.value_hist_cdf(value, price),
         "Histogram (bars, left axis) and cumulative distribution (line, right axis) of value "
         "per diluted share across paths; the x axis spans P0.5 to P99.5.",
-        f"Distribution of value per share: median {_usd(med)}"
-        + (f", market price {_usd(price)}." if price is not None else "."))
+        f"Distribution of value per share: median {usd(med)}"
+        + (f", market price {usd(price)}." if price is not None else "."))
     if bridge_svg:
-        out["bridge"] = _figure("bridge", "Sum of the parts", bridge_svg, bridge_caption,
+        out["bridge"] = figure("bridge", "Sum of the parts", bridge_svg, bridge_caption,
                                 "Sum-of-the-parts waterfall; the numbers are in the table.")
     out["fans"] = _fan_figures(cube, halvings)
     time = cube["time"].values
     if "sign_month" in cube:
-        out["sites"] = _figure(
+        out["sites"] = figure(
             "sites", "Site conversion timelines",
             charts.site_timelines(cube["sign_month"].values, cube["energise_month"].values,
                                   cube["site"].values.tolist(), time[0], time.size),
@@ -348,7 +355,7 @@ def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str
             "Site timelines; the numbers are in the table.")
     if "value_per_share_forward" in cube:
         years = cube["horizon_year"].values.tolist()
-        out["forward"] = _figure(
+        out["forward"] = figure(
             "forward", "Forward value per share",
             charts.forward_values(cube["value_per_share_forward"].values, years, today=value,
                                   market_price=price),
@@ -356,17 +363,17 @@ def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str
             "Forward value per share by year; the numbers are in the table.")
     rows = [r for r in beta["rows"] if np.isfinite(r["beta"])]
     if rows:
-        out["decoupling"] = _figure(
+        out["decoupling"] = figure(
             "decoupling", "Decoupling from BTC", charts.decoupling(rows),
             "Left: OLS slope of ln(forward value per share) on ln(BTC price) at the same "
             "month, across paths, with ±2 SE. Right: R² of that regression.",
             "BTC beta and R-squared by forward year; the numbers are in the table.")
     n, mean, se = stats.running_mean(value)
-    out["convergence"] = _figure(
+    out["convergence"] = figure(
         "convergence", "Convergence", charts.convergence(n, mean, se),
         f"Running mean of value per share after n paths, ±2 SE band. Final SE "
-        f"{_usd(float(se[-1]), 3)} over {int(n[-1]):,} paths.",
-        f"Running mean settles at {_usd(float(mean[-1]))} with SE {_usd(float(se[-1]), 3)}.")
+        f"{usd(float(se[-1]), 3)} over {int(n[-1]):,} paths.",
+        f"Running mean settles at {usd(float(mean[-1]))} with SE {usd(float(se[-1]), 3)}.")
     return out
 
 
@@ -383,14 +390,14 @@ def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any
         svg = charts.fan_chart(time, bands, title=title, ylabel=label, halvings=halvings,
                                log=log, mean=mean)
         unit = label[label.index("[") + 1:label.index("]")].split(",")[0]
-        fans.append(_figure(var, title, svg, f"Median, P25-P75 and P5-P95 by month. Dashed "
+        fans.append(figure(var, title, svg, f"Median, P25-P75 and P5-P95 by month. Dashed "
                             f"lines: halvings (median across paths: {hv}).",
                             _fan_alt(title, time, bands, unit)))
     if "mining_revenue" in cube and "hpc_revenue" in cube:
         mining = stats.fan(cube, "mining_revenue") * 1e-6
         hpc = stats.fan(cube, "hpc_revenue") * 1e-6
         svg = charts.revenue_segments(time, mining, hpc, halvings=halvings)
-        fans.insert(3, _figure("revenue", "Revenue by segment", svg,
+        fans.insert(3, figure("revenue", "Revenue by segment", svg,
                                "Median and P25-P75 of monthly revenue, mining vs HPC leases.",
                                _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
                                + _fan_alt("HPC revenue", time, hpc, "USD M/month")))
@@ -399,26 +406,93 @@ def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any
 
 # --- drivers and breakevens of one run -------------------------------------------------------
 
-def analyse(cube: Any, paths: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+BREAKEVEN_STEPS = 8
+"""Progress units counted for each breakeven: a typical number of root-finding re-runs."""
+
+
+def analysis_steps(scenario: Any) -> int:
+    """Progress units :func:`analyse` reports: one per tornado re-run, a budget per breakeven."""
+    return 1 + 2 * sum(1 for _ in scenario.uncertain_inputs()) + 2 * BREAKEVEN_STEPS
+
+
+def analyse(cube: Any, paths: int, *, scenario: Any = None, client: Any = None,
+            progress: Callable[[int, int], None] | None = None
+            ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
     """Tornado and both breakevens for the cube's scenario, ``paths`` paths per re-run.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The main run; its seed and sampling are reused (common random numbers).
+    paths : int
+        Paths per re-run.
+    scenario : Scenario, optional
+        The run's scenario (default: rebuilt from the YAML stored in the cube).
+    client : dask.distributed.Client, optional
+        Run the re-runs on this cluster.
+    progress : callable(done, total), optional
+        Called after each tornado re-run and each breakeven, in :func:`analysis_steps` units.
 
     Returns (None, None) if the cube's scenario cannot be rebuilt (e.g. a hand-made cube).
     """
     from simulator.analysis import breakeven, drivers
     from simulator.analysis.compare import scenario_from_cube
 
-    try:
-        scen = scenario_from_cube(cube)
-    except RunError:
-        return None, None
-    seed, sampling = int(cube.attrs.get("seed", scen.simulation.seed)), cube.attrs.get("sampling")
-    kw = {"paths": paths, "seed": seed, "sampling": sampling}
-    return (drivers.tornado(scen, **kw),
-            [breakeven.breakeven_spot(scen, **kw), breakeven.breakeven_signing(scen, **kw)])
+    if scenario is None:
+        try:
+            scenario = scenario_from_cube(cube)
+        except RunError:
+            return None, None
+    total = analysis_steps(scenario)
+    tornado_runs = total - 2 * BREAKEVEN_STEPS
+    seed = int(cube.attrs.get("seed", scenario.simulation.seed))
+    kw = {"paths": paths, "seed": seed, "sampling": cube.attrs.get("sampling"), "client": client}
+    tick = (lambda done, _total: progress(done, total)) if progress else None
+    result = drivers.tornado(scenario, progress=tick, **kw)
+    found = []
+    for i, solve in enumerate((breakeven.breakeven_spot, breakeven.breakeven_signing)):
+        found.append(solve(scenario, **kw))
+        if progress:
+            progress(tornado_runs + (i + 1) * BREAKEVEN_STEPS, total)
+    return result, found
+
+
+def analysis_lines(tornado: Mapping[str, Any] | None,
+                   breakevens: Sequence[Mapping[str, Any]] | None, top: int = 5) -> list[str]:
+    """Plain-text lines for the terminal: the ``top`` drivers and each breakeven."""
+    lines = []
+    if tornado and tornado["rows"]:
+        lines.append(f"  drivers (swing in median, P10 to P90 of each input; "
+                     f"{tornado['paths']:,} paths per re-run)")
+        rows = tornado["rows"][:top]
+        width = max(len(r["key"]) for r in rows)
+        lines += [f"    {r['key']:<{width}}  ${r['swing']:8.2f}  (SE {r['swing_se']:.2f})"
+                  for r in rows]
+    for r in breakevens or []:
+        spot = r.get("units") == "USD/BTC"
+        label = "breakeven BTC spot" if spot else "breakeven signing probability"
+        if r["status"] == "found":
+            val, tol, se = ((f"${r['value']:,.0f}", f"${r['xtol']:,.0f}", f"${r['mc_se']:,.0f}")
+                            if spot else (f"{r['value']:.3f}", f"{r['xtol']:.3f}",
+                                          f"{r['mc_se']:.3f}"))
+            lines.append(f"  {label:<30} {val}  (tolerance ± {tol}, Monte Carlo SE {se})")
+        elif r["status"] == "no_sites":
+            lines.append(f"  {label:<30} none: no site converts")
+        else:
+            lo, hi = r["median_at_bracket"]
+            lines.append(f"  {label:<30} not attained: median ${lo:.2f} to ${hi:.2f} over "
+                         f"the range, market ${r['target']:.2f}")
+    return lines
 
 
 def _g(x: float) -> str:
     return f"{x:,.4g}" if np.isfinite(x) else "n/a"
+
+
+def _signed(x: float) -> str:
+    """``+0.12`` / ``-0.12``; a value that rounds to zero shows as ``0.00``, not ``-0.00``."""
+    text = f"{x:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text
 
 
 def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
@@ -433,28 +507,32 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
     figures: dict[str, Any] = {}
     if tornado and tornado["rows"]:
         ctx["tornado_rows"] = [
-            {"key": r["key"], "low": _g(r["low"]), "high": _g(r["high"]),
-             "median_low": _usd(r["median_low"]), "median_high": _usd(r["median_high"]),
-             "swing": _usd(r["swing"]), "se": _usd(r["swing_se"])} for r in tornado["rows"]]
+            {"key": r["key"], "low": _g(r["low"]), "high": _g(r["high"]), "units": r["units"],
+             "median_low": usd(r["median_low"]), "median_high": usd(r["median_high"]),
+             "swing": usd(r["swing"]), "se": usd(r["swing_se"])} for r in tornado["rows"]]
         ctx["tornado_note"] = (
             f"Each of the {len(tornado['rows'])} uncertain inputs is held at its P10, then at "
             "its P90, on every path while every other draw stays as sampled (common random "
             f"numbers, seed {tornado['seed']}); rows sorted by the swing in median value per "
-            f"share. Re-runs use {tornado['paths']:,} paths each ({tornado['runs']} runs), "
-            "fewer than the main run to keep the report quick, so their medians "
-            f"(unperturbed: {_usd(tornado['base_median'])}) differ from the headline by Monte "
-            "Carlo error; the swing is a paired difference, with a paired bootstrap SE.")
-        figures["tornado"] = _figure(
+            f"share. Re-runs use {tornado['paths']:,} paths each ({tornado['runs']} runs), so "
+            f"their medians (unperturbed: {usd(tornado['base_median'])}) differ from the "
+            "headline's by Monte Carlo error; the swing is a paired difference, with a paired "
+            "bootstrap SE. Units 1 means dimensionless (fraction, probability or multiple).")
+        figures["tornado"] = figure(
             "tornado", "Drivers", charts.tornado(tornado["rows"], tornado["base_median"],
                                                  market_price=price),
             "Median value per share with one input at its P10 (light) and P90 (dark); "
             "the twelve largest swings.", "Tornado chart; the numbers are in the table.")
     else:
-        ctx["tornado_note"] = ("The tornado was not computed for this report (it re-runs "
-                               "the scenario twice per uncertain input).")
+        ctx["tornado_note"] = (
+            "The tornado was not computed for this report: it and the breakevens re-run the "
+            "scenario about twice per uncertain input, so they come with `minersim run "
+            "--drivers` (and `minersim compare` gives the differences between scenarios); "
+            "the rank correlations below come from this run alone.")
     rho = rank_correlations(cube)
-    ctx["spearman_rows"] = [{"key": r["key"], "rho": f"{r['rho']:+.2f}",
-                             "ci": f"{r['ci_low']:+.2f} to {r['ci_high']:+.2f}"} for r in rho]
+    ctx["spearman_rows"] = [{"key": r["key"], "rho": _signed(r["rho"]),
+                             "ci": f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}"}
+                            for r in rho]
     ctx["spearman_note"] = (f"Over the {rho[0]['n']:,} paths of the main run; 95% CI from "
                             "Fisher's z." if rho else "")
     ctx["breakeven_rows"], ctx["breakeven_note"] = _breakeven_rows(breakevens or [], price)
@@ -469,8 +547,9 @@ def _breakeven_rows(results: Sequence[Mapping[str, Any]],
     for r in results:
         spot = r.get("units") == "USD/BTC"
         label = "BTC spot price" if spot else "lease-signing probability (all sites)"
-        fmt = (lambda x: _usd(x, 0)) if spot else (lambda x: f"{x:.3f}")
-        row = {"label": label, "definition": str(r.get("definition", "")), "tol": "", "se": ""}
+        fmt = (lambda x: usd(x, 0)) if spot else (lambda x: f"{x:.3f}")
+        row = {"label": label, "definition": str(r.get("definition", "")), "tol": "\u2014",
+               "se": "\u2014"}
         if r["status"] == "found":
             row["value"] = fmt(r["value"]) + (f" ({r['value'] / r['spot']:.2f}x today)"
                                               if spot else "")
@@ -482,9 +561,9 @@ def _breakeven_rows(results: Sequence[Mapping[str, Any]],
             lo, hi = r["median_at_bracket"]
             a, b = r["bracket"]
             row["value"] = "not attained"
-            notes.append(f"{label}: the median value per share is {_usd(lo)} at {fmt(a)} and "
-                         f"{_usd(hi)} at {fmt(b)}, so no value in that range matches the "
-                         f"{_usd(r['target'])} market price.")
+            notes.append(f"{label[0].upper() + label[1:]}: the median value per share is {usd(lo)} at {fmt(a)} and "
+                         f"{usd(hi)} at {fmt(b)}, so no value in that range matches the "
+                         f"{usd(r['target'])} market price.")
         rows.append(row)
     paths = results[0].get("paths", 0)
     notes.insert(0, f"Median value per share = market price, solved by Brent's method on re-runs "
@@ -492,88 +571,3 @@ def _breakeven_rows(results: Sequence[Mapping[str, Any]],
                     "root-finding bracket; the Monte Carlo SE (SE of the median / slope of the "
                     "median in the input) is usually the larger error.")
     return rows, " ".join(notes)
-
-
-# --- compare report ---------------------------------------------------------------------------
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
-
-
-def render_compare(result: Mapping[str, Any]) -> str:
-    """Render a :func:`simulator.analysis.compare.compare` result as one HTML string."""
-    html = _env().get_template("compare.html.j2").render(**compare_context(result))
-    check_self_contained(html)
-    return html
-
-
-def write_compare(result: Mapping[str, Any], path: str | Path) -> Path:
-    """Render the compare report and write it atomically to ``path``."""
-    return atomic_write(path, render_compare(result))
-
-
-def compare_context(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat context of the compare report: formatted rows and inline SVG."""
-    labels, price = list(result["labels"]), float(result["price"])
-    pct = lambda x: f"{x:.1%}"  # noqa: E731 - local formatter
-    ctx: dict[str, Any] = {"labels": labels, "price": _usd(price),
-                           "settings": (f"{int(result['paths']):,} paths per scenario, seed "
-                                        f"{result['seed']}, {result['sampling']} sampling")}
-    ctx["reused_note"] = (f"Saved runs used as saved: {', '.join(result['reused'])}."
-                          if result["reused"] else "")
-    ctx["summary_rows"] = [
-        {"label": lab, "median": _usd(s["median"]), "median_se": _usd(s["median_se"]),
-         "mean": _usd(s["mean"]), "p5": _usd(s["percentiles"][0.05]["value"]),
-         "p95": _usd(s["percentiles"][0.95]["value"]), "above": pct(s["prob_above"]["p"])}
-        for lab, s in zip(labels, result["summaries"], strict=True)]
-    ctx["delta_tables"] = [
-        {"label": d["label"], "rows": [
-            {"stat": r["stat"], "a": (pct if "P(" in r["stat"] else _usd)(r["a"]),
-             "b": (pct if "P(" in r["stat"] else _usd)(r["b"]),
-             "delta": (f"{r['delta']:+.1%}" if "P(" in r["stat"] else
-                       ("+" if r["delta"] >= 0 else "") + _usd(r["delta"])),
-             "se": (pct if "P(" in r["stat"] else _usd)(r["se"])} for r in d["rows"]]}
-        for d in result["deltas"]]
-    ctx["diff_rows"] = [{"key": r["key"], "values": ["\u2014" if v is None else v
-                                                     for v in r["values"]]}
-                        for r in result["diff"]]
-    ctx["attribution"] = _attribution_rows(result.get("attribution"), labels)
-    ctx["beta_tables"] = [
-        {"label": lab, "share": _num(100 * b["hpc_share_median"], 0) + "%",
-         "rows": [{"year": str(r["year"]), "beta": _num(r["beta"], 2),
-                   "se": _num(r["beta_se"], 3), "r2": _num(r["r2"], 2)} for r in b["rows"]]}
-        for lab, b in zip(labels, result["beta"], strict=True)]
-    ctx["charts"] = {
-        "overlay": _figure("overlay", "Value per share by scenario",
-                           charts.value_overlay(dict(zip(labels, result["values"],
-                                                         strict=True)), price),
-                           "Step histograms (density) of value per diluted share on one bin "
-                           "grid; dashed line: A's market price.",
-                           "Overlaid distributions; medians are in the table."),
-        "decoupling": _figure("decoupling", "Decoupling by scenario",
-                              charts.decoupling_overlay({lab: b["rows"] for lab, b in
-                                                         zip(labels, result["beta"],
-                                                             strict=True)}),
-                              "BTC beta (left) and R² (right) of ln forward value per share on "
-                              "ln BTC price across paths, by forward year, one line per "
-                              "scenario.", "Decoupling lines; the numbers are in the tables.")}
-    return ctx
-
-
-def _attribution_rows(att: Mapping[str, Any] | None, labels: list[str]) -> dict[str, Any]:
-    if not att:
-        return {"rows": [], "note": "Attribution was not computed."}
-    rows = [{"group": labels[0], "median": _usd(att["start"]), "move": ""}]
-    rows += [{"group": "+ " + s["group"], "median": _usd(s["median"]),
-              "move": ("+" if s["move"] >= 0 else "") + _usd(s["move"])} for s in att["steps"]]
-    note = (f"From {labels[0]} to {labels[1]}, switching one input group (a top-level section "
-            "or one site) at a time in B's order, each step re-simulated on the same random "
-            f"numbers. The moves add up to the total change {_usd(att['total'])}; interactions "
-            "fall in the later step, so the split depends on the order.")
-    if not att["steps"]:
-        note = f"{labels[0]} and {labels[1]} have the same inputs: nothing to attribute."
-    elif abs(att["residual"]) > 1e-9:
-        note += f" The last step misses B's median by {_usd(att['residual'], 4)}."
-    return {"rows": rows, "note": note}

@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class RunResult:
     out_dir: Path
     results_path: Path
     report_path: Path | None
+    analysis: dict[str, Any] = field(default_factory=dict)
+    """``drivers`` (tornado) and ``breakevens`` of a ``--drivers`` run; empty otherwise."""
 
     def summary_lines(self, elapsed: float) -> list[str]:
         """The short table ``minersim run`` prints."""
@@ -53,6 +55,10 @@ class RunResult:
                              f"{int(cube.attrs['max_paths']):,} hit with SE ${se:.4f}")
         if s.get("n_failed"):
             lines.append(f"  failed paths              {s['n_failed']:,} (cash ran out with equity raises off)")
+        if self.analysis:
+            from simulator.report import analysis_lines
+
+            lines += analysis_lines(self.analysis["drivers"], self.analysis["breakevens"])
         lines.append(f"  results: {self.results_path}")
         if self.report_path is not None:
             lines.append(f"  report:  {self.report_path}")
@@ -81,7 +87,8 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                  chunk_paths: int | None = None, store_paths: int | None = None, report: bool = True,
                  client: Any = None, workers: int | None = None, scheduler: str | None = None,
                  scheduler_timeout: float = 10.0, precision: float | None = None,
-                 max_paths: int | None = None, progress: Progress | None = None) -> RunResult:
+                 max_paths: int | None = None, progress: Progress | None = None,
+                 drivers: bool = False, drivers_paths: int = 1024) -> RunResult:
     """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory.
 
     Parameters
@@ -96,6 +103,9 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
     precision, max_paths : optional
         Adaptive run: stop once the standard error of the mean value per share is below
         ``precision`` [USD/share], or at ``max_paths`` (default 1,000,000).
+    drivers, drivers_paths : optional
+        Also run the tornado and both breakevens (about 60 re-runs of ``drivers_paths`` paths
+        each, same seed) and put them in the report and ``RunResult.analysis``.
 
     Other parameters are those of :func:`simulator.simulate.simulate`. Results do not depend
     on ``chunk_paths`` or on where the chunks run.
@@ -107,14 +117,22 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
 
     loaded = load(scenario)
     out_dir = run_dir(loaded.path, out)
+    main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
+    analysis: dict[str, Any] = {}
     with _terminate_as_exit(), contextlib.ExitStack() as cluster:
         if client is None:
             client = cluster.enter_context(dask_client(workers=workers, scheduler=scheduler,
                                                        timeout=scheduler_timeout))
         cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths,
-                        store_paths=store_paths, client=client, progress=progress, precision=precision,
+                        store_paths=store_paths, client=client, progress=main_progress, precision=precision,
                         max_paths=DEFAULT_MAX_PATHS if max_paths is None else max_paths,
                         scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+        if drivers:
+            from simulator.report import analyse
+
+            analysis["drivers"], analysis["breakevens"] = analyse(
+                cube, drivers_paths, scenario=loaded.scenario, client=client,
+                progress=analysis_progress)
         cluster.close()  # free the workers before the (single-process) write
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
         results_path = out_dir / "results.nc"
@@ -125,10 +143,31 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
             if report_path is not None:
                 from simulator.report import render_report
 
-                html = render_report(cube)
+                html = render_report(cube, **analysis)
                 tmp_report = stack.enter_context(atomic_path(report_path))
                 tmp_report.write_text(html, encoding="utf-8")
-    return RunResult(cube, out_dir, results_path, report_path)
+    return RunResult(cube, out_dir, results_path, report_path, analysis)
+
+
+def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, Progress | None]:
+    """Split one progress bar between the main run's chunks and the ``--drivers`` re-runs.
+
+    Without a scenario (no ``--drivers``) the main run reports straight through.
+    """
+    if progress is None or scenario is None:
+        return progress, None
+    from simulator.report import analysis_steps
+
+    extra, main_total = analysis_steps(scenario), [0]
+
+    def main(done: int, total: int) -> None:
+        main_total[0] = total
+        progress(done, total + extra)
+
+    def rest(done: int, total: int) -> None:
+        progress(main_total[0] + done, main_total[0] + total)
+
+    return main, rest
 
 
 def assumptions_json(loaded: Any) -> str:

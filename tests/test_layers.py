@@ -19,7 +19,9 @@ LAYERS = {
     "simulate": 5,
     "analysis": 6,
     "charts": 7,
-    "report": 8, "export": 8, "runner": 8.5,  # runner writes the cube and the report together
+    "report": 8, "export": 8,
+    "report_compare": 8.2,  # reuses report's formatters and self-containment check
+    "runner": 8.5,  # runner writes the cube and the report together
     "cli": 9,
 }
 HEAVY_FOR_ENGINE = {"xarray", "matplotlib", "jinja2", "click", "yaml", "pydantic", "scipy", "dask", "pandas"}
