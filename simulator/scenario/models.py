@@ -252,11 +252,27 @@ class Deployment(_Model):
     capex_usd_per_th: NonNegative = 0.0
 
 
+class Renewal(_Model):
+    """Machines retire after ``machine_life_years`` and are replaced by the frontier model.
+
+    Without renewal the fleet ages while the marginal machine improves, so mining drifts to
+    the margin and stops earning; with it, mining keeps its place on the cost curve and pays
+    for it in capex.
+    """
+
+    machine_life_years: Annotated[int, Field(ge=1, le=20)] = 5
+    frontier_j_per_th: Positive = 13.5
+    frontier_improvement_per_year: Num(ge=0, lt=1) = 0.08
+    capex_usd_per_th: NonNegative = 12.0
+    capex_change_per_year: Num(gt=-1, le=1) = 0.0
+
+
 class Fleet(_Model):
     hashrate_ehs: NonNegative = 50.0
     efficiency_j_per_th: Positive = 16.07
     deployments: list[Deployment] = []
     realisation: Num(gt=0, le=1) = 0.92
+    renewal: Renewal | None = None
 
 
 class Power(_Model):
