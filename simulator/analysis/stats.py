@@ -167,16 +167,19 @@ def fan(cube: Any, var: str, quantiles: Sequence[float] = PERCENTILES) -> np.nda
     """
     da = cube[var]
     dim = da.dims[0]
-    data = np.asarray(da.transpose(dim, "time").values, dtype=np.float64)
+    # Time-major float64 rows: each month's quantiles partition one contiguous row instead
+    # of a column strided across the whole [path, time] array.
+    data = np.ascontiguousarray(np.asarray(da.transpose(dim, "time").values).T, dtype=np.float64)
     if "path_failed" in cube:
         failed = np.asarray(cube["path_failed"].values, dtype=bool)
-        rows = cube[dim].values if dim == "sample" else np.arange(data.shape[0])
-        data = data[~failed[rows]]
+        rows = cube[dim].values if dim == "sample" else np.arange(data.shape[1])
+        if failed[rows].any():
+            data = data[:, ~failed[rows]]
     qs = np.asarray(quantiles, dtype=np.float64)
-    out = np.full((qs.size, data.shape[1]), np.nan)
+    out = np.full((qs.size, data.shape[0]), np.nan)
     finite = ~np.isnan(data)
     if finite.all():
-        return np.quantile(data, qs, axis=0)
-    cols = finite.any(axis=0)
-    out[:, cols] = np.nanquantile(data[:, cols], qs, axis=0)
+        return np.quantile(data, qs, axis=1)
+    cols = finite.any(axis=1)
+    out[:, cols] = np.nanquantile(data[cols], qs, axis=1)
     return out

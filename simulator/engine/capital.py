@@ -143,7 +143,8 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     cash = np.broadcast_to(np.asarray(cash0, dtype=np.float64), (n,)).copy()
     held = np.broadcast_to(np.asarray(btc_held0, dtype=np.float64), (n,)).copy()
     target = np.broadcast_to(np.asarray(raise_target_usd, dtype=np.float64), (n,))
-    names = ("cash", "held", "sold", "raised", "issued")
+    # Without raises nothing is raised or issued: no buffers to walk for those two.
+    names = ("cash", "held", "sold") + (() if issue_price is None else ("raised", "issued"))
     out = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
     short = np.zeros(n, dtype=bool)
     need = np.empty(n, dtype=bool)
@@ -171,6 +172,8 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
             short |= need
             outs[0][j] = cash
             outs[1][j] = held
+    if issue_price is None:
+        out["raised"], out["issued"] = np.zeros((n, months)), np.zeros((n, months))
     return CashResult(out["cash"], out["held"], out["sold"], out["raised"], out["issued"], short)
 
 

@@ -212,7 +212,14 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
     ext = months + MONTHS_AHEAD
     keys = ("off_mw", "hpc_mw_it", "rent", "noi", "capex", "draws", "interest", "principal",
             "balance", "value")
-    tot = {k: np.zeros((n, ext)) for k in keys}
+    tot: dict[str, np.ndarray] = {}
+
+    def add(key, a):
+        # The first site's fresh arrays become the totals: no zeroed [P, T + 12] buffers.
+        if key in tot:
+            tot[key] += a
+        else:
+            tot[key] = a
     land = np.zeros(n)
     sign, energise = [], []
     for s in site_params:
@@ -228,20 +235,23 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
             u_default=shocks[f"tenant_default_{s.name}"][:, :ext],
             u_renewal=shocks[f"renewal_{s.name}"][:, :ext])
         for k in ("off_mw", "hpc_mw_it", "rent", "noi", "capex"):
-            tot[k] += getattr(r, k)
+            add(k, getattr(r, k))
         sign_p = _per_path(s.sign_month, n, np.int64)
-        tot["value"][:, :months] += valuation.site_value(
+        add("value", valuation.site_value(
             r.noi, r.capex, sign_p, r.build_end_month, months=months, rate=vp.hpc_discount_rate,
-            multiple=vp.hpc_multiple, land_value_usd=s.land_value_usd)
+            multiple=vp.hpc_multiple, land_value_usd=s.land_value_usd))
         unsigned_at_end = (sign_p < 0) | (sign_p >= months)
         land += np.where(unsigned_at_end, np.broadcast_to(np.asarray(s.land_value_usd, np.float64), (n,)), 0.0)
         if s.financing == "project_debt":
             loan = sites.project_debt(r.capex, r.build_end_month, loan_to_cost=s.loan_to_cost,
                                       rate=s.debt_rate, amortisation_years=s.amortisation_years)
             for k, a in zip(("draws", "interest", "principal", "balance"), loan):
-                tot[k] += a
+                add(k, a)
         sign.append(_per_path(s.sign_month, n, np.int64))
         energise.append(r.energise_month)
+    for k in keys:
+        if k not in tot:
+            tot[k] = np.zeros((n, months if k == "value" else ext))
     stack = (lambda a: np.stack(a, axis=1)) if sign else (lambda a: np.zeros((n, 0), np.int64))
     return tot, stack(sign), stack(energise), land
 

@@ -155,43 +155,61 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
         energised += (signs[:, None] & (t_grid >= (sign + off)[:, None])) * f[:, None]
 
     # Month columns are read and written as strided views: time-major copies of the two
-    # shock arrays and the two outputs cost more than the loop's own work.
+    # shock arrays and the two outputs cost more than the loop's own work. Events are
+    # skipped in months where none can happen (no path signs, energises, reaches term end
+    # or is down), which leaves the arithmetic of every path unchanged.
     state = np.zeros(n, dtype=np.int8)
-    lease_start = np.zeros(n, dtype=np.int64)
+    next_step = np.zeros(n, dtype=np.int64)  # next escalation month of the current lease
     term_end = np.zeros(n, dtype=np.int64)
     down_until = np.zeros(n, dtype=np.int64)
     level = np.zeros(n)  # kW x rate x escalation of the current lease [USD/month per IT fraction]
     level0, relet_level = kw * rate0, (None if relet is None else kw * relet)
-    states = np.empty((n, months), dtype=np.int8)
-    rent = np.empty((n, months))
+    states = np.zeros((n, months), dtype=np.int8)
+    rent = np.zeros((n, months))
     leased = np.empty(n, dtype=bool)
-    for t in range(months):
-        np.copyto(state, BUILD, where=(sign == t))
-        go = (state == BUILD) & (energise == t)
-        _start_lease(go, t, state, lease_start, term_end, term, level, level0)
+    hit = np.empty(n, dtype=bool)
+    sign_months = set(np.unique(sign[signs]).tolist())
+    energise_months = set(np.unique(energise[signs]).tolist())
+    first = min(sign_months, default=months)
+    first_end = min(energise_months, default=months) + int(term.min()) if signs.any() else months
+    any_down = False
+    for t in range(first, months):
+        if t in sign_months:
+            np.copyto(state, BUILD, where=(sign == t))
+        if t in energise_months:
+            go = (state == BUILD) & (energise == t)
+            _start_lease(go, t, state, next_step, term_end, term, level, level0)
 
         np.equal(state, LEASED, out=leased)
-        anniversary = leased & (t > lease_start) & ((t - lease_start) % units.MONTHS_PER_YEAR == 0)
-        np.multiply(level, growth, out=level, where=anniversary)
-        ended = leased & (t >= term_end)
-        if ended.any():
-            renew = ended & (u_renewal[:, t] < p_renew)
-            np.add(term_end, term, out=term_end, where=renew)
-            np.copyto(state, REVERTED, where=ended & ~renew)
+        np.equal(next_step, t, out=hit)
+        hit &= leased
+        np.multiply(level, growth, out=level, where=hit)
+        np.add(next_step, units.MONTHS_PER_YEAR, out=next_step, where=hit)
+        if t >= first_end:
+            ended = leased & (t >= term_end)
+            if ended.any():
+                renew = ended & (u_renewal[:, t] < p_renew)
+                np.add(term_end, term, out=term_end, where=renew)
+                np.copyto(state, REVERTED, where=ended & ~renew)
 
-        back = (state == DOWN) & (t >= down_until)
-        if relet is None:
-            np.copyto(state, REVERTED, where=back)
-        elif back.any():
-            _start_lease(back, t, state, lease_start, term_end, term, level, relet_level)
+        if any_down:
+            back = (state == DOWN) & (t >= down_until)
+            if relet is None:
+                np.copyto(state, REVERTED, where=back)
+            elif back.any():
+                _start_lease(back, t, state, next_step, term_end, term, level, relet_level)
 
         np.equal(state, LEASED, out=leased)
-        default = leased & (u_default[:, t] < hazard)
-        np.copyto(state, DOWN, where=default)
-        np.copyto(down_until, t + downtime, where=default)
+        np.less(u_default[:, t], hazard, out=hit)
+        hit &= leased
+        if hit.any():
+            any_down = True
+            np.copyto(state, DOWN, where=hit)
+            np.copyto(down_until, t + downtime, where=hit)
+            leased &= ~hit
 
         states[:, t] = state
-        np.multiply(level, state == LEASED, out=rent[:, t])
+        np.multiply(level, leased, out=rent[:, t])
     rent *= energised
 
     held = (states == LEASED) | (states == DOWN)
@@ -201,10 +219,13 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
     return SiteResult(off_mw, hpc_mw_it, rent, noi, capex, states, energise, build_end)
 
 
-def _start_lease(mask, t, state, lease_start, term_end, term, level, level0):
-    """Start a lease at month ``t`` on the paths in ``mask`` (in place)."""
+def _start_lease(mask, t, state, next_step, term_end, term, level, level0):
+    """Start a lease at month ``t`` on the paths in ``mask`` (in place).
+
+    ``next_step`` is the lease's first anniversary, when the escalator first applies.
+    """
     np.copyto(state, LEASED, where=mask)
-    np.copyto(lease_start, t, where=mask)
+    np.copyto(next_step, t + units.MONTHS_PER_YEAR, where=mask)
     np.copyto(term_end, t + term, where=mask)
     np.copyto(level, level0, where=mask)
 
@@ -241,19 +262,26 @@ def project_debt(capex, build_end_month, *, loan_to_cost, rate, amortisation_yea
     monthly_rate = _vec(rate, n) / units.MONTHS_PER_YEAR
     n_pay = np.maximum(_vec(amortisation_years, n) * units.MONTHS_PER_YEAR, 1.0)
     draws = capex * ltc[:, None]
-    interest = np.empty((n, months))
+    interest = np.zeros((n, months))
     principal = np.zeros((n, months))
-    balance = np.empty((n, months))
+    balance = np.zeros((n, months))
     opening = np.zeros(n)
     instalment = np.zeros(n)
+    amortising = np.zeros(n, dtype=bool)
     ends = build_end_month >= 0
+    end_months = set(np.unique(build_end_month[ends]).tolist())
+    # Before the first draw every balance is zero; a path amortises from its build end month.
+    drawn = np.flatnonzero(np.any(draws != 0.0, axis=0))
+    first = min(int(drawn[0]) if drawn.size else months, min(end_months, default=months))
     # Strided month columns: the loop is a handful of operations per month, cheaper than
     # transposing one input and three outputs.
-    for t in range(months):
+    for t in range(first, months):
         np.multiply(opening, monthly_rate, out=interest[:, t])
-        start = build_end_month == t
-        np.divide(opening, n_pay, out=instalment, where=start)
-        np.minimum(instalment, opening, out=principal[:, t], where=ends & (t >= build_end_month))
+        if t in end_months:
+            start = build_end_month == t
+            np.divide(opening, n_pay, out=instalment, where=start)
+            amortising |= start
+        np.minimum(instalment, opening, out=principal[:, t], where=amortising)
         opening += draws[:, t]
         opening -= principal[:, t]
         balance[:, t] = opening
