@@ -61,3 +61,23 @@ def test_first_month_mining_matches_hand_arithmetic():
     assert cube["mining_mw"].values[0, 0] == pytest.approx(50.0 * 16.07)  # CHK-4
     hours = 31 * 24
     assert cube["power_cost"].values[0, 0] == pytest.approx(803.5 * hours * 56.0, rel=1e-6)
+
+
+def test_fleet_renewal_replaces_a_fifth_of_the_fleet_each_year(tmp_path):
+    """50 EH/s aged evenly over 5 years: 10 EH/s retire at month 12, replaced at the frontier."""
+    path = tmp_path / "renew.yaml"
+    path.write_text("extends: base\nname: renew\ncompany:\n  fleet:\n    renewal:\n"
+                    "      machine_life_years: 5\n      frontier_j_per_th: 13.5\n"
+                    "      frontier_improvement_per_year: 0.08\n      capex_usd_per_th: 12\n")
+    cube = simulate(load_scenario(path), paths=8, overrides={"company.fleet.deployments.0.date": 2.0})
+    mw = cube["mining_mw"].values
+    ehs = cube["company_hashrate"].values
+    uncurtailed = cube["curtailed"].values[:, 12] == 0
+    assert uncurtailed.any()
+    # 45.7 EH/s at 16.07 J/TH and 5.7 at 13.5 (the S21 XP deployment), then 10 EH/s of the
+    # original fleet swapped for 13.5 x 0.92 J/TH machines at month 12.
+    j12 = (40 * 16.07 + 5.7 * 13.5 + 10 * 13.5 * 0.92) / 55.7
+    np.testing.assert_allclose((mw / ehs)[uncurtailed, 12], j12, rtol=1e-6)
+    np.testing.assert_allclose(ehs[uncurtailed, 12], 55.7, rtol=1e-6)
+    # Month-12 capex includes 10 EH/s = 1e7 TH at $12/TH on every path.
+    assert np.all(cube["capex"].values[:, 12] >= 1e7 * 12 * (1 - 1e-6))

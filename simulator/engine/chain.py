@@ -29,6 +29,7 @@ import numpy as np
 from simulator import units
 import simulator.engine.capital as capital
 import simulator.engine.fleet as fleet
+import simulator.engine.renewal as renewal
 import simulator.engine.sites as sites
 import simulator.engine.treasury as treasury
 import simulator.engine.valuation as valuation
@@ -553,15 +554,26 @@ def _company_params(scenario, inputs, draws, sites_params) -> CompanyParams:
         deployments.append(Deployment(month=month, hashrate_ehs=_value(inputs, f"{dk}.hashrate_ehs", d.hashrate_ehs),
                                       j_per_th=_value(inputs, f"{dk}.efficiency_j_per_th", d.efficiency_j_per_th),
                                       capex_usd_per_th=_value(inputs, f"{dk}.capex_usd_per_th", d.capex_usd_per_th)))
+    h0 = _value(inputs, "company.fleet.hashrate_ehs", fl.hashrate_ehs)
+    j0 = _value(inputs, "company.fleet.efficiency_j_per_th", fl.efficiency_j_per_th)
+    if fl.renewal is not None:
+        rn, rk = fl.renewal, "company.fleet.renewal"
+        cohorts = renewal.aged_fleet(h0, j0, rn.machine_life_years)
+        cohorts += [(d.month, d.hashrate_ehs, d.j_per_th) for d in deployments]
+        deployments += [Deployment(*dep) for dep in renewal.renewal_deployments(
+            cohorts, months=scenario.simulation.horizon_months, life_years=rn.machine_life_years,
+            frontier_j_per_th=_value(inputs, f"{rk}.frontier_j_per_th", rn.frontier_j_per_th),
+            frontier_improvement_per_year=_value(inputs, f"{rk}.frontier_improvement_per_year",
+                                                 rn.frontier_improvement_per_year),
+            capex_usd_per_th=_value(inputs, f"{rk}.capex_usd_per_th", rn.capex_usd_per_th),
+            capex_change_per_year=_value(inputs, f"{rk}.capex_change_per_year", rn.capex_change_per_year))]
     # Greenfield sites never were part of the mining footprint: their MW come on top of it.
     contracted = np.asarray(_value(inputs, "company.power.contracted_mw", pw.contracted_mw), np.float64)
     for s, p in zip(scenario.sites, sites_params):
         if not s.mining_until_conversion:
             contracted = contracted + np.asarray(p.gross_mw, np.float64)
     fleet_params = FleetParams(
-        hashrate_ehs=_value(inputs, "company.fleet.hashrate_ehs", fl.hashrate_ehs),
-        j_per_th=_value(inputs, "company.fleet.efficiency_j_per_th", fl.efficiency_j_per_th),
-        contracted_mw=contracted, realisation=_value(inputs, "company.fleet.realisation", fl.realisation),
+        hashrate_ehs=h0, j_per_th=j0, contracted_mw=contracted, realisation=_value(inputs, "company.fleet.realisation", fl.realisation),
         power_price_usd_per_mwh=_value(inputs, "company.power.price_usd_per_mwh", pw.price_usd_per_mwh),
         site_opex_usd_per_mw_month=_value(inputs, "company.power.site_opex_usd_per_mw_month",
                                           pw.site_opex_usd_per_mw_month),
