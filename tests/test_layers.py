@@ -14,7 +14,7 @@ LAYERS = {
     "errors": 0, "units": 0, "_files": 0,
     "scenario": 1,
     "rng": 2, "sampling": 2.5,  # sampling draws its unit hypercube from rng (style.md notes it)
-    "engine": 3,
+    "engine": 3,  # engine/chain.py alone imports other engine modules (params holds its dataclasses)
     "parallel": 4, "cube": 4,
     "simulate": 5,
     "analysis": 6,

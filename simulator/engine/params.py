@@ -1,0 +1,170 @@
+"""Parameter and result containers of the company engine, shared by the chain and its callers.
+
+Frozen dataclasses only: every numeric field is ``float | ndarray [P]`` (a per-path input) unless
+the comment says otherwise, with units in the comment. ``engine/chain.py`` fills them from a
+scenario; tests fill them by hand to run the company engine on market paths they supply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from simulator import units
+
+Num = float | np.ndarray
+MONTHS_AHEAD = units.MONTHS_PER_YEAR  # sites run this far past the horizon (forward NOI)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPaths:
+    """Market and network paths the company engine runs on."""
+
+    calendar: np.ndarray  #: month starts [T], datetime64[M]
+    days: np.ndarray  #: days in each month [T]
+    btc_price: np.ndarray  #: month-end BTC price [P, T] [USD/BTC]
+    fees_per_block: np.ndarray  #: [P, T] [BTC]
+    subsidy: np.ndarray  #: [P, T] [BTC/block]
+    blocks: np.ndarray  #: blocks found in the month [P, T] [blocks]
+    network_hashrate: np.ndarray  #: [P, T] [EH/s]
+    hashprice: np.ndarray  #: [P, T] [USD/PH/day]
+    btc_price0: Num  #: spot at the valuation date [USD/BTC]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Machines that start hashing at ``month``."""
+
+    month: int  #: month index [month]
+    hashrate_ehs: Num  #: [EH/s]
+    j_per_th: Num  #: [J/TH]
+    capex_usd_per_th: Num = 0.0  #: paid in ``month`` [USD/TH]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetParams:
+    hashrate_ehs: Num  #: operating fleet at month 0 [EH/s] (C-O1)
+    j_per_th: Num  #: its efficiency [J/TH] (C-O3)
+    contracted_mw: Num  #: total power contracted, mining + HPC sites [MW]
+    realisation: Num  #: uptime x (1 - pool fee) [1] (CHK-2)
+    power_price_usd_per_mwh: Num  #: all-in [USD/MWh] (C-F11, C-F12)
+    site_opex_usd_per_mw_month: Num = 0.0  #: on MW allocated to mining [USD/MW-month]
+    sga_usd_per_month: Num = 0.0  #: [USD/month]
+    sga_growth: Num = 0.0  #: annual step-up [1/yr]
+    deployments: tuple[Deployment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteParams:
+    name: str
+    gross_mw: Num  #: [MW]
+    gross_to_it: Num  #: gross MW per IT MW [1]
+    sign_month: np.ndarray  #: build start per path, -1 = never signs [P] int
+    build_months: np.ndarray  #: build start to energisation [P] [month]
+    lease_rate_usd_per_kw_month: Num  #: [USD/kW-month] (H-D16)
+    escalator: Num = 0.0  #: [1/yr]
+    term_years: Num = 15.0  #: [yr]
+    noi_margin: Num = 0.85  #: [1] (H-M rows)
+    capex_usd_per_mw_it: Num = 0.0  #: [USD/MW IT] (H-C rows)
+    tranches: tuple[tuple[Num, Num], ...] = ()  #: (IT fraction, months after build start)
+    financing: Literal["equity", "project_debt"] = "equity"
+    loan_to_cost: Num = 0.0  #: [1] (H-F1)
+    debt_rate: Num = 0.0  #: [1/yr] (H-F3)
+    amortisation_years: Num = 10.0  #: [yr]
+    default_hazard_monthly: Num = 0.0  #: [1/month]
+    downtime_months: Num = 0  #: [month]
+    relet_rate_usd_per_kw_month: Num | None = None  #: None: revert to mining after default
+    renewal_probability: Num = 0.0  #: [1]
+    land_value_usd: Num = 0.0  #: powered land while unsigned; 0 for a site that mines [USD] (V-M8)
+
+
+@dataclass(frozen=True, slots=True)
+class TreasuryParams:
+    btc_held0: Num  #: [BTC] (C-B1, C-B2)
+    policy: Literal["hold", "sell_production", "cash_floor"] = "hold"
+    sell_fraction: Num = 0.0  #: share of production sold [1]
+    floor_usd: Num = 0.0  #: cash floor [USD]
+
+
+@dataclass(frozen=True, slots=True)
+class DebtParams:
+    name: str
+    kind: Literal["straight", "convertible"]
+    principal_usd: Num  #: [USD]
+    coupon: Num = 0.0  #: annual [1/yr]
+    maturity_month: int = 0  #: month index of the final payment [month]
+    amortisation: Num = 0.0  #: share of face repaid per year before maturity [1/yr]
+    conversion_price: float | None = None  #: [USD/share]
+    capped_call_cap_price: float | None = None  #: [USD/share]
+
+
+@dataclass(frozen=True, slots=True)
+class CapitalParams:
+    cash0_usd: Num  #: [USD] (C-B4, C-B5)
+    basic_shares: Num  #: [shares] (C-E1)
+    debt: tuple[DebtParams, ...] = ()
+    allow_equity_raise: bool = True
+    raise_target_usd: Num = 0.0  #: cash left after a raise [USD]
+
+
+@dataclass(frozen=True, slots=True)
+class ValuationParams:
+    mining_discount_rate: Num = 0.20  #: [1/yr] (V-R1..V-R4)
+    hpc_discount_rate: Num = 0.10  #: [1/yr] (H-F3)
+    mining_multiple: Num = 8.0  #: EV / trailing EBITDA [1] (V-M1)
+    hpc_multiple: Num = 18.0  #: EV / forward NOI [1] (V-M2..V-M4)
+    forward_years: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyParams:
+    fleet: FleetParams
+    treasury: TreasuryParams
+    capital: CapitalParams
+    valuation: ValuationParams = field(default_factory=ValuationParams)
+    sites: tuple[SiteParams, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyPaths:
+    """Every company output. [P, T] series, [P] values, [P, S] per site, [P, D] per note."""
+
+    company_hashrate: np.ndarray  #: [EH/s]
+    mining_mw: np.ndarray  #: [MW]
+    hpc_mw_it: np.ndarray  #: [MW]
+    curtailed: np.ndarray  #: [1]
+    btc_mined: np.ndarray  #: [BTC/month]
+    mining_revenue: np.ndarray  #: [USD/month]
+    power_cost: np.ndarray  #: [USD/month]
+    mining_margin: np.ndarray  #: [USD/month]
+    site_opex: np.ndarray  #: [USD/month]
+    sga: np.ndarray  #: [USD/month]
+    hpc_revenue: np.ndarray  #: [USD/month]
+    hpc_noi: np.ndarray  #: [USD/month]
+    capex: np.ndarray  #: fleet + fit-out [USD/month]
+    interest: np.ndarray  #: notes + project debt [USD/month]
+    free_cash_flow: np.ndarray  #: [USD/month]
+    btc_sold: np.ndarray  #: [BTC/month]
+    btc_held: np.ndarray  #: [BTC]
+    cash: np.ndarray  #: [USD]
+    debt: np.ndarray  #: notes as debt until settled + project debt [USD]
+    shares_outstanding: np.ndarray  #: [shares]
+    value_per_share: np.ndarray  #: [USD/share], NaN where path_failed
+    equity_value: np.ndarray  #: [USD]
+    pv_mining: np.ndarray  #: [USD]
+    pv_hpc: np.ndarray  #: [USD]
+    treasury_value: np.ndarray  #: [USD]
+    net_debt: np.ndarray  #: [USD]
+    pv_equity_raised: np.ndarray  #: [USD]
+    diluted_shares: np.ndarray  #: [shares]
+    shares_issued: np.ndarray  #: by equity raises [shares]
+    path_failed: np.ndarray  #: bool
+    value_per_share_forward: np.ndarray  #: [P, forward_years] [USD/share]
+    converted: np.ndarray  #: [P, D] bool (all-False column for straight debt)
+    debt_names: tuple[str, ...]
+    site_names: tuple[str, ...]
+    sign_month: np.ndarray  #: [P, S] int
+    energise_month: np.ndarray  #: first rent month [P, S] int, -1 never
+    never_signs: np.ndarray  #: [P, S] bool
