@@ -26,6 +26,12 @@ _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
+def _require_order(low: float, high: float) -> None:
+    if not low < high:
+        raise PydanticCustomError("bounds_order", "low must be < high (got low={low}, high={high})",
+                                  {"low": low, "high": high})
+
+
 def _fmt(x: float) -> str:
     return f"{x:,.6g}"
 
@@ -86,10 +92,7 @@ class Uniform(_Dist):
 
     @model_validator(mode="after")
     def _order(self) -> Uniform:
-        if not self.low < self.high:
-            raise PydanticCustomError(
-                "bounds_order", "low must be < high (got low={low}, high={high})",
-                {"low": self.low, "high": self.high})
+        _require_order(self.low, self.high)
         return self
 
     def support(self) -> tuple[float, float]:
@@ -111,10 +114,7 @@ class _LowModeHigh(_Dist):
 
     @model_validator(mode="after")
     def _order(self) -> _LowModeHigh:
-        if not self.low < self.high:
-            raise PydanticCustomError(
-                "bounds_order", "low must be < high (got low={low}, high={high})",
-                {"low": self.low, "high": self.high})
+        _require_order(self.low, self.high)
         if not self.low <= self.mode <= self.high:
             raise PydanticCustomError(
                 "mode_outside", "mode must lie in [low, high] (got mode={mode}; allowed {low} to {high})",
@@ -172,10 +172,8 @@ class Normal(_Dist):
 
     @model_validator(mode="after")
     def _order(self) -> Normal:
-        if self.low is not None and self.high is not None and not self.low < self.high:
-            raise PydanticCustomError(
-                "bounds_order", "low must be < high (got low={low}, high={high})",
-                {"low": self.low, "high": self.high})
+        if self.low is not None and self.high is not None:
+            _require_order(self.low, self.high)
         return self
 
     def support(self) -> tuple[float, float]:
@@ -265,10 +263,7 @@ class Beta(_Dist):
 
     @model_validator(mode="after")
     def _order(self) -> Beta:
-        if not self.low < self.high:
-            raise PydanticCustomError(
-                "bounds_order", "low must be < high (got low={low}, high={high})",
-                {"low": self.low, "high": self.high})
+        _require_order(self.low, self.high)
         return self
 
     def support(self) -> tuple[float, float]:
