@@ -542,7 +542,7 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
 def _breakeven_rows(results: Sequence[Mapping[str, Any]],
                     price: float | None) -> tuple[list[dict[str, str]], str]:
     if not results:
-        return [], "Breakevens were not computed for this report."
+        return [], "Breakevens were not computed for this report; run `minersim run SCENARIO --drivers` for them."
     rows, notes = [], []
     for r in results:
         spot = r.get("units") == "USD/BTC"

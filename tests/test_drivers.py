@@ -128,5 +128,6 @@ def test_report_shows_drivers_and_breakevens():
     assert "not attained" in html and "$11.94 at 1.000" in html
     ctx, figures = drivers_context(cube, None, None)
     assert ctx["tornado_note"].startswith("The tornado was not computed") and not figures
-    assert ctx["breakeven_note"] == "Breakevens were not computed for this report."
+    assert ctx["breakeven_note"] == ("Breakevens were not computed for this report; "
+                                     "run `minersim run SCENARIO --drivers` for them.")
     assert {r["key"] for r in ctx["spearman_rows"]} >= {"power.price_usd_per_mwh"}
