@@ -235,5 +235,5 @@ def _plain(value: Any) -> str:
         return f"{value:,.6g}"
     if isinstance(value, list):
         return ", ".join(_plain(v) for v in value)
-    return str(getattr(value, "kind", value)) if hasattr(value, "kind") else str(value)
+    return str(value)
 

@@ -351,7 +351,7 @@ def _sites(scenario, inputs, draws) -> tuple[SiteParams, ...]:
         if conv is None:
             sign = np.full(n, -1, dtype=np.int64)
             build = np.ones(n)
-            conv_kw: dict = {"gross_to_it": 1.4}
+            conv_kw: dict = {"gross_to_it": 1.0}  # never used: a site without a conversion never signs
         else:
             ck = f"{key}.conversion"
             p_sign = _value(inputs, f"{ck}.signing_probability", conv.signing_probability)
