@@ -427,8 +427,8 @@ class Site(_Model):
             if hi > lo:
                 raise PydanticCustomError(
                     "converted_exceeds_gross",
-                    "conversion.converted_gross_mw can exceed gross_mw (up to {hi} > {lo})",
-                    {"hi": f"{hi:g}", "lo": f"{lo:g}", "at": "sites"})
+                    "must not exceed gross_mw (draws reach {hi} > {lo})",
+                    {"hi": f"{hi:g}", "lo": f"{lo:g}", "at": ("conversion", "converted_gross_mw")})
         return self
 
 
