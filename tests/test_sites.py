@@ -109,6 +109,17 @@ def test_project_debt_hand_numbers():
     np.testing.assert_allclose(balance[0], [450, 900, 825, 750, 675])
 
 
+def test_project_debt_last_payment_clears_the_balance():
+    # 1,000 drawn in month 0; 2.5 monthly payments of 400 from month 1: 400, 400, then the
+    # 200 left, and nothing after. Interest is 1% a month on the opening balance.
+    capex = np.array([[1000.0, 0, 0, 0, 0, 0]])
+    _, interest, principal, balance = sites.project_debt(
+        capex, np.array([1]), loan_to_cost=1.0, rate=0.12, amortisation_years=2.5 / 12)
+    np.testing.assert_allclose(principal[0], [0, 400, 400, 200, 0, 0])
+    np.testing.assert_allclose(balance[0], [1000, 600, 200, 0, 0, 0])
+    np.testing.assert_allclose(interest[0], [0, 10, 6, 2, 0, 0])
+
+
 def test_never_sign_site_mines_throughout_in_company():
     from simulator.engine.chain import (CapitalParams, CompanyParams, FleetParams, MarketPaths,
                                         SiteParams, TreasuryParams, company_shocks_needed,

@@ -177,6 +177,49 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     return CashResult(out["cash"], out["held"], out["sold"], out["raised"], out["issued"], short)
 
 
+def divergence(base: CashResult, extra_cash_flow) -> np.ndarray:
+    """First month a rerun of ``base`` can differ from it, per path [month], [P] int.
+
+    Parameters
+    ----------
+    base : CashResult
+        A :func:`cash_loop` run without raises.
+    extra_cash_flow : ndarray [P, T]
+        Cash flow the rerun adds [USD/month].
+
+    Returns
+    -------
+    ndarray [P] int
+        The first month with a nonzero extra flow or in which ``base``'s cash went negative
+        (where a rerun allowed to raise equity would raise); ``T`` if neither.
+
+    Notes
+    -----
+    Before that month the rerun adds zero to the same cash flows and raises nothing, so it
+    repeats ``base``'s arithmetic exactly.
+    """
+    n, months = base.cash.shape
+    first = np.full(n, months)
+    short = np.flatnonzero(base.short)
+    first[short] = np.argmax(base.cash[short] < 0.0, axis=1)
+    changed = np.flatnonzero(np.any(extra_cash_flow != 0.0, axis=1))
+    first[changed] = np.minimum(first[changed],
+                                np.argmax(extra_cash_flow[changed] != 0.0, axis=1))
+    return first
+
+
+def patch(base: CashResult, rerun: CashResult, rows, start: int) -> CashResult:
+    """``base`` with ``rerun`` (paths ``rows`` from month ``start``) written over it, in place.
+
+    ``rerun`` is a :func:`cash_loop` over ``[rows, start:]`` started from ``base``'s state at
+    ``start - 1``; ``base``'s other paths are not short.
+    """
+    for name in ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued"):
+        getattr(base, name)[rows, start:] = getattr(rerun, name)
+    base.short[rows] = rerun.short
+    return base
+
+
 _BLOCK = 8  # months per block: 8 float64 = one 64-byte cache line of each path's row
 
 

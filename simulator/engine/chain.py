@@ -119,25 +119,75 @@ def _notes(debt_params, n: int, months: int):
     return out
 
 
-def _settle(notes, mark_a, n: int, months: int):
-    """Conversion flags [P, D], net new shares by month [P, T], cash not repaid [P, T]."""
+def _settle(notes, share_value_at, n: int, months: int):
+    """Conversion flags [P, D], net new shares by month [P, T], cash not repaid [P, T].
+
+    ``share_value_at(m)`` is the pass-A mark at month ``m`` [USD/share], [P].
+    """
     converted = np.zeros((n, len(notes)), dtype=bool)
     new_shares = np.zeros((n, months))
     kept_cash = np.zeros((n, months))
-    t = np.arange(months)[None, :]
     for i, (d, balance, _, _, balloon) in enumerate(notes):
         if d.kind != "convertible":
             continue
         m = min(d.maturity_month, months - 1)
         face = balloon[:, m] if d.maturity_month < months else balance[:, m]
-        share_value = mark_a[:, m]
+        share_value = share_value_at(m)
         conv = capital.converts(share_value, d.conversion_price)
         shares = capital.conversion_shares(face, d.conversion_price, share_value,
                                            d.capped_call_cap_price)
         converted[:, i] = conv
-        new_shares += np.where(conv, shares, 0.0)[:, None] * (t >= m)
-        kept_cash += conv[:, None] * balloon
+        # Shares count from the maturity month; the balloon falls in it alone.
+        new_shares[:, m:] += np.where(conv, shares, 0.0)[:, None]
+        if d.maturity_month < months:
+            kept_cash[:, m] += conv * balloon[:, m]
     return converted, new_shares, kept_cash
+
+
+def _rows(x, rows: np.ndarray, n: int) -> np.ndarray:
+    """A scalar or per-path ``[P]`` input restricted to ``rows``."""
+    return _per_path(x, n)[rows]
+
+
+def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: TreasuryParams,
+            issue_price):
+    """Pass B: cash with conversions settled and equity raised at the pass-A mark.
+
+    Returns the result, the rows rerun (an index array or a slice) and the month the
+    rerun starts.
+
+    Notes
+    -----
+    Pass B repeats pass A's arithmetic until a path's cash flow changes (a converted note is
+    not repaid) or its cash would go negative (``capital.divergence``). It is rerun from the
+    first such month, starting from pass A's state, on those paths (on every path when they
+    are most of them), and written over ``a``'s arrays. ``issue_price(rows, cols)`` is the
+    pass-A mark on that block [USD/share].
+    """
+    n, months = pre_cf.shape
+    start = capital.divergence(a, kept_cash)
+    rows = np.flatnonzero(start < months)
+    if rows.size == 0:
+        return a, rows, months
+    t0 = int(start[rows].min())
+    cols = slice(t0, months)
+    if 2 * rows.size > n:
+        # Gathering most rows costs more than rerunning the rest, whose arithmetic from
+        # pass A's state repeats pass A's exactly.
+        rows = slice(None)
+    if t0 > 0:
+        cash0, held0 = a.cash[rows, t0 - 1], a.btc_held[rows, t0 - 1]
+    else:
+        cash0, held0 = _rows(cp.cash0_usd, rows, n), _rows(tp.btc_held0, rows, n)
+    rule = treasury.sell_rule(tp.policy, fraction=_rows(tp.sell_fraction, rows, n),
+                              floor_usd=_rows(tp.floor_usd, rows, n))
+    sub = capital.cash_loop(
+        pre_cf[rows, cols] + kept_cash[rows, cols],
+        np.broadcast_to(btc_mined, (n, months))[rows, cols],
+        np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
+        sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
+        issue_price=issue_price(rows, cols) if cp.allow_equity_raise else None)
+    return capital.patch(a, sub, rows, t0), rows, t0
 
 
 def run_company(market: MarketPaths, params: CompanyParams,
@@ -174,24 +224,37 @@ def run_company(market: MarketPaths, params: CompanyParams,
         pre_cf -= scheduled + balloon
 
     rule = treasury.sell_rule(tp.policy, fraction=tp.sell_fraction, floor_usd=tp.floor_usd)
-    cash_args = dict(btc_mined=fr.btc_mined, btc_price=market.btc_price, cash0=cp.cash0_usd,
+    price = np.broadcast_to(market.btc_price, (n, months))
+    cash_args = dict(btc_mined=fr.btc_mined, btc_price=price, cash0=cp.cash0_usd,
                      btc_held0=tp.btc_held0, sell=rule)
     trailing = valuation.trailing_12(ebitda)
     hpc_value = st["value"][:, :months]
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     a = capital.cash_loop(pre_cf, **cash_args)
-    mark_a = valuation.mark(trailing_mining_ebitda=trailing, hpc_value=hpc_value,
-                            btc_held=a.btc_held, btc_price=market.btc_price, cash=a.cash,
-                            debt=debt, shares=basic, mining_multiple=vp.mining_multiple)
 
-    converted, new_shares, kept_cash = _settle(notes, mark_a, n, months)
-    b = capital.cash_loop(pre_cf + kept_cash, **cash_args, raise_target_usd=cp.raise_target_usd,
-                          issue_price=mark_a if cp.allow_equity_raise else None)
-    shares = basic + new_shares + np.cumsum(b.shares_issued, axis=1)
-    mark_b = valuation.mark(trailing_mining_ebitda=trailing, hpc_value=hpc_value,
-                            btc_held=b.btc_held, btc_price=market.btc_price, cash=b.cash,
-                            debt=debt, shares=shares, mining_multiple=vp.mining_multiple)
+    def mark_a(rows, cols):
+        """The pass-A mark on a block of paths and months [USD/share]."""
+        return valuation.mark(
+            trailing_mining_ebitda=trailing[rows, cols], hpc_value=hpc_value[rows, cols],
+            btc_held=a.btc_held[rows, cols], btc_price=price[rows, cols],
+            cash=a.cash[rows, cols], debt=debt[rows, cols], shares=basic[rows],
+            mining_multiple=_rows(vp.mining_multiple, rows, n))
+
+    every = slice(None)
+    converted, new_shares, kept_cash = _settle(
+        notes, lambda m: mark_a(every, slice(m, m + 1))[:, 0], n, months)
+    b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp, mark_a)
+    shares = basic + new_shares
+    shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
+    # The forward values read the pass-B mark at months 12k - 1 only.
+    fwd_months = [k * units.MONTHS_PER_YEAR - 1 for k in range(1, vp.forward_years + 1)
+                  if k * units.MONTHS_PER_YEAR - 1 < months]
+    mark_b = valuation.mark(
+        trailing_mining_ebitda=trailing[:, fwd_months], hpc_value=hpc_value[:, fwd_months],
+        btc_held=b.btc_held[:, fwd_months], btc_price=price[:, fwd_months],
+        cash=b.cash[:, fwd_months], debt=debt[:, fwd_months], shares=shares[:, fwd_months],
+        mining_multiple=vp.mining_multiple)
 
     repaid = sum((np.broadcast_to(np.asarray(d.principal_usd, np.float64), (n,))
                   * ~converted[:, i] for i, (d, *_) in enumerate(notes)), np.zeros(n))
@@ -202,22 +265,23 @@ def run_company(market: MarketPaths, params: CompanyParams,
         btc_held0=tp.btc_held0, btc_price0=market.btc_price0, debt_repaid_in_cash=repaid,
         cash0=cp.cash0_usd, raised_usd=b.raised_usd, land_at_horizon=land_at_horizon,
         mining_multiple=vp.mining_multiple, hpc_multiple=vp.hpc_multiple)
-    issued = b.shares_issued.sum(axis=1)
+    issued = np.zeros(n)
+    issued[rerun] = b.shares_issued[rerun].sum(axis=1)  # whole rows: the same summation order
     diluted = basic[:, 0] + new_shares[:, -1] + issued
     # Cash short with no raise possible. With raises allowed that means the equity was worth
     # nothing when money was needed: the path defaults and, by limited liability, the shares
     # are worth zero from then on. With raises switched off the path fails visibly (NaN).
     failed = b.short & (not cp.allow_equity_raise)
     insolvent = b.short & cp.allow_equity_raise
-    default_month = np.where(b.short, np.argmax(b.cash < 0.0, axis=1), months)
+    default_month = np.full(n, months)
+    short = np.flatnonzero(b.short)
+    default_month[short] = np.argmax(b.cash[short] < 0.0, axis=1)
     # Limited liability: the shares are worth at least nothing, whatever the sum of the parts.
     vps = np.where(failed, np.nan, np.where(insolvent, 0.0, np.maximum(today.equity_value, 0.0) / diluted))
     fwd = np.full((n, vp.forward_years), np.nan)
-    for k in range(1, vp.forward_years + 1):
-        m = k * units.MONTHS_PER_YEAR - 1
-        if m < months:
-            marked = np.where(default_month <= m, 0.0, np.maximum(mark_b[:, m], 0.0))
-            fwd[:, k - 1] = np.where(failed, np.nan, marked)
+    for j, m in enumerate(fwd_months):
+        marked = np.where(default_month <= m, 0.0, np.maximum(mark_b[:, j], 0.0))
+        fwd[:, j] = np.where(failed, np.nan, marked)
     fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], sga, capex,
                                    interest)
     return CompanyPaths(

@@ -132,46 +132,98 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
     n, months = u_default.shape
     sign = np.asarray(sign_month, dtype=np.int64).reshape(-1)
     sign = np.broadcast_to(sign, (n,))
-    it_mw = _vec(gross_mw, n) / _vec(gross_to_it, n)
     gross = _vec(gross_mw, n)
+    it_mw = gross / _vec(gross_to_it, n)
     fractions, offsets = tranche_schedule(sign, build_months, tranches, n)
     signs = sign >= 0
     energise = np.where(signs, sign + np.min(offsets, axis=0), -1)
     build_end = np.where(signs, sign + np.max(offsets, axis=0), -1)
     capex = fitout_capex(sign, it_mw, _vec(capex_usd_per_mw_it, n), fractions, offsets, months)
+    states = np.zeros((n, months), dtype=np.int8)
+    rent = np.zeros((n, months))  # kW x rate x escalation in leased months, then x energised
+    # Only paths that sign ever leave MINING: the lease state machine runs on those rows.
+    rows = np.flatnonzero(signs)
+    if rows.size:
+        def take(x, dtype=np.float64):
+            return _vec(x, n, dtype)[rows]
 
-    rate0 = _vec(lease_rate_usd_per_kw_month, n)
-    relet = None if relet_rate_usd_per_kw_month is None else _vec(relet_rate_usd_per_kw_month, n)
-    growth = 1.0 + _vec(escalator, n)
-    term = np.maximum(np.rint(_vec(term_years, n) * units.MONTHS_PER_YEAR), 1).astype(np.int64)
-    hazard = _vec(default_hazard_monthly, n)
-    downtime = np.maximum(_vec(downtime_months, n, np.int64), 1)
-    p_renew = _vec(renewal_probability, n)
-    kw = it_mw * units.KW_PER_MW
+        kw = it_mw[rows] * units.KW_PER_MW
+        relet = relet_rate_usd_per_kw_month
+        first = int(sign[rows].min())
+        lease_states, level = _lease_months(
+            first, sign[rows], energise[rows], u_default[rows, first:], u_renewal, rows,
+            level0=kw * take(lease_rate_usd_per_kw_month),
+            relet_level=None if relet is None else kw * take(relet), growth=1.0 + take(escalator),
+            term=np.maximum(np.rint(take(term_years) * units.MONTHS_PER_YEAR), 1).astype(np.int64),
+            hazard=take(default_hazard_monthly),
+            downtime=np.maximum(take(downtime_months, np.int64), 1),
+            p_renew=take(renewal_probability))
+        states[rows, first:] = lease_states.T
+        rent[rows, first:] = level.T
 
     t_grid = np.arange(months)[None, :]
     energised = np.zeros((n, months))
     for f, off in zip(fractions, offsets):
         energised += (signs[:, None] & (t_grid >= (sign + off)[:, None])) * f[:, None]
+    rent *= energised
+    held = (states == LEASED) | (states == DOWN)
+    off_mw = ((states == BUILD) | held) * gross[:, None]
+    hpc_mw_it = held * energised * it_mw[:, None]
+    noi = rent * _vec(noi_margin, n)[:, None]
+    return SiteResult(off_mw, hpc_mw_it, rent, noi, capex, states, energise, build_end)
 
-    # Month columns are read and written as strided views: time-major copies of the two
-    # shock arrays and the two outputs cost more than the loop's own work. Events are
-    # skipped in months where none can happen (no path signs, energises, reaches term end
-    # or is down), which leaves the arithmetic of every path unchanged.
+
+def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, relet_level,
+                  growth, term, hazard, downtime, p_renew):
+    """Run the lease state machine from month ``first`` on the paths that sign.
+
+    Parameters
+    ----------
+    first : int
+        First signing month; every path is MINING before it.
+    sign, energise : ndarray [R] int
+        Signing and first energisation month of each path [month].
+    u_default : ndarray [R, T - first]
+        Default shocks of these paths from month ``first``.
+    u_renewal : ndarray [P, T]
+        Renewal shocks of every path, read at ``rows`` in term-end months only.
+    rows : ndarray [R] int
+        Rows of these paths in ``u_renewal``.
+    level0, relet_level : ndarray [R] or None
+        kW x rent of the first lease and of a re-let (None: revert) [USD/month].
+    growth, term, hazard, downtime, p_renew : ndarray [R]
+        Escalation factor [1]; lease term [month]; default hazard [1/month]; downtime
+        [month]; renewal probability [1].
+
+    Returns
+    -------
+    states : ndarray [T - first, R] int8
+        Lease state codes, time-major.
+    level : ndarray [T - first, R]
+        Rent per unit of energised IT fraction in leased months, else 0 [USD/month],
+        time-major.
+
+    Notes
+    -----
+    The loop works on contiguous month rows of time-major copies. Events are skipped in
+    months where none can happen (no path signs, energises, reaches term end or is down),
+    which leaves the arithmetic of every path unchanged.
+    """
+    n = sign.shape[0]
+    months = first + u_default.shape[1]
+    shocks = np.ascontiguousarray(u_default.T)
     state = np.zeros(n, dtype=np.int8)
     next_step = np.zeros(n, dtype=np.int64)  # next escalation month of the current lease
     term_end = np.zeros(n, dtype=np.int64)
     down_until = np.zeros(n, dtype=np.int64)
     level = np.zeros(n)  # kW x rate x escalation of the current lease [USD/month per IT fraction]
-    level0, relet_level = kw * rate0, (None if relet is None else kw * relet)
-    states = np.zeros((n, months), dtype=np.int8)
-    rent = np.zeros((n, months))
+    states = np.empty((months - first, n), dtype=np.int8)
+    rent = np.empty((months - first, n))
     leased = np.empty(n, dtype=bool)
     hit = np.empty(n, dtype=bool)
-    sign_months = set(np.unique(sign[signs]).tolist())
-    energise_months = set(np.unique(energise[signs]).tolist())
-    first = min(sign_months, default=months)
-    first_end = min(energise_months, default=months) + int(term.min()) if signs.any() else months
+    sign_months = set(np.unique(sign).tolist())
+    energise_months = set(np.unique(energise).tolist())
+    first_end = min(energise_months) + int(term.min())
     any_down = False
     for t in range(first, months):
         if t in sign_months:
@@ -188,19 +240,19 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
         if t >= first_end:
             ended = leased & (t >= term_end)
             if ended.any():
-                renew = ended & (u_renewal[:, t] < p_renew)
+                renew = ended & (u_renewal[rows, t] < p_renew)
                 np.add(term_end, term, out=term_end, where=renew)
                 np.copyto(state, REVERTED, where=ended & ~renew)
 
         if any_down:
             back = (state == DOWN) & (t >= down_until)
-            if relet is None:
+            if relet_level is None:
                 np.copyto(state, REVERTED, where=back)
             elif back.any():
                 _start_lease(back, t, state, next_step, term_end, term, level, relet_level)
 
         np.equal(state, LEASED, out=leased)
-        np.less(u_default[:, t], hazard, out=hit)
+        np.less(shocks[t - first], hazard, out=hit)
         hit &= leased
         if hit.any():
             any_down = True
@@ -208,15 +260,9 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
             np.copyto(down_until, t + downtime, where=hit)
             leased &= ~hit
 
-        states[:, t] = state
-        np.multiply(level, leased, out=rent[:, t])
-    rent *= energised
-
-    held = (states == LEASED) | (states == DOWN)
-    off_mw = ((states == BUILD) | held) * gross[:, None]
-    hpc_mw_it = held * energised * it_mw[:, None]
-    noi = rent * _vec(noi_margin, n)[:, None]
-    return SiteResult(off_mw, hpc_mw_it, rent, noi, capex, states, energise, build_end)
+        states[t - first] = state
+        np.multiply(level, leased, out=rent[t - first])
+    return states, rent
 
 
 def _start_lease(mask, t, state, next_step, term_end, term, level, level0):
@@ -254,35 +300,31 @@ def project_debt(capex, build_end_month, *, loan_to_cost, rate, amortisation_yea
     Notes
     -----
     ``interest_t = B_{t-1} x rate / 12``; from the build end month ``b``, principal
-    ``min(B_b-1 / (12 x years), B_{t-1})`` each month (level principal);
+    ``min(I, B_{t-1})`` each month with the level instalment ``I = B_b-1 / (12 x years)``;
     ``B_t = B_{t-1} + draw_t - principal_t``.
+
+    Capex stops before ``b`` (``fitout_capex`` spreads every tranche over its own build), so
+    the balance is the running sum of the draws up to ``b - 1`` and then of ``-I`` a month
+    until less than ``I`` is left, which the last payment clears. One ``cumsum`` over both
+    adds in month order, so every balance equals the month-by-month recursion exactly.
     """
     n, months = capex.shape
     ltc = _vec(loan_to_cost, n)
     monthly_rate = _vec(rate, n) / units.MONTHS_PER_YEAR
     n_pay = np.maximum(_vec(amortisation_years, n) * units.MONTHS_PER_YEAR, 1.0)
     draws = capex * ltc[:, None]
-    interest = np.zeros((n, months))
-    principal = np.zeros((n, months))
-    balance = np.zeros((n, months))
-    opening = np.zeros(n)
-    instalment = np.zeros(n)
-    amortising = np.zeros(n, dtype=bool)
-    ends = build_end_month >= 0
-    end_months = set(np.unique(build_end_month[ends]).tolist())
-    # Before the first draw every balance is zero; a path amortises from its build end month.
-    drawn = np.flatnonzero(np.any(draws != 0.0, axis=0))
-    first = min(int(drawn[0]) if drawn.size else months, min(end_months, default=months))
-    # Strided month columns: the loop is a handful of operations per month, cheaper than
-    # transposing one input and three outputs.
-    for t in range(first, months):
-        np.multiply(opening, monthly_rate, out=interest[:, t])
-        if t in end_months:
-            start = build_end_month == t
-            np.divide(opening, n_pay, out=instalment, where=start)
-            amortising |= start
-        np.minimum(instalment, opening, out=principal[:, t], where=amortising)
-        opening += draws[:, t]
-        opening -= principal[:, t]
-        balance[:, t] = opening
+    end = build_end_month.reshape(-1, 1)
+    amortising = (end >= 0) & (np.arange(months)[None, :] >= end)
+    drawn = np.cumsum(draws, axis=1)
+    # B_{b-1}: the whole loan, drawn by the month before the build end (nothing before month 0).
+    at_end = np.take_along_axis(drawn, np.clip(end - 1, 0, months - 1), axis=1)[:, 0]
+    instalment = np.where(end[:, 0] > 0, at_end, 0.0) / n_pay
+    balance = np.where(amortising, -instalment[:, None], draws)
+    np.cumsum(balance, axis=1, out=balance)
+    opening = np.zeros((n, months))  # B_{t-1}
+    opening[:, 1:] = balance[:, :-1]
+    np.copyto(balance, 0.0, where=amortising & (opening < instalment[:, None]))
+    opening[:, 1:] = balance[:, :-1]
+    principal = np.where(amortising, np.minimum(instalment[:, None], opening), 0.0)
+    interest = opening * monthly_rate[:, None]
     return draws, interest, principal, balance
