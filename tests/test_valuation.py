@@ -15,6 +15,18 @@ def test_discount_factors_month_end():
     np.testing.assert_allclose(per_path[:, -1], [1 / 1.1, 1 / 1.2])
 
 
+def test_present_value_equals_the_discounted_sum():
+    # Horner's rule against the explicit month-end factors: a level 100/month for 12 months
+    # at 20% is 100 x sum_k 1.2^(-k/12), and per-path rates discount each row by its own.
+    x = np.full((2, 12), 100.0)
+    x[1, 5] = -40.0
+    rates = np.array([0.2, 0.05])
+    pv = valuation.present_value(x, rates)
+    np.testing.assert_allclose(pv, (x * valuation.discount_factors(rates, 12)).sum(axis=1), rtol=1e-14)
+    assert pv[0] == pytest.approx(100 * sum(1.2 ** (-k / 12) for k in range(1, 13)), rel=1e-14)
+    assert valuation.present_value(x[:1], 0.2)[0] == pv[0]
+
+
 def test_trailing_12_annualises_early_months():
     x = np.arange(1.0, 16.0)[None, :]  # 1 .. 15
     tr = valuation.trailing_12(x)

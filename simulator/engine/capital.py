@@ -111,7 +111,8 @@ class CashResult:
 
 
 def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Callable,
-              issue_price=None, raise_target_usd=0.0) -> CashResult:
+              issue_price=None, raise_target_usd=0.0, out: CashResult | None = None
+              ) -> CashResult:
     """Roll cash and BTC held forward month by month.
 
     Parameters
@@ -127,10 +128,14 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
         Share price for equity raises [USD/share]; None means no raises.
     raise_target_usd : float or ndarray [P]
         Cash left after a raise [USD].
+    out : CashResult or None
+        Arrays to write the result into (views such as months ``t0:`` of an earlier run);
+        with raises, ``out.raised_usd`` and ``out.shares_issued`` are written too.
 
     Returns
     -------
     CashResult
+        ``out`` with ``short`` replaced, or new arrays.
 
     Notes
     -----
@@ -145,12 +150,16 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     target = np.broadcast_to(np.asarray(raise_target_usd, dtype=np.float64), (n,))
     # Without raises nothing is raised or issued: no buffers to walk for those two.
     names = ("cash", "held", "sold") + (() if issue_price is None else ("raised", "issued"))
-    out = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
+    if out is None:
+        res = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
+    else:
+        res = dict(zip(("cash", "held", "sold", "raised", "issued"),
+                       (out.cash, out.btc_held, out.btc_sold, out.raised_usd, out.shares_issued)))
     short = np.zeros(n, dtype=bool)
     need = np.empty(n, dtype=bool)
     proceeds = np.empty(n)
     inputs = [pre_cash_flow, btc_mined, price] + ([] if issue_price is None else [issue_price])
-    for ins, outs in _month_blocks(inputs, [out[k] for k in names]):
+    for ins, outs in _month_blocks(inputs, [res[k] for k in names]):
         for j in range(ins[0].shape[0]):
             flow, mined, p_t = ins[0][j], ins[1][j], ins[2][j]
             cash += flow
@@ -172,9 +181,9 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
             short |= need
             outs[0][j] = cash
             outs[1][j] = held
-    if issue_price is None:
-        out["raised"], out["issued"] = np.zeros((n, months)), np.zeros((n, months))
-    return CashResult(out["cash"], out["held"], out["sold"], out["raised"], out["issued"], short)
+    if out is None and issue_price is None:
+        res["raised"], res["issued"] = np.zeros((n, months)), np.zeros((n, months))
+    return CashResult(res["cash"], res["held"], res["sold"], res["raised"], res["issued"], short)
 
 
 def divergence(base: CashResult, extra_cash_flow) -> np.ndarray:

@@ -109,14 +109,16 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
     return tot, stack(sign), stack(energise), land
 
 
-def _notes(debt_params, n: int, months: int):
-    """Debt schedules, each as (params, balance, interest, scheduled, balloon) [P, T]."""
-    out = []
-    for d in debt_params:
-        arrays = capital.debt_schedule(d.principal_usd, d.coupon, d.maturity_month,
-                                       d.amortisation, months)
-        out.append((d, *(np.broadcast_to(a, (n, months)) for a in arrays)))
-    return out
+def _notes(debt_params, months: int):
+    """Debt schedules, each as (params, balance, interest, scheduled, balloon) [P or 1, T]."""
+    return [(d, *capital.debt_schedule(d.principal_usd, d.coupon, d.maturity_month,
+                                       d.amortisation, months)) for d in debt_params]
+
+
+def _note_sum(notes, k: int, months: int) -> np.ndarray:
+    """Sum over notes of schedule item ``k`` (1 balance, 2 interest), [P or 1, T]."""
+    # Summed on their own (mostly [1, T]) before meeting [P, T] arrays: same order, fewer passes.
+    return sum((x[k] for x in notes), np.zeros((1, months)))
 
 
 def _settle(notes, share_value_at, n: int, months: int):
@@ -131,7 +133,8 @@ def _settle(notes, share_value_at, n: int, months: int):
         if d.kind != "convertible":
             continue
         m = min(d.maturity_month, months - 1)
-        face = balloon[:, m] if d.maturity_month < months else balance[:, m]
+        face = np.broadcast_to(balloon[:, m] if d.maturity_month < months else balance[:, m],
+                               (n,))
         share_value = share_value_at(m)
         conv = capital.converts(share_value, d.conversion_price)
         shares = capital.conversion_shares(face, d.conversion_price, share_value,
@@ -147,6 +150,9 @@ def _settle(notes, share_value_at, n: int, months: int):
 def _rows(x, rows: np.ndarray, n: int) -> np.ndarray:
     """A scalar or per-path ``[P]`` input restricted to ``rows``."""
     return _per_path(x, n)[rows]
+
+
+_CASH_SERIES = ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued")
 
 
 def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: TreasuryParams,
@@ -181,12 +187,20 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         cash0, held0 = _rows(cp.cash0_usd, rows, n), _rows(tp.btc_held0, rows, n)
     rule = treasury.sell_rule(tp.policy, fraction=_rows(tp.sell_fraction, rows, n),
                               floor_usd=_rows(tp.floor_usd, rows, n))
+    # On every path the rerun writes straight into a's months t0 onwards (basic slices are
+    # views); on a subset it runs into new arrays that are patched in.
+    every = isinstance(rows, slice)
     sub = capital.cash_loop(
         pre_cf[rows, cols] + kept_cash[rows, cols],
         np.broadcast_to(btc_mined, (n, months))[rows, cols],
         np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
         sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
-        issue_price=issue_price(rows, cols) if cp.allow_equity_raise else None)
+        issue_price=issue_price(rows, cols) if cp.allow_equity_raise else None,
+        out=capital.CashResult(*(getattr(a, k)[:, cols] for k in _CASH_SERIES), a.short)
+        if every else None)
+    if every:
+        a.short[:] = sub.short
+        return a, rows, t0
     return capital.patch(a, sub, rows, t0), rows, t0
 
 
@@ -211,15 +225,20 @@ def run_company(market: MarketPaths, params: CompanyParams,
         site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month)
     sga = np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
                           (n, months))
-    ebitda = fr.mining_margin - fr.site_opex - sga
+    ebitda = fr.mining_margin - fr.site_opex
+    ebitda -= sga
     capex = now["capex"] + fleet_capex
 
-    notes = _notes(cp.debt, n, months)
-    interest = now["interest"] + sum((x[2] for x in notes), np.zeros((n, months)))
-    debt = now["balance"] + sum((x[1] for x in notes), np.zeros((n, months)))
+    notes = _notes(cp.debt, months)
+    interest = now["interest"] + _note_sum(notes, 2, months)
+    debt = now["balance"] + _note_sum(notes, 1, months)
     # Mined coins go to the treasury, not to cash: cash moves only when BTC is sold.
     pre_cf = ebitda - fr.mining_revenue
-    pre_cf += now["noi"] - capex + now["draws"] - now["principal"] - interest
+    site_cf = now["noi"] - capex  # in place, in the order of noi - capex + draws - ...
+    site_cf += now["draws"]
+    site_cf -= now["principal"]
+    site_cf -= interest
+    pre_cf += site_cf
     for _, _, _, scheduled, balloon in notes:
         pre_cf -= scheduled + balloon
 

@@ -307,6 +307,8 @@ def project_debt(capex, build_end_month, *, loan_to_cost, rate, amortisation_yea
     the balance is the running sum of the draws up to ``b - 1`` and then of ``-I`` a month
     until less than ``I`` is left, which the last payment clears. One ``cumsum`` over both
     adds in month order, so every balance equals the month-by-month recursion exactly.
+    Draws are non-negative, so the months to clear are exactly those where that running sum
+    is negative.
     """
     n, months = capex.shape
     ltc = _vec(loan_to_cost, n)
@@ -315,16 +317,19 @@ def project_debt(capex, build_end_month, *, loan_to_cost, rate, amortisation_yea
     draws = capex * ltc[:, None]
     end = build_end_month.reshape(-1, 1)
     amortising = (end >= 0) & (np.arange(months)[None, :] >= end)
-    drawn = np.cumsum(draws, axis=1)
     # B_{b-1}: the whole loan, drawn by the month before the build end (nothing before month 0).
-    at_end = np.take_along_axis(drawn, np.clip(end - 1, 0, months - 1), axis=1)[:, 0]
-    instalment = np.where(end[:, 0] > 0, at_end, 0.0) / n_pay
-    balance = np.where(amortising, -instalment[:, None], draws)
+    drawn = np.cumsum(draws[:, :max(int(end.max()), 1)], axis=1)
+    at_end = np.take_along_axis(drawn, np.clip(end - 1, 0, drawn.shape[1] - 1), axis=1)[:, 0]
+    instalment = (np.where(end[:, 0] > 0, at_end, 0.0) / n_pay)[:, None]
+    # Draws are zero while amortising, so subtracting I there alone replaces them by -I.
+    balance = np.multiply(amortising, instalment)
+    np.subtract(draws, balance, out=balance)
     np.cumsum(balance, axis=1, out=balance)
-    opening = np.zeros((n, months))  # B_{t-1}
+    np.maximum(balance, 0.0, out=balance)
+    opening = np.empty((n, months))  # B_{t-1}
+    opening[:, 0] = 0.0
     opening[:, 1:] = balance[:, :-1]
-    np.copyto(balance, 0.0, where=amortising & (opening < instalment[:, None]))
-    opening[:, 1:] = balance[:, :-1]
-    principal = np.where(amortising, np.minimum(instalment[:, None], opening), 0.0)
+    principal = np.minimum(instalment, opening)
+    principal *= amortising
     interest = opening * monthly_rate[:, None]
     return draws, interest, principal, balance
