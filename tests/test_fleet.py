@@ -71,6 +71,21 @@ def test_planned_fleet_per_path_inputs():
     assert j[1, 2] == pytest.approx((50 * 16 + 5 * 10) / 55)
 
 
+def test_planned_fleet_per_path_months_off_grid_and_out_of_order():
+    # Path 0 lands the first deployment before month 0, path 1 lands them in reverse order,
+    # path 2 lands the first one past the grid.
+    months = np.array([-1, 2, 9])
+    planned, j, capex = fleet.planned_fleet(
+        50.0, 16.0, [(months, 10.0, 13.0, 15.0), (np.array([1, 1, 3]), 5.0, 10.0, 0.0)], 4)
+    np.testing.assert_allclose(planned, [[60, 65, 65, 65], [50, 55, 65, 65], [50, 50, 50, 55]])
+    np.testing.assert_allclose(j[1], [16, (800 + 50) / 55, (800 + 130 + 50) / 65,
+                                      (800 + 130 + 50) / 65])
+    np.testing.assert_allclose(j[2, :3], 16.0)
+    expected = np.zeros((3, 4))
+    expected[1, 2] = 10 * 1e6 * 15.0  # paid in the landing month, on the grid only
+    np.testing.assert_array_equal(capex, expected)
+
+
 def test_sga_steps_yearly():
     s = fleet.sga_schedule(1000.0, 0.1, 25)
     assert s[0, 11] == 1000.0 and s[0, 12] == pytest.approx(1100.0)

@@ -42,6 +42,19 @@ def test_tranches():
     assert r.energise_month[0] == 2 and r.build_end_month[0] == 4
 
 
+def test_tranches_out_of_order_and_down_while_part_energised():
+    # The later-listed tranche lands first; a default in month 3 leaves 75% energised, held.
+    u = np.ones((1, 8))
+    u[0, 3] = 0.0
+    r = site(months=8, sign=0, tranches=((0.25, 4), (0.75, 2)), default_hazard_monthly=0.01,
+             downtime_months=2, relet_rate_usd_per_kw_month=120.0, u_default=u)
+    np.testing.assert_allclose(r.hpc_mw_it[0], [0, 0, 75, 75, 100, 100, 100, 100])
+    np.testing.assert_allclose(r.rent[0], [0, 0, 0.75 * 15e6, 0, 0, 12e6, 12e6, 12e6])
+    np.testing.assert_array_equal(r.off_mw[0], 130.0)
+    np.testing.assert_allclose(r.capex[0, :4], [75e7 / 2 + 25e7 / 4] * 2 + [25e7 / 4] * 2)
+    assert r.energise_month[0] == 2 and r.build_end_month[0] == 4
+
+
 def test_lease_pv_equals_escalating_annuity():
     # Lease starts in month 1, runs 10 years and is not renewed; month t is discounted by
     # (1+r)^-((t+1)/12). Closed form: R v^(2/12) x sum_y ((1+g) v)^y x sum_j v^(j/12).

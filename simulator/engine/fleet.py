@@ -53,26 +53,43 @@ def planned_fleet(hashrate_ehs, j_per_th, deployments, months: int):
     -----
     ``J/TH_fleet = (H0 J0 + sum_k H_k J_k) / (H0 + sum_k H_k)`` over deployments already
     landed; capex_k = H_k x 1e6 TH/EH x USD/TH.
+
+    Both are evaluated once per path between consecutive landing months, with the same
+    elementwise arithmetic as on the full grid, and repeated over the months in between.
     """
-    t = np.arange(months)[None, :]
     cols = [_col(hashrate_ehs), _col(j_per_th)]
     cols += [_col(v) for d in deployments for v in d]
     rows = np.broadcast_shapes(*(c.shape for c in cols))[0]
-    planned = np.zeros((rows, months))
+    # The month may be a per-path draw (a month_range in the scenario).
+    starts = [np.broadcast_to(np.asarray(d[0], dtype=np.int64).reshape(-1), (rows,))
+              for d in deployments]
+    # Hashrate and efficiency are constant between landings: evaluate them once per segment
+    # (at its first month t_s) and repeat each value over the segment's months.
+    bounds = np.sort(np.clip(np.stack([np.zeros(rows, np.int64), *starts,
+                                       np.full(rows, months)], axis=1), 0, months), axis=1)
+    t_s = bounds[:, :-1]
+    planned = np.zeros(t_s.shape)
     planned += _col(hashrate_ehs)
     energy = planned * _col(j_per_th)  # EH/s x J/TH = MW
-    capex = np.zeros((rows, months))
-    for month, ehs, jpt, usd_per_th in deployments:
-        # The month may be a per-path draw (a month_range in the scenario).
-        start = np.asarray(month, dtype=np.int64).reshape(-1, 1)
-        landed = t >= start
+    for start, (_, ehs, jpt, _) in zip(starts, deployments):
+        landed = t_s >= start[:, None]
         h = _col(ehs)
         planned += h * landed
         energy += h * _col(jpt) * landed
-        capex += (h * units.TH_PER_EH * _col(usd_per_th)) * (t == start)
     with np.errstate(invalid="ignore", divide="ignore"):
         fleet_j = np.where(planned > 0, energy / planned, _col(j_per_th))
-    return planned, fleet_j, capex
+    length = np.diff(bounds, axis=1).reshape(-1)
+
+    def expand(segments):
+        return np.repeat(segments.reshape(-1), length).reshape(rows, months)
+
+    # Each deployment is paid in its landing month, if that is on the grid.
+    capex = np.zeros((rows, months))
+    for start, (_, ehs, _, usd_per_th) in zip(starts, deployments):
+        cost = np.broadcast_to(_col(ehs) * units.TH_PER_EH * _col(usd_per_th), (rows, 1))[:, 0]
+        due = np.flatnonzero((start >= 0) & (start < months))
+        capex[due, start[due]] += cost[due]
+    return expand(planned), expand(fleet_j), capex
 
 
 def breakeven_hashprice(j_per_th, power_price_usd_per_mwh):

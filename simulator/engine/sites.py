@@ -70,17 +70,23 @@ def fitout_capex(sign_month, it_mw, capex_usd_per_mw_it, fractions, offsets, mon
     Notes
     -----
     Tranche k costs ``f_k x IT MW x capex_per_MW_IT`` paid in equal parts in months
-    ``sign .. sign + offset_k - 1``.
+    ``sign .. sign + offset_k - 1``. The sum over tranches (in index order) is constant
+    between a path's breakpoints (signing and each tranche's end): it is evaluated once per
+    segment, at its first month ``t_s``, and repeated over the segment's months.
     """
     n = sign_month.shape[0]
-    t = np.arange(months)[None, :]
-    start = sign_month[:, None]
-    capex = np.zeros((n, months))
-    for f, off in zip(fractions, offsets):
+    start = np.where(sign_month >= 0, sign_month, months)  # never signs: no build on the grid
+    ends = [start + off for off in offsets]
+    bounds = np.sort(np.clip(np.stack([np.zeros(n, np.int64), start, *ends, np.full(n, months)],
+                                      axis=1), 0, months), axis=1)
+    t_s = bounds[:, :-1]
+    capex = np.zeros(t_s.shape)
+    for f, off, end in zip(fractions, offsets, ends):
         per_month = f * it_mw * capex_usd_per_mw_it / off
-        building = (start >= 0) & (t >= start) & (t < start + off[:, None])
+        building = (t_s >= start[:, None]) & (t_s < end[:, None])
         capex += building * per_month[:, None]
-    return capex
+    length = np.diff(bounds, axis=1).reshape(-1)
+    return np.repeat(capex.reshape(-1), length).reshape(n, months)
 
 
 def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
@@ -140,7 +146,8 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
     build_end = np.where(signs, sign + np.max(offsets, axis=0), -1)
     capex = fitout_capex(sign, it_mw, _vec(capex_usd_per_mw_it, n), fractions, offsets, months)
     states = np.zeros((n, months), dtype=np.int8)
-    rent = np.zeros((n, months))  # kW x rate x escalation in leased months, then x energised
+    rent = np.zeros((n, months))
+    hpc_mw_it = np.zeros((n, months))
     # Only paths that sign ever leave MINING: the lease state machine runs on those rows.
     rows = np.flatnonzero(signs)
     if rows.size:
@@ -150,31 +157,27 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
         kw = it_mw[rows] * units.KW_PER_MW
         relet = relet_rate_usd_per_kw_month
         first = int(sign[rows].min())
-        lease_states, level = _lease_months(
+        lease_states, lease_rent, lease_mw = _lease_months(
             first, sign[rows], energise[rows], u_default[rows, first:], u_renewal, rows,
-            level0=kw * take(lease_rate_usd_per_kw_month),
+            tranches=[(f[rows], sign[rows] + off[rows]) for f, off in zip(fractions, offsets)],
+            it_mw=it_mw[rows], level0=kw * take(lease_rate_usd_per_kw_month),
             relet_level=None if relet is None else kw * take(relet), growth=1.0 + take(escalator),
             term=np.maximum(np.rint(take(term_years) * units.MONTHS_PER_YEAR), 1).astype(np.int64),
             hazard=take(default_hazard_monthly),
             downtime=np.maximum(take(downtime_months, np.int64), 1),
             p_renew=take(renewal_probability))
         states[rows, first:] = lease_states.T
-        rent[rows, first:] = level.T
+        rent[rows, first:] = lease_rent.T
+        hpc_mw_it[rows, first:] = lease_mw.T
 
-    t_grid = np.arange(months)[None, :]
-    energised = np.zeros((n, months))
-    for f, off in zip(fractions, offsets):
-        energised += (signs[:, None] & (t_grid >= (sign + off)[:, None])) * f[:, None]
-    rent *= energised
-    held = (states == LEASED) | (states == DOWN)
-    off_mw = ((states == BUILD) | held) * gross[:, None]
-    hpc_mw_it = held * energised * it_mw[:, None]
+    # BUILD, LEASED and DOWN are the consecutive codes 1..3: the MW out of mining.
+    off_mw = ((states >= BUILD) & (states <= DOWN)) * gross[:, None]
     noi = rent * _vec(noi_margin, n)[:, None]
     return SiteResult(off_mw, hpc_mw_it, rent, noi, capex, states, energise, build_end)
 
 
-def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, relet_level,
-                  growth, term, hazard, downtime, p_renew):
+def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, tranches, it_mw, level0,
+                  relet_level, growth, term, hazard, downtime, p_renew):
     """Run the lease state machine from month ``first`` on the paths that sign.
 
     Parameters
@@ -189,6 +192,10 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, 
         Renewal shocks of every path, read at ``rows`` in term-end months only.
     rows : ndarray [R] int
         Rows of these paths in ``u_renewal``.
+    tranches : list of (ndarray [R], ndarray [R] int)
+        IT-MW fraction [1] and energisation month [month] of every tranche.
+    it_mw : ndarray [R]
+        Site IT MW [MW].
     level0, relet_level : ndarray [R] or None
         kW x rent of the first lease and of a re-let (None: revert) [USD/month].
     growth, term, hazard, downtime, p_renew : ndarray [R]
@@ -199,15 +206,19 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, 
     -------
     states : ndarray [T - first, R] int8
         Lease state codes, time-major.
-    level : ndarray [T - first, R]
-        Rent per unit of energised IT fraction in leased months, else 0 [USD/month],
-        time-major.
+    rent : ndarray [T - first, R]
+        Rent in leased months, else 0 [USD/month], time-major.
+    hpc_mw_it : ndarray [T - first, R]
+        Energised IT MW held for HPC (leased or down), else 0 [MW], time-major.
 
     Notes
     -----
     The loop works on contiguous month rows of time-major copies. Events are skipped in
     months where none can happen (no path signs, energises, reaches term end or is down),
     which leaves the arithmetic of every path unchanged.
+
+    The energised fraction ``f_t`` changes only in tranche months; there it is re-summed over
+    the tranches delivered so far in index order, the sum a masked add over the grid gives.
     """
     n = sign.shape[0]
     months = first + u_default.shape[1]
@@ -219,13 +230,23 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, 
     level = np.zeros(n)  # kW x rate x escalation of the current lease [USD/month per IT fraction]
     states = np.empty((months - first, n), dtype=np.int8)
     rent = np.empty((months - first, n))
+    hpc_mw_it = np.empty((months - first, n))
+    energised = np.zeros(n)  # f_t [1]
+    energised_mw = np.zeros(n)  # f_t x IT MW [MW]
+    tranche_months = set(np.unique([e for _, e in tranches]).tolist())
     leased = np.empty(n, dtype=bool)
+    held = np.empty(n, dtype=bool)
     hit = np.empty(n, dtype=bool)
     sign_months = set(np.unique(sign).tolist())
     energise_months = set(np.unique(energise).tolist())
     first_end = min(energise_months) + int(term.min())
     any_down = False
     for t in range(first, months):
+        if t in tranche_months:
+            energised.fill(0.0)
+            for f, e in tranches:
+                energised += (e <= t) * f
+            np.multiply(energised, it_mw, out=energised_mw)
         if t in sign_months:
             np.copyto(state, BUILD, where=(sign == t))
         if t in energise_months:
@@ -262,7 +283,12 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, level0, 
 
         states[t - first] = state
         np.multiply(level, leased, out=rent[t - first])
-    return states, rent
+        rent[t - first] *= energised
+        if any_down:  # a path in downtime still holds its MW
+            np.equal(state, DOWN, out=held)
+            held |= leased
+        np.multiply(energised_mw, held if any_down else leased, out=hpc_mw_it[t - first])
+    return states, rent, hpc_mw_it
 
 
 def _start_lease(mask, t, state, next_step, term_end, term, level, level0):
