@@ -176,3 +176,46 @@ def test_network_is_chunk_invariant(model, params):
         part = run(a, b)
         for field in ("network_hashrate", "block_height", "blocks", "subsidy", "hashprice"):
             np.testing.assert_array_equal(getattr(part, field), getattr(whole, field)[a:b])
+
+
+@pytest.mark.parametrize("months", [1, 13, 40])
+def test_cost_curve_blocks_and_heights_follow_its_hashrate(months):
+    # The month loop returns blocks and heights itself: they must be exactly what the
+    # growth model derives from a hashrate path (144 days sqrt(H_t / H_{t-1}), summed).
+    n = 5
+    draws = Draws(3, 0, n, months)
+    inputs = _flat_inputs(n, months)
+    inputs["btc_price"] = S0 * np.exp(np.cumsum(0.13 * draws.normal("btc.z"), axis=1))
+    out = network.simulate_network(
+        "cost_curve", **inputs, z_hash=draws.normal("network.z"),
+        params={"marginal_j_per_th": 25.0, "power_usd_per_mwh": 60.0, "entry_speed": 0.2,
+                "exit_speed": 0.1, "vol": 0.2})
+    h = out.network_hashrate
+    ratio = np.concatenate([h[:, :1] / H0, h[:, 1:] / h[:, :-1]], axis=1)
+    blocks = np.sqrt(ratio) * (144 * inputs["days"])
+    np.testing.assert_array_equal(out.blocks, blocks)
+    height = np.cumsum(np.concatenate([HEIGHT0 + blocks[:, :1], blocks[:, 1:]], axis=1), axis=1)
+    np.testing.assert_array_equal(out.block_height, np.floor(height).astype(np.int64))
+
+
+@pytest.mark.parametrize("model", ["growth", "cost_curve"])
+def test_subsidy_is_the_mean_over_each_months_blocks(model):
+    # Starting heights spread over a halving put it in month 0 for some paths and in later
+    # months for others; with flat growth, on the first block of month 1 for path 0.
+    n, months = 400, 6
+    draws = Draws(5, 0, n, months)
+    height0 = 1_050_000 - np.linspace(10.0, 5 * 4_400.0, n)
+    height0[0] = 1_050_000 - 1 - 144 * 31  # the halving block opens month 1
+    inputs = _flat_inputs(n, months)
+    inputs["height0"] = height0
+    params = ({"growth_year1": 0.0} if model == "growth" else
+              {"marginal_j_per_th": 25.0, "power_usd_per_mwh": 60.0, "entry_speed": 0.2,
+               "exit_speed": 0.1, "vol": 0.1})
+    out = network.simulate_network(model, **inputs, z_hash=draws.normal("network.z"),
+                                   params=params)
+    height = height0[:, None] + np.cumsum(out.blocks, axis=1)
+    start = np.concatenate([height0[:, None], height[:, :-1]], axis=1)
+    np.testing.assert_allclose(out.subsidy, timegrid.mean_subsidy(start, height), rtol=1e-12)
+    if model == "growth":
+        assert out.subsidy[0, 0] == 3.125 and out.subsidy[0, 1] == 1.5625
+    assert np.any((out.subsidy[:, 0] > 1.5625) & (out.subsidy[:, 0] < 3.125))

@@ -383,8 +383,9 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
     else:
         params = dict(returns=market.read_close_csv(proc.csv), block_months=proc.block_months,
                       target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
-    btc_price = market.PRICE_PROCESSES[proc.kind](s0, months, shocks, **params)
-    log_ret = market.log_returns(s0, btc_price)
+    # The process hands back the log returns it drew: no log pass over the prices.
+    log_ret = np.empty((draws.n_paths, months))
+    btc_price = market.PRICE_PROCESSES[proc.kind](s0, months, shocks, **params, log_returns_out=log_ret)
 
     fees = scenario.market.fees
     fk = "market.fees"

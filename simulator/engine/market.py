@@ -2,13 +2,16 @@
 
 Every price process shares one signature::
 
-    fn(s0, n_months, shocks, **params) -> float64 [P, T]
+    fn(s0, n_months, shocks, **params, log_returns_out=None) -> float64 [P, T]
 
 Column ``t`` is the price at the END of month ``t`` (month 0 ends one month after the
 valuation date). ``shocks`` maps the names listed in :data:`PRICE_SHOCKS` to ``[P, T]``
 arrays (normal or uniform, as listed); every parameter may be a scalar or a per-path
 array ``[P]`` (``regime`` takes per-state pairs ``(2,)`` or ``[P, 2]``). Time step
-``dt = 1/12`` year.
+``dt = 1/12`` year. ``log_returns_out``, if given, is a float64 ``[P, T]`` array that
+receives the monthly log returns ``ln(S_t / S_{t-1})`` (``S_{-1} = s0``) as the process
+drew them: :func:`log_returns` of the prices up to rounding, without its log pass over
+``[P, T]``.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ def _shock(shocks: Mapping[str, np.ndarray], name: str, n_months: int) -> np.nda
     return z[:, :n_months]
 
 
-def _to_price(s0, log_inc: np.ndarray) -> np.ndarray:
+def _to_price(s0, log_inc: np.ndarray, log_returns_out: np.ndarray | None) -> np.ndarray:
     """``S_t = s0 exp(sum_{k<=t} log_inc_k)``, computed in place in ``log_inc``."""
+    if log_returns_out is not None:
+        np.copyto(log_returns_out, log_inc)
     log_inc[:, :1] += np.log(_col(s0))
     np.cumsum(log_inc, axis=1, out=log_inc)
     return np.exp(log_inc, out=log_inc)
@@ -68,7 +73,8 @@ def _diffusion(z: np.ndarray, drift, sigma) -> np.ndarray:
     return inc
 
 
-def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma) -> np.ndarray:
+def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
+        log_returns_out: np.ndarray | None = None) -> np.ndarray:
     """Geometric Brownian motion.
 
     Parameters
@@ -83,6 +89,8 @@ def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma) -> np
         Drift [1/yr]; the risk-free rate under the valuation measure (V-R1).
     sigma : float or array_like [P]
         Volatility [1/sqrt(yr)] (N-V1..N-V7).
+    log_returns_out : numpy.ndarray, optional
+        ``[P, T]``: receives the monthly log returns (module docstring).
 
     Returns
     -------
@@ -96,16 +104,17 @@ def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma) -> np
     """
     z = _shock(shocks, "z", n_months)
     mu, sigma = _col(mu), _col(sigma)
-    return _to_price(s0, _diffusion(z, mu - 0.5 * sigma**2, sigma))
+    return _to_price(s0, _diffusion(z, mu - 0.5 * sigma**2, sigma), log_returns_out)
 
 
 def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
-           jump_intensity_per_year, jump_mean, jump_sd) -> np.ndarray:
+           jump_intensity_per_year, jump_mean, jump_sd,
+           log_returns_out: np.ndarray | None = None) -> np.ndarray:
     """Merton jump diffusion with a compensated drift.
 
     Parameters
     ----------
-    s0, n_months, mu, sigma
+    s0, n_months, mu, sigma, log_returns_out
         As in :func:`gbm`.
     shocks : mapping
         ``z`` (normal), ``u_jump`` (uniform, jump counts), ``z_jump`` (normal, jump sizes).
@@ -138,7 +147,7 @@ def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
     n *= mu_j
     inc += n
     inc += jumps
-    return _to_price(s0, inc)
+    return _to_price(s0, inc, log_returns_out)
 
 
 def _poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -212,12 +221,12 @@ def regime_states(u_regime: np.ndarray, p_stay, initial_state=None) -> np.ndarra
 
 
 def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_stay,
-           initial_state=None) -> np.ndarray:
+           initial_state=None, log_returns_out: np.ndarray | None = None) -> np.ndarray:
     """Regime-switching GBM: a two-state Markov chain picks each month's mu and sigma.
 
     Parameters
     ----------
-    s0, n_months
+    s0, n_months, log_returns_out
         As in :func:`gbm`.
     shocks : mapping
         ``z`` (normal, returns) and ``u_regime`` (uniform, transitions).
@@ -244,7 +253,7 @@ def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_
     s0_, s1_ = _pair(sigma * math.sqrt(DT))
     inc = np.where(state, s1_, s0_) * z
     inc += np.where(state, d1, d0) * DT
-    return _to_price(s0, inc)
+    return _to_price(s0, inc, log_returns_out)
 
 
 def _pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -253,12 +262,13 @@ def _pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
-              block_months: int = 12, target_vol=None) -> np.ndarray:
+              block_months: int = 12, target_vol=None,
+              log_returns_out: np.ndarray | None = None) -> np.ndarray:
     """Circular block bootstrap of historical monthly log returns.
 
     Parameters
     ----------
-    s0, n_months
+    s0, n_months, log_returns_out
         As in :func:`gbm`.
     shocks : mapping
         ``u_block``: uniforms ``[P, >= ceil(T / block_months)]`` choosing block starts.
@@ -300,7 +310,7 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
         inc -= m
         inc *= _col(target_vol) / (sd * math.sqrt(units.MONTHS_PER_YEAR))
         inc += m
-    return _to_price(s0, inc)
+    return _to_price(s0, inc, log_returns_out)
 
 
 PRICE_PROCESSES: dict[str, Callable[..., np.ndarray]] = {
@@ -321,7 +331,11 @@ PRICE_SHOCKS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def log_returns(s0, btc_price: np.ndarray) -> np.ndarray:
-    """Monthly log returns ``ln(S_t / S_{t-1})`` with ``S_{-1} = s0``, float64 ``[P, T]``."""
+    """Monthly log returns ``ln(S_t / S_{t-1})`` with ``S_{-1} = s0``, float64 ``[P, T]``.
+
+    A price process hands back the returns it drew for the cost of a copy through its
+    ``log_returns_out`` (module docstring); this costs a log over ``[P, T]``.
+    """
     log_s = np.log(btc_price)
     out = np.empty_like(log_s)
     np.subtract(log_s[:, 1:], log_s[:, :-1], out=out[:, 1:])

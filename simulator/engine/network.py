@@ -25,6 +25,9 @@ DT = 1.0 / units.MONTHS_PER_YEAR
 
 Feedback = Callable[[int, np.ndarray], np.ndarray]
 
+_WINDOW_MONTHS = 8
+"""Months per window of the feedback loop: 8 float64 are one 64-byte cache line."""
+
 
 @dataclass(frozen=True)
 class NetworkPaths:
@@ -140,8 +143,11 @@ def _cost_curve(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np
     exit_ = np.broadcast_to(_col(p["exit_speed"]), (z_hash.shape[0], 1))[:, 0]
 
     def feedback(t: int, pre_hashprice: np.ndarray) -> np.ndarray:
-        gap = np.log(pre_hashprice) - log_be[t]
-        return np.where(gap > 0, entry, exit_) * gap
+        gap = np.log(pre_hashprice)
+        gap -= log_be[t]
+        speed = np.where(gap > 0, entry, exit_)
+        speed *= gap
+        return speed
 
     return _noise(p, z_hash, btc_ret), feedback
 
@@ -243,7 +249,7 @@ def simulate_network(
     p = _params(model, params)
     btc_price = np.asarray(btc_price, dtype=np.float64)
     fees = np.asarray(fees_per_block, dtype=np.float64)
-    n_paths, n_months = btc_price.shape
+    n_paths = btc_price.shape[0]
     days = np.asarray(days, dtype=np.float64)
     btc_ret = (_btc_returns(btc_price, btc_price0) if btc_log_return is None
                else np.asarray(btc_log_return, dtype=np.float64))
@@ -252,25 +258,18 @@ def simulate_network(
     h_diff0 = np.broadcast_to(_col(h0_ehs if hashrate_diff0_ehs is None else hashrate_diff0_ehs),
                               (n_paths, 1))
     height0 = np.broadcast_to(_col(height0), (n_paths, 1))
+    blocks_per_month = units.BLOCKS_PER_DAY * days
     if feedback is None:
-        inc[:, :1] += ln_h0  # inc is the model's own fresh array
-        ln_h = np.cumsum(inc, axis=1, out=inc)
+        hashrate, blocks, height = _open_loop(inc, ln_h0, h_diff0, height0, blocks_per_month)
     else:
-        ln_h = _feedback_loop(inc, feedback, ln_h0[:, 0], h_diff0[:, 0], height0[:, 0],
-                              btc_price, fees, days, subsidy_fn)
-    hashrate = np.exp(ln_h, out=ln_h)
-    blocks = np.empty_like(hashrate)
-    np.divide(hashrate[:, 1:], hashrate[:, :-1], out=blocks[:, 1:])
-    np.divide(hashrate[:, :1], h_diff0, out=blocks[:, :1])
-    np.sqrt(blocks, out=blocks)
-    blocks *= units.BLOCKS_PER_DAY * days
-    height = blocks.copy()
-    height[:, :1] += height0
-    np.cumsum(height, axis=1, out=height)
+        hashrate, blocks, height = _feedback_loop(
+            inc, feedback, ln_h0[:, 0], h_diff0[:, 0], height0[:, 0], btc_price, fees,
+            blocks_per_month, subsidy_fn)
     tip = height.astype(np.int64)  # truncation is floor for positive heights
     sub = _mean_subsidy(subsidy_fn, height0, height, tip)
-    # hashprice(sub, fees, btc, H, blocks / (144 days)) with the 144s cancelled, in place.
-    hp = np.add(sub, fees)
+    # hashprice(sub, fees, btc, H, blocks / (144 days)) with the 144s cancelled, in place in
+    # the float heights, which are no longer needed: a fresh array costs page faults.
+    hp = np.add(sub, fees, out=height)
     hp *= btc_price
     hp *= blocks
     hp /= hashrate
@@ -285,25 +284,63 @@ def _btc_returns(btc_price: np.ndarray, btc_price0) -> np.ndarray:
     return np.diff(log_s, axis=1, prepend=np.broadcast_to(first, (log_s.shape[0], 1)))
 
 
-def _feedback_loop(inc, feedback, ln_h0, h_diff0, height0, btc_price, fees, days, subsidy_fn):
-    """Month loop for models whose growth depends on this month's pre-entry hashprice."""
+def _open_loop(inc, ln_h0, h_diff0, height0, blocks_per_month):
+    """Hashrate [EH/s], blocks and height [blocks] ``[P, T]`` for models without feedback.
+
+    ``inc`` (the model's own fresh array) becomes the hashrate.
+    """
+    inc[:, :1] += ln_h0
+    hashrate = np.exp(np.cumsum(inc, axis=1, out=inc), out=inc)
+    blocks = np.empty_like(hashrate)
+    np.divide(hashrate[:, 1:], hashrate[:, :-1], out=blocks[:, 1:])
+    np.divide(hashrate[:, :1], h_diff0, out=blocks[:, :1])
+    np.sqrt(blocks, out=blocks)
+    blocks *= blocks_per_month
+    height = blocks.copy()
+    height[:, :1] += height0
+    np.cumsum(height, axis=1, out=height)
+    return hashrate, blocks, height
+
+
+def _feedback_loop(inc, feedback, ln_h0, h_diff0, height0, btc_price, fees, blocks_per_month,
+                   subsidy_fn):
+    """Month loop for models whose growth depends on this month's pre-entry hashprice.
+
+    Returns hashrate [EH/s], blocks and height [blocks] ``[P, T]``: the same numbers
+    :func:`_open_loop` would give for the loop's log hashrate, which the loop needs anyway.
+    """
     n_paths, n_months = btc_price.shape
-    # Month-major copies: each month reads and writes contiguous rows, not strided columns.
-    inc_t = np.ascontiguousarray(np.broadcast_to(inc, (n_paths, n_months)).T)
-    price_t, fees_t = np.ascontiguousarray(btc_price.T), np.ascontiguousarray(fees.T)
-    ln_h = np.empty((n_months, n_paths), dtype=np.float64)
-    ln_prev, height = ln_h0.copy(), height0.copy()
-    h_prev, h_diff = np.exp(ln_h0), h_diff0.copy()
-    for t in range(n_months):
-        # Miners see this month's price and fees at last month's hashrate and the subsidy
-        # of the next block, then enter or leave.
-        pre = hashprice(subsidy_fn(height.astype(np.int64) + 1), fees_t[t], price_t[t], h_prev)
-        ln_prev = ln_prev + inc_t[t] + feedback(t, pre)
-        ln_h[t] = ln_prev
-        h_prev = np.exp(ln_prev)
-        height += units.BLOCKS_PER_DAY * days[t] * np.sqrt(h_prev / h_diff)
-        h_diff = h_prev
-    return np.ascontiguousarray(ln_h.T)
+    inc = np.broadcast_to(inc, (n_paths, n_months))
+    hashrate, blocks, height = (np.empty((n_paths, n_months)) for _ in range(3))
+    # Each month works on contiguous rows of month-major windows: a column of a [P, T]
+    # array touches a separate cache line for every path. Windows are copied in and out a
+    # cache line per path at a time: cheaper than whole [T, P] transposes (half the cost on
+    # the way out) and with no [T, P] copies to allocate.
+    window = np.empty((6, _WINDOW_MONTHS, n_paths))
+    ln_h, h_prev, h_diff, height_prev = ln_h0.copy(), np.exp(ln_h0), h_diff0, height0
+    reward, h_ph = np.empty(n_paths), np.empty(n_paths)
+    for t0 in range(0, n_months, _WINDOW_MONTHS):
+        t1 = min(t0 + _WINDOW_MONTHS, n_months)
+        inc_w, price_w, fees_w, hashrate_w, blocks_w, height_w = window[:, : t1 - t0]
+        for src, dst in ((inc, inc_w), (btc_price, price_w), (fees, fees_w)):
+            np.copyto(dst, src[:, t0:t1].T)
+        for i, t in enumerate(range(t0, t1)):
+            # Miners see this month's price and fees at last month's hashrate and the subsidy
+            # of the next block, then enter or leave: hashprice() inlined, without its factor 1.
+            np.add(subsidy_fn(height_prev.astype(np.int64) + 1), fees_w[i], out=reward)
+            reward *= units.BLOCKS_PER_DAY
+            reward *= price_w[i]
+            reward /= np.multiply(h_prev, units.PH_PER_EH, out=h_ph)
+            ln_h += inc_w[i]
+            ln_h += feedback(t, reward)
+            h_prev = np.exp(ln_h, out=hashrate_w[i])
+            b = np.sqrt(np.divide(h_prev, h_diff, out=blocks_w[i]), out=blocks_w[i])
+            b *= blocks_per_month[t]
+            height_prev = np.add(height_prev, b, out=height_w[i])
+            h_diff = h_prev
+        for src, dst in ((hashrate_w, hashrate), (blocks_w, blocks), (height_w, height)):
+            np.copyto(dst[:, t0:t1], src.T)
+    return hashrate, blocks, height
 
 
 def _mean_subsidy(subsidy_fn, height0: np.ndarray, height: np.ndarray,
@@ -314,27 +351,31 @@ def _mean_subsidy(subsidy_fn, height0: np.ndarray, height: np.ndarray,
     the new subsidy is found by bisection (about 13 calls on the few crossing entries),
     and the two subsidies are weighted by their share of the month's blocks.
     """
-    s_last = np.asarray(subsidy_fn(tip), dtype=np.float64)
-    # The first block of month t follows last month's tip, so last month's subsidy is a
-    # candidate for it; candidates that differ from this month's are checked exactly below.
-    out = np.empty_like(s_last)
-    out[:, 1:] = s_last[:, :-1]
-    out[:, :1] = np.asarray(subsidy_fn(np.floor(height0).astype(np.int64) + 1))
-    cross = np.flatnonzero(out != s_last)
-    first = np.floor(np.where(cross % tip.shape[1] > 0, tip.ravel()[cross - 1],
-                              height0[cross // tip.shape[1], 0])).astype(np.int64) + 1
-    out.ravel()[cross] = s_first = np.asarray(subsidy_fn(first), dtype=np.float64)
-    keep = (s_first != s_last.ravel()[cross]) & (tip.ravel()[cross] >= first)
-    cross, first, s_first = cross[keep], first[keep], s_first[keep]
+    n_paths, n_months = tip.shape
+    # The subsidy of each month's last block is the answer except in the few months whose
+    # first block may earn another: month 0, and months where it differs from last month's.
+    # It is written in place below, so it must be our own writable C-ordered array.
+    out = np.require(subsidy_fn(tip), np.float64, "CWO")
+    later = np.flatnonzero(out[:, 1:] != out[:, :-1])
+    later += later // (n_months - 1) + 1  # [P, T - 1] index -> [P, T] index
+    cross = np.concatenate((np.arange(n_paths) * n_months, later))
+    flat, tip_flat = out.reshape(-1), tip.reshape(-1)
+    first = np.concatenate((np.floor(height0[:, 0]).astype(np.int64), tip_flat[later - 1])) + 1
+    s_first, s_last = np.asarray(subsidy_fn(first), dtype=np.float64), flat[cross]
+    keep = (s_first != s_last) & (tip_flat[cross] >= first)
+    flat[cross] = s_first
+    cross, first, s_first, s_last = cross[keep], first[keep], s_first[keep], s_last[keep]
     if cross.size:
-        lo, hi, s_lo = first, tip.ravel()[cross], s_first
-        while np.any(hi - lo > 1):
-            mid = (lo + hi) // 2
+        lo, hi, s_lo = first, tip_flat[cross], s_first
+        # Each step halves every bracket (rounding up); once one block wide, mid == lo
+        # keeps it as it is.
+        for _ in range(int(np.max(hi - lo)).bit_length()):
+            mid = (lo + hi) >> 1
             same = np.asarray(subsidy_fn(mid)) == s_lo
             lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
-        rows, cols = np.divmod(cross, tip.shape[1])
+        rows, cols = np.divmod(cross, n_months)
         a = np.where(cols > 0, height.ravel()[cross - (cols > 0)], height0[rows, 0])
         b = height.ravel()[cross]
         before = (hi - 1) - a  # blocks up to the one before the change
-        out.ravel()[cross] = (s_lo * before + s_last.ravel()[cross] * (b - a - before)) / (b - a)
+        flat[cross] = (s_lo * before + s_last * (b - a - before)) / (b - a)
     return out
