@@ -15,6 +15,9 @@ arrays are kept for every path.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
+import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +49,8 @@ def aligned_chunks(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
-class ChunkTask:
-    """Everything one chunk needs; picklable so it can travel to a Dask worker."""
+class RunSpec:
+    """Everything the chunks of one run share; picklable so it can travel to a Dask worker."""
 
     scenario: Any
     dists: Mapping[str, Any]
@@ -58,10 +61,17 @@ class ChunkTask:
     """Paths of the whole run (Latin hypercube sizes its last block by it); the path cap in
     adaptive runs, so that chunk ``k`` covers the same paths in both kinds of run."""
     store_paths: int
-    start: int
-    stop: int
     overrides: Mapping[str, float] = field(default_factory=dict)
     """Inputs held at one value on every path (tornado, breakevens); all else as sampled."""
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk: paths ``[start, stop)`` of the run ``run``."""
+
+    run: RunSpec
+    start: int
+    stop: int
 
 
 @dataclass
@@ -78,41 +88,79 @@ class ChunkResult:
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Sample inputs and run the engine for one chunk of paths."""
-    inputs = sample_inputs(task.dists, method=task.sampling, seed=task.seed, start=task.start,
-                           stop=task.stop, n_total=task.n_total, corr=task.corr)
-    for key, value in task.overrides.items():
-        inputs[key] = np.full(task.stop - task.start, value, dtype=np.float64)
-    draws = Draws(task.seed, task.start, task.stop, task.scenario.simulation.horizon_months)
-    out = chain.simulate_chunk(task.scenario, inputs, draws)
+    run, start, stop = task.run, task.start, task.stop
+    inputs = sample_inputs(run.dists, method=run.sampling, seed=run.seed, start=start, stop=stop,
+                           n_total=run.n_total, corr=run.corr)
+    for key, value in run.overrides.items():
+        inputs[key] = np.full(stop - start, value, dtype=np.float64)
+    draws = Draws(run.seed, start, stop, run.scenario.simulation.horizon_months)
+    out = chain.simulate_chunk(run.scenario, inputs, draws)
     per_path, series, stats = {}, {}, {}
-    keep = max(0, min(task.stop, task.store_paths) - task.start)
+    keep = max(0, min(stop, run.store_paths) - start)
     for name, arr in out.items():
         if arr.ndim == 2 and name in chain.SERIES:
-            stats[name] = _block_stats(arr, task.start)
+            stats[name] = _block_stats(arr)
             if keep:
                 # A view, not a copy: the reducer copies it once into its sample buffer.
                 series[name] = arr[:keep]
         else:
             per_path[name] = arr
-    return ChunkResult(task.start, task.stop, per_path, series, stats, inputs)
+    return ChunkResult(start, stop, per_path, series, stats, inputs)
 
 
-def _block_stats(arr: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, mean and M2 over paths of each global block inside this chunk."""
-    edges = list(range(start, start + arr.shape[0], BLOCK_PATHS)) + [start + arr.shape[0]]
-    n_blocks = len(edges) - 1
-    counts = np.empty(n_blocks, dtype=np.float64)
-    means = np.empty((n_blocks, arr.shape[1]), dtype=np.float64)
+def _run_chunk_remote(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
+    """:func:`run_chunk` on a Dask worker.
+
+    The run travels pickled with every chunk but is unpickled once per worker process
+    (rebuilding the scenario and its frozen scipy distributions takes about 10 ms). The
+    reducer stores floating sample rows as :data:`SERIES_DTYPE`; casting them here gives
+    the same values and halves what travels back to the client.
+    """
+    result = run_chunk(ChunkTask(_unpickle_run(run_pickle), start, stop))
+    result.series = {name: arr.astype(SERIES_DTYPE) if arr.dtype.kind == "f" else arr
+                     for name, arr in result.series.items()}
+    return result
+
+
+@functools.lru_cache(maxsize=2)
+def _unpickle_run(run_pickle: bytes) -> RunSpec:
+    return pickle.loads(run_pickle)
+
+
+def _block_stats(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and M2 over paths of each global block inside this chunk.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        ``[path, time]`` values of one chunk, in the variable's units. Chunks start on a block
+        boundary (:func:`aligned_chunks`), so every ``BLOCK_PATHS`` rows from row 0 are a block.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Paths per block ``[b]``, float64 mean ``[b, T]`` (units of ``arr``) and sum of squared
+        deviations from it ``[b, T]`` (units squared).
+
+    Notes
+    -----
+    Each block is summed row by row and its deviations are formed in a block-sized buffer,
+    so a block is read from memory once and stays in cache for the second pass; ``einsum``
+    squares and sums the deviations in one pass. A block's numbers depend only on its rows,
+    so they are the same whatever chunk the block arrives in.
+    """
+    rows, months = arr.shape
+    edges = np.append(np.arange(0, rows, BLOCK_PATHS), rows)
+    counts = np.diff(edges).astype(np.float64)
+    means = np.empty((counts.size, months), dtype=np.float64)
     m2s = np.empty_like(means)
-    dev = np.empty((min(BLOCK_PATHS, arr.shape[0]), arr.shape[1]), dtype=np.float64)
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        part = arr[lo - start:hi - start]
+    dev = np.empty((min(BLOCK_PATHS, rows), months), dtype=np.float64)
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         d = dev[:hi - lo]
-        np.mean(part, axis=0, dtype=np.float64, out=means[i])
-        np.subtract(part, means[i], out=d)
-        np.multiply(d, d, out=d)
-        np.sum(d, axis=0, dtype=np.float64, out=m2s[i])
-        counts[i] = hi - lo
+        np.add.reduce(arr[lo:hi], axis=0, dtype=np.float64, out=means[i])
+        means[i] /= counts[i]
+        np.subtract(arr[lo:hi], means[i], out=d)
+        np.einsum("pt,pt->t", d, d, out=m2s[i])
     return counts, means, m2s
 
 
@@ -211,11 +259,18 @@ class Reducer:
         for name, buf in self.series.items():
             red.series[name] = buf if buf.shape[0] == keep else buf[:keep].copy()
         starts = sorted(s for s in self.stats if s < paths)
-        for name in self.stats[starts[0]]:
-            parts = [self.stats[s][name] for s in starts]
-            n, mean, m2 = combine_stats(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
-            red.summary[f"{name}_mean"] = mean
-            red.summary[f"{name}_std"] = np.sqrt(m2 / max(n - 1.0, 1.0))
+        names = list(self.stats[starts[0]])
+        # Every variable has the same blocks: pool them all in one pass over the blocks,
+        # side by side along the last axis (elementwise, so each number is as if alone).
+        counts = np.concatenate([self.stats[s][names[0]][0] for s in starts])
+        means, m2s = (np.concatenate([np.concatenate([self.stats[s][name][i] for name in names], axis=1)
+                                      for s in starts]) for i in (1, 2))
+        n, mean, m2 = combine_stats(counts, means, m2s)
+        std = np.sqrt(m2 / max(n - 1.0, 1.0))
+        months = mean.size // len(names)
+        for k, name in enumerate(names):
+            red.summary[f"{name}_mean"] = mean[k * months:(k + 1) * months]
+            red.summary[f"{name}_std"] = std[k * months:(k + 1) * months]
         return red
 
 
@@ -267,7 +322,7 @@ def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | 
         raise RunError("nothing to simulate: the chunk plan is empty")
     limit = tasks[-1].stop
     capacity = limit if until is None else min(limit, 8 * (tasks[0].stop - tasks[0].start))
-    reducer = Reducer(capacity, limit, tasks[0].store_paths)
+    reducer = Reducer(capacity, limit, tasks[0].run.store_paths)
     frontier = _Frontier(tasks, until)
     if client is None:
         for i, task in enumerate(tasks):
@@ -320,9 +375,14 @@ def _execute_dask(tasks: list[ChunkTask], client: Any, progress: Progress | None
     window = max(2, 2 * sum(client.nthreads().values()))
     run_id = uuid.uuid4().hex
     inflight: dict[str, tuple[int, Any]] = {}
+    # The chunks of a run share one RunSpec: pickle it once, not once per chunk.
+    runs = {id(task.run): task.run for task in tasks}
+    pickled = {key: pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL) for key, run in runs.items()}
 
     def submit(i: int) -> Any:
-        future = client.submit(run_chunk, tasks[i], pure=False, retries=2, key=f"minersim-chunk-{run_id}-{i}")
+        task = tasks[i]
+        future = client.submit(_run_chunk_remote, pickled[id(task.run)], task.start, task.stop, pure=False,
+                               retries=2, key=f"minersim-chunk-{run_id}-{i}")
         inflight[future.key] = (i, future)
         return future
 
@@ -352,13 +412,31 @@ def _execute_dask(tasks: list[ChunkTask], client: Any, progress: Progress | None
             client.cancel([f for _, f in inflight.values()])
 
 
+_WORKER_CONFIG = {
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which also pins glibc's mmap
+    # threshold at 128 KiB: every chunk-sized temporary is then a fresh mmap that page-faults
+    # on first touch (about twice a serial run's system time). Unset, workers allocate as a
+    # serial run does.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # The statistical profiler samples every worker thread each 10 ms for a dashboard we do
+    # not serve; on 2 cores it costs 15-20 % of a worker's CPU time.
+    "distributed.worker.profile.enabled": False,
+    # Every server's event loop wakes each 20 ms to check its own latency: 0.08 CPU-s per
+    # second in the client process while idle, 0.025 at 500 ms (still well under the 3 s
+    # after which Dask warns of a blocked loop).
+    "distributed.admin.tick.interval": "500ms",
+}
+"""Dask settings of the LocalCluster's scheduler, nannies and workers (read as they start)."""
+
+
 @contextlib.contextmanager
 def dask_client(*, workers: int | None = None, scheduler: str | None = None,
                 timeout: float = 10.0) -> Iterator[Any]:
     """A Dask client on a new LocalCluster (``workers`` processes) or an existing ``scheduler``.
 
     Yields ``None`` when neither is given (run serially). The LocalCluster listens on
-    loopback only, has no dashboard, runs one thread per worker process, and is closed on exit.
+    loopback only, has no dashboard, runs one thread per worker process with the settings of
+    :data:`_WORKER_CONFIG`, and is closed on exit.
 
     Raises
     ------
@@ -383,12 +461,15 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
                 raise RunError(f"cannot reach the Dask scheduler at {scheduler}: {exc} (is `dask scheduler` "
                                "running there, and is the address right?)") from None
         else:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                # The scheduler serves HTTP (health, metrics) even without a dashboard: bind it
-                # to loopback on a free port, so a second cluster never contends for :8787.
-                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=40))
+            import dask
+
+            with dask.config.set(_WORKER_CONFIG):
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
+                    # The scheduler serves HTTP (health, metrics) even without a dashboard: bind
+                    # it to loopback on a free port, so a second cluster never contends for :8787.
+                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    silence_logs=40))
             client = Client(cluster, set_as_default=False)
         stack.enter_context(client)
         yield client

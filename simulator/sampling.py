@@ -181,17 +181,30 @@ def sample_inputs(
 
 
 def _gaussian_copula(u: np.ndarray, corr: np.ndarray, keys: tuple[str, ...]) -> np.ndarray:
-    """Impose the rank correlation ``corr`` on independent uniforms ``u`` (row-wise)."""
+    """Impose the rank correlation ``corr`` on independent uniforms ``u`` (row-wise, in place).
+
+    Only the columns that ``corr`` links to another one are transformed: a column with no
+    correlation has a unit row in the Cholesky factor, so its ``Phi(Phi^-1(u))`` is ``u``
+    itself (the round trip would only add rounding). The product with the factor is written
+    as a sum over its nonzero entries, column by column, so that each path's numbers are the
+    same whatever the chunk size.
+    """
     d = len(keys)
     if corr.shape != (d, d):
         raise ValueError(f"corr has shape {corr.shape}, expected ({d}, {d}) for inputs {keys}")
+    linked = np.flatnonzero((corr != np.eye(d)).any(axis=0))
     try:
-        chol = np.linalg.cholesky(spearman_to_pearson(corr))
+        # The full matrix is positive definite iff its linked block is (identity elsewhere).
+        chol = np.linalg.cholesky(spearman_to_pearson(corr[np.ix_(linked, linked)]))
     except np.linalg.LinAlgError:
         raise ScenarioError(
             "correlation matrix is not positive definite after the Spearman-to-Pearson "
             "conversion", key_path="correlations", allowed="a positive definite matrix",
             hint="weaken the largest correlations") from None
-    z = special.ndtri(u) @ chol.T
-    u = special.ndtr(z)
-    return np.clip(u, _EPS, 1.0 - _EPS, out=u)
+    z_in = special.ndtri(u[:, linked])
+    for j, col in enumerate(linked):
+        z = z_in[:, 0] * chol[j, 0]
+        for m in range(1, j + 1):
+            z += z_in[:, m] * chol[j, m]
+        u[:, col] = np.clip(special.ndtr(z), _EPS, 1.0 - _EPS)
+    return u

@@ -13,7 +13,7 @@ from simulator import units as u
 from simulator.cube import assemble
 from simulator.engine import chain
 from simulator.errors import RunError
-from simulator.parallel import ChunkTask, Progress, aligned_chunks, execute
+from simulator.parallel import ChunkTask, Progress, RunSpec, aligned_chunks, execute
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
@@ -140,8 +140,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     started = time.perf_counter()
-    tasks = [ChunkTask(scenario, dists, corr, seed, sampling, planned, store, a, b, dict(overrides or {}))
-             for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
+    run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}))
+    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
     until = None if precision is None else (lambda n, se: se < precision)
     reduced = execute(tasks, client=client, progress=progress, until=until)
     manifest = {

@@ -110,6 +110,19 @@ def test_dask_adaptive_run_stops_where_the_serial_one_does(base12, client):
     assert_same_data(serial, dask)
 
 
+def _worker_settings() -> tuple[str | None, bool]:
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+
+
+@pytest.mark.skipif("MALLOC_TRIM_THRESHOLD_" in os.environ, reason="set in the environment the workers inherit")
+def test_local_workers_keep_glibc_defaults_and_no_profiler(client):
+    """Workers allocate as a serial run does (no MALLOC_TRIM_THRESHOLD_, which pins the mmap
+    threshold) and do not sample their own stacks for a dashboard that is not served."""
+    assert set(client.run(_worker_settings).values()) == {(None, False)}
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.errors import RunError
-from simulator.parallel import ChunkTask, aligned_chunks, execute
+from simulator.parallel import ChunkTask, RunSpec, aligned_chunks, execute
 from simulator.scenario import load_scenario
 from simulator.simulate import correlation, sampled_dists, simulate
 
@@ -99,8 +99,8 @@ def test_fifty_thousand_paths_store_a_two_thousand_path_sample():
 def _peak_bytes(scenario, paths: int) -> int:
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
-    tasks = [ChunkTask(scenario, dists, corr, 1, "random", paths, 1_024, a, b)
-             for a, b in aligned_chunks(paths, 1_024)]
+    run = RunSpec(scenario, dists, corr, 1, "random", paths, 1_024)
+    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(paths, 1_024)]
     tracemalloc.start()
     try:
         execute(tasks)
