@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -21,24 +23,51 @@ _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it over ``target``.
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``target`` is left as it was.
+    On any exception (including KeyboardInterrupt, or SIGTERM turned into SystemExit) the
+    temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
+    tmp_path: Path | None = None
     try:
+        with signals_held():  # the file must not exist before its removal below is armed
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            tmp_path = Path(tmp)
+            os.close(fd)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Note SIGINT and SIGTERM during the block and deliver them when it ends.
+
+    For the few steps between creating a file (or a process) and arming its cleanup: an
+    exception raised by a signal handler in between would leave it behind. Python runs
+    signal handlers in the main thread only, so elsewhere there is nothing to hold.
+    """
+    held = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() \
+            or any(signal.getsignal(s) is None for s in held):  # handlers set outside Python
+        yield
+        return
+    noted: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: noted.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in noted:
+            signal.raise_signal(signum)
 
 
 def _umask() -> int:

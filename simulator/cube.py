@@ -273,34 +273,58 @@ def manifest_of(cube: xr.Dataset) -> dict[str, Any]:
 
 
 def save(cube: xr.Dataset, path: str | Path) -> Path:
-    """Write ``cube`` to netCDF4 (``h5netcdf``), shuffled and zlib-compressed, atomically.
+    """Write ``cube`` to netCDF4 at ``path`` atomically (see :func:`write`) and return ``path``.
 
     A failed write leaves any previous file at ``path`` untouched.
+    """
+    with atomic_path(path) as tmp:
+        write(cube, tmp)
+    return Path(path)
+
+
+def write(cube: xr.Dataset, path: str | Path, *, threads: int | None = None) -> None:
+    """Write ``cube`` to netCDF4 (``h5netcdf``), shuffled and zlib-compressed, at ``path`` in place.
+
+    Not atomic: for a caller that owns a temporary file and its rename (the runner, which
+    renders the report in another process meanwhile). Everyone else uses :func:`save`.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads compressing the series (default: one per core).
 
     Notes
     -----
+    xarray writes the coordinates, the file attributes and the variables that need its CF
+    encoding (booleans, strings, dates). The plain numeric variables, nearly all of the
+    ~100, go straight through h5netcdf with the same ``_FillValue``, units and long_name,
+    and read back identically: xarray's encoding costs several milliseconds per variable.
+
     Numeric variables get the HDF5 shuffle filter (it groups the bytes of each value by
     significance, so exponents and high mantissa bytes compress) and zlib level
     :data:`ZLIB_LEVEL`, in chunks of whole rows of about 1 MB: a month's fan reads every
     chunk once, one path's series reads one chunk. The float32 series, nearly all of the
-    bytes, are compressed chunk by chunk on every core (zlib releases the GIL; HDF5's own
-    filter would run on one) and stored with HDF5's direct chunk write, exactly as the
-    shuffle + deflate filters would have stored them.
+    bytes, are shuffled and deflated chunk by chunk on every core (zlib releases the GIL;
+    HDF5's own filter would run on one) and stored with HDF5's direct chunk write, for any
+    reader's shuffle + deflate filters to decode. They are deflated with zlib's run-length
+    strategy: after the shuffle, the redundancy is in runs and in the skewed bytes of each
+    byte plane, not in repeated strings, so it gives the same size (41.1 against 41.5 MB of
+    series at 10,000 paths) in half the time of the default string matching.
     """
-    series = [name for name, var in cube.data_vars.items()
-              if var.dtype == SERIES_DTYPE and var.ndim == 2 and var.size]
-    rest = cube.drop_vars(series)
-    with atomic_path(path) as tmp:
-        # The store, not ``to_netcdf``: with dask installed, ``to_netcdf`` imports
-        # dask.distributed just to ask which scheduler is active (0.3-1 s per run), and an
-        # explicit lock skips that question. The bytes written are the same.
-        store = xr.backends.H5NetCDFStore.open(tmp, mode="w", lock=threading.Lock())
-        try:
-            rest.dump_to_store(store, encoding=_encoding(rest))
-        finally:
-            store.close()
-        _write_series(tmp, cube, series)
-    return Path(path)
+    plain = [name for name, var in cube.data_vars.items()
+             if var.dtype.kind in "iuf" and var.ndim and var.size]
+    series = [name for name in plain if cube[name].dtype == SERIES_DTYPE and cube[name].ndim == 2]
+    encoded = cube.drop_vars(plain)
+    # The store, not ``to_netcdf``: with dask installed, ``to_netcdf`` imports
+    # dask.distributed just to ask which scheduler is active (0.3-1 s per run), and an
+    # explicit lock skips that question. The bytes written are the same.
+    store = xr.backends.H5NetCDFStore.open(path, mode="w", lock=threading.Lock())
+    try:
+        encoded.dump_to_store(store, encoding=_encoding(encoded))
+    finally:
+        store.close()
+    _add_plain(Path(path), cube, plain, series)
+    _write_series(Path(path), cube, series, threads or os.cpu_count() or 1)
 
 
 def _chunk_rows(var: xr.Variable) -> int:
@@ -318,22 +342,28 @@ def _encoding(cube: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
-def _write_series(path: Path, cube: xr.Dataset, names: list[str]) -> None:
-    """Add ``[*, time]`` float32 variables to a written cube, compressing chunks in threads."""
+def _add_plain(path: Path, cube: xr.Dataset, names: list[str], series: list[str]) -> None:
+    """Create numeric variables in a written cube; fill all but ``series`` (see _write_series)."""
+    import h5netcdf
+
+    with h5netcdf.File(path, "r+") as f:
+        for name in names:
+            var = cube[name].variable
+            fill = {"fillvalue": var.dtype.type(np.nan)} if var.dtype.kind == "f" else {}
+            new = f.create_variable(name, var.dims, dtype=var.dtype,
+                                    data=None if name in series else var.values,
+                                    chunks=(_chunk_rows(var), *var.shape[1:]), compression="gzip",
+                                    compression_opts=ZLIB_LEVEL, shuffle=True, **fill)
+            new.attrs.update(var.attrs)
+
+
+def _write_series(path: Path, cube: xr.Dataset, names: list[str], threads: int) -> None:
+    """Fill created ``[*, time]`` float32 variables, compressing their chunks in threads."""
     if not names:
         return
-    import h5netcdf
     import h5py
 
     rows = {name: _chunk_rows(cube[name].variable) for name in names}
-    with h5netcdf.File(path, "r+") as f:
-        for name in names:
-            var = cube[name]
-            new = f.create_variable(name, var.dims, dtype=var.dtype,
-                                    chunks=(rows[name], *var.shape[1:]), compression="gzip",
-                                    compression_opts=ZLIB_LEVEL, shuffle=True,
-                                    fillvalue=var.dtype.type(np.nan))
-            new.attrs.update(var.attrs)
     jobs = [(name, r0) for name in names for r0 in range(0, cube[name].shape[0], rows[name])]
 
     def deflate(job: tuple[str, int]) -> bytes:
@@ -344,9 +374,10 @@ def _write_series(path: Path, cube: xr.Dataset, names: list[str]) -> None:
         chunk[:part.shape[0]] = part
         # HDF5's shuffle filter: byte k of every value, for k = 0 .. itemsize - 1.
         shuffled = np.ascontiguousarray(chunk.view(np.uint8).reshape(-1, data.itemsize).T)
-        return zlib.compress(shuffled, ZLIB_LEVEL)
+        stream = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+        return stream.compress(shuffled) + stream.flush()
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \
+    with ThreadPoolExecutor(max_workers=threads) as pool, \
             h5py.File(path, "r+") as f:
         for (name, r0), blob in zip(jobs, pool.map(deflate, jobs)):
             offset = (r0,) + (0,) * (cube[name].ndim - 1)

@@ -122,6 +122,26 @@ def test_interrupted_run_leaves_previous_outputs_and_no_temp_files(tmp_path, sig
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_failing_report_fails_the_run_and_keeps_the_previous_outputs(short, tmp_path, monkeypatch,
+                                                                       previous):
+    """The report is rendered in a forked process: its error still reaches the user, alone."""
+    from simulator import report
+    from simulator.errors import RunError
+
+    def broken(*_args, **_kwargs):
+        raise RunError("report: the template is broken")
+
+    monkeypatch.setattr(report, "render_report", broken)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in previous.items():
+        (out / name).write_bytes(data)
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--out", str(out)])
+    assert result.exit_code == RunError.exit_code
+    assert result.stderr == "report: the template is broken\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == previous
+
+
 def test_progress_bar_shows_on_stderr_once_the_run_is_slow(short, tmp_path, monkeypatch):
     quick = CliRunner().invoke(cli, ["run", str(short), "--paths", "2048", "--chunk-paths", "1024",
                                      "--out", str(tmp_path / "a"), "--no-report"])
