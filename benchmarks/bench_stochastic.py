@@ -26,10 +26,10 @@ def run_stage(seed: int, start: int, stop: int, months: int, model: str) -> netw
     """One chunk of the stochastic stage, as the chain runs it."""
     draws = Draws(seed, start, stop, months)
     days = timegrid.days_in_month(timegrid.calendar(np.datetime64("2025-12"), months))
-    ret = np.empty((stop - start, months))
+    ret, shock = np.empty((stop - start, months)), np.empty((stop - start, months))
     price = market.gbm(S0, months, {"z": draws.normal("btc_price.z")}, mu=0.04, sigma=0.45,
-                       log_returns_out=ret)
-    fees = market.fees_per_block(0.03, 0.5, 0.8, months, draws.normal("fees.z"), ret, 0.3)
+                       log_returns_out=ret, btc_shock_out=shock)
+    fees = market.fees_per_block(0.03, 0.5, 0.8, months, draws.normal("fees.z"), shock, 0.3)
     params = ({"growth_year1": 0.30, "growth_decay_per_year": 0.3, "btc_beta": 0.2,
                "vol": 0.15, "rho_btc": 0.3} if model == "growth" else
               {"marginal_j_per_th": 25.0, "efficiency_improvement_per_year": 0.1,
@@ -37,7 +37,8 @@ def run_stage(seed: int, start: int, stop: int, months: int, model: str) -> netw
     return network.simulate_network(
         model, h0_ehs=1_068.7, height0=925_920, btc_price=price, fees_per_block=fees, days=days,
         subsidy_fn=functools.partial(timegrid.subsidy, halving_heights=timegrid.HALVING_HEIGHTS),
-        z_hash=draws.normal("network.z"), params=params, btc_price0=S0, btc_log_return=ret)
+        z_hash=draws.normal("network.z"), params=params, btc_price0=S0, btc_log_return=ret,
+        btc_shock=shock)
 
 
 def _best(fn, repeat: int) -> tuple[float, float]:

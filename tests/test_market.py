@@ -261,16 +261,95 @@ def test_fees_ar1_moments():
                                   np.full((2, 4), med))
 
 
-def test_fees_correlate_with_btc_returns():
-    n, months, sigma, phi, rho = 5_000, 24, 0.4, 0.6, 0.5
+def _fee_innovations(f, med, sigma, phi):
+    """Unit fee innovations e_t from ln(f / med) = x_t = phi x_{t-1} + sqrt(1-phi^2) sigma e_t."""
+    x = np.log(f / med)
+    prev = np.concatenate([np.zeros((x.shape[0], 1)), x[:, :-1]], axis=1)  # x_{-1} = 0
+    return (x - phi * prev) / (sigma * np.sqrt(1 - phi**2))
+
+
+def test_fees_correlate_with_the_btc_shock():
+    n, months, sigma, phi, rho = 20_000, 24, 0.4, 0.6, 0.6
     draws = Draws(9, 0, n, months)
-    s = market.gbm(S0, months, {"z": draws.normal("btc.z")}, mu=0.04, sigma=0.45)
-    r = market.log_returns(S0, s)
-    f = market.fees_per_block(0.03, sigma, phi, months, draws.normal("fees.z"), r, rho)
-    x = np.log(f / 0.03)
-    innov = (x[:, 1:] - phi * x[:, :-1]) / (sigma * np.sqrt(1 - phi**2))
-    zb = (r - r.mean(axis=1, keepdims=True)) / r.std(axis=1, keepdims=True)
-    c = np.corrcoef(innov.ravel(), zb[:, 1:].ravel())[0, 1]
+    z_btc = draws.normal("btc.z")
+    shock = np.empty((n, months))
+    market.gbm(S0, months, {"z": z_btc}, mu=0.04, sigma=0.45, btc_shock_out=shock)
+    f = market.fees_per_block(0.03, sigma, phi, months, draws.normal("fees.z"), shock, rho)
+    innov = _fee_innovations(f, 0.03, sigma, phi)
+    # Sample correlation of bivariate normals: SE (1 - rho^2) / sqrt(m). A shock standardised
+    # per path over the 24 months instead (the old look-ahead) gives 0.58 here, 22 SE off.
+    c = np.corrcoef(innov.ravel(), z_btc.ravel())[0, 1]
     assert abs(c - rho) < 4 * (1 - rho**2) / np.sqrt(innov.size)
-    with pytest.raises(ValueError, match="rho_btc != 0 needs btc_log_return"):
+    with pytest.raises(ValueError, match="rho_btc != 0 needs btc_shock"):
         market.fees_per_block(0.03, sigma, phi, months, np.zeros((2, months)), None, 0.3)
+
+
+@pytest.mark.parametrize("t", [1, 12, 23])
+def test_fees_do_not_look_ahead(t):
+    # A crash in the BTC shocks from month t on must leave every earlier month's fees alone.
+    n, months = 50, 24
+    draws = Draws(10, 0, n, months)
+    shock = draws.normal("btc.z")
+    crashed = shock.copy()
+    crashed[:, t:] = -6.0
+    z_fee = draws.normal("fees.z")
+    f = market.fees_per_block(0.03, 0.5, 0.8, months, z_fee, shock, 0.5)
+    g = market.fees_per_block(0.03, 0.5, 0.8, months, z_fee, crashed, 0.5)
+    np.testing.assert_array_equal(g[:, :t], f[:, :t])
+    assert np.all(g[:, t] < f[:, t])
+
+
+@pytest.mark.parametrize("process", ["gbm", "regime"])
+def test_normal_processes_hand_back_their_normal_shock(process):
+    params = (dict(mu=0.04, sigma=0.45) if process == "gbm" else
+              dict(mu=(0.3, -0.4), sigma=(0.4, 0.7), p_stay=(0.9, 0.8)))
+    n, months = 100, 36
+    shocks = _shocks(process, n, months)
+    out = np.full((n, months), np.nan)
+    market.PRICE_PROCESSES[process](S0, months, shocks, **params, btc_shock_out=out)
+    np.testing.assert_array_equal(out, shocks["z"])
+
+
+def test_merton_shock_is_standardised_by_the_monthly_moments():
+    # Per-path intensities: rare small jumps on the first half, frequent ones on the second.
+    n, months = 40_000, 12
+    lam = np.where(np.arange(n) < n // 2, 1.0, 12.0)
+    params = {**MERTON, "jump_intensity_per_year": lam}
+    shock, r = np.empty((n, months)), np.empty((n, months))
+    market.merton(S0, months, _shocks("merton", n, months, seed=11), **params,
+                  log_returns_out=r, btc_shock_out=shock)
+    for half in (slice(0, n // 2), slice(n // 2, n)):
+        z = shock[half].ravel()
+        m = z.size
+        assert abs(z.mean()) < 4 / np.sqrt(m)
+        # SE of the sample variance: sqrt((m4 - var^2) / m), heavy-tailed with jumps.
+        m4 = np.mean((z - z.mean()) ** 4)
+        assert abs(z.var() - 1.0) < 4 * np.sqrt((m4 - z.var() ** 2) / m)
+    # Affine in the return, path by path: the same jump-free shock maps to the same return.
+    h, sigma = 1 / 12, MERTON["sigma"]
+    lam_c, mj, sj = lam[:, None], MERTON["jump_mean"], MERTON["jump_sd"]
+    k = np.expm1(mj + sj**2 / 2)
+    mean = (MERTON["mu"] - sigma**2 / 2 - lam_c * k) * h + lam_c * h * mj
+    sd = np.sqrt((sigma**2 + lam_c * (mj**2 + sj**2)) * h)
+    np.testing.assert_allclose(shock * sd + mean, r, rtol=0, atol=1e-15)
+
+
+def test_bootstrap_shock_uses_the_history_moments(history):
+    path, _ = history
+    r = market.read_close_csv(path)
+    n, months = 300, 60
+    shocks = _shocks("bootstrap", n, months)
+    plain, rescaled, ret = np.empty((n, months)), np.empty((n, months)), np.empty((n, months))
+    market.bootstrap(S0, months, shocks, returns=r, block_months=12, log_returns_out=ret,
+                     btc_shock_out=plain)
+    # Population moments of the CSV's returns, known before the simulation.
+    np.testing.assert_allclose(plain, (ret - r.mean()) / r.std(), rtol=0, atol=1e-13)
+    market.bootstrap(S0, months, shocks, returns=r, block_months=12, target_vol=0.9,
+                     log_returns_out=ret, btc_shock_out=rescaled)
+    np.testing.assert_array_equal(rescaled, plain)
+    np.testing.assert_allclose(rescaled, (ret - r.mean()) / (0.9 / np.sqrt(12)), rtol=0,
+                               atol=1e-13)
+    flat = np.empty((2, 6))
+    market.bootstrap(S0, 6, {"u_block": np.zeros((2, 1))}, returns=np.full(20, 0.25),
+                     btc_shock_out=flat)
+    np.testing.assert_array_equal(flat, 0.0)

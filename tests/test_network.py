@@ -74,21 +74,58 @@ def test_growth_responds_to_lagged_btc_return():
     np.testing.assert_allclose(ln_h[2 + lag:], beta * np.log(1.2), rtol=1e-12)
 
 
-def test_growth_noise_has_the_stated_vol_and_btc_correlation():
-    n, months, vol, rho = 3_000, 48, 0.25, -0.4
+# Cost curve with zero entry and exit speeds: no feedback, so its increments are the noise.
+NOISE_ONLY = {
+    "growth": {"growth_year1": 0.0},
+    "cost_curve": {"marginal_j_per_th": 25.0, "power_usd_per_mwh": 60.0, "entry_speed": 0.0,
+                   "exit_speed": 0.0},
+}
+
+
+@pytest.mark.parametrize("model", ["growth", "cost_curve"])
+def test_noise_has_the_stated_vol_and_btc_correlation(model):
+    n, months, vol, rho = 20_000, 24, 0.25, -0.4
     draws = Draws(2, 0, n, months)
-    price = S0 * np.exp(np.cumsum(0.45 * np.sqrt(1 / 12) * draws.normal("btc.z"), axis=1))
+    z_btc = draws.normal("btc.z")
+    price = S0 * np.exp(np.cumsum(0.45 * np.sqrt(1 / 12) * z_btc, axis=1))
     inputs = _flat_inputs(n, months)
     inputs["btc_price"] = price
-    out = network.simulate_network("growth", **inputs, z_hash=draws.normal("network.z"),
-                                   params={"growth_year1": 0.0, "vol": vol, "rho_btc": rho})
+    out = network.simulate_network(model, **inputs, z_hash=draws.normal("network.z"),
+                                   params={**NOISE_ONLY[model], "vol": vol, "rho_btc": rho},
+                                   btc_shock=z_btc)
     inc = np.diff(np.log(out.network_hashrate), axis=1, prepend=np.log(H0))
     m = inc.size
     assert abs(inc.std() - vol * np.sqrt(1 / 12)) < 4 * vol * np.sqrt(1 / 12) / np.sqrt(2 * m)
-    r = np.diff(np.log(price), axis=1, prepend=np.log(S0))
-    zb = (r - r.mean(axis=1, keepdims=True)) / r.std(axis=1, keepdims=True)
-    c = np.corrcoef(inc.ravel(), zb.ravel())[0, 1]
+    # The shock is the BTC price's own normal draw. Standardised per path over the 24
+    # months instead (the old look-ahead), the correlation is -0.387 here, 10 SE off.
+    c = np.corrcoef(inc.ravel(), z_btc.ravel())[0, 1]
     assert abs(c - rho) < 4 * (1 - rho**2) / np.sqrt(m)
+    with pytest.raises(ValueError, match="rho_btc != 0 needs btc_shock"):
+        network.simulate_network(model, **inputs, z_hash=draws.normal("network.z"),
+                                 params={**NOISE_ONLY[model], "vol": vol, "rho_btc": rho})
+
+
+@pytest.mark.parametrize("model", ["growth", "cost_curve"])
+@pytest.mark.parametrize("t", [1, 12, 23])
+def test_noise_does_not_look_ahead(model, t):
+    # A crash in the BTC shocks from month t on must leave every earlier month alone.
+    n, months = 50, 24
+    draws = Draws(12, 0, n, months)
+    shock = draws.normal("btc.z")
+    crashed = shock.copy()
+    crashed[:, t:] = -6.0
+    params = ({"growth_year1": 0.3, "vol": 0.2, "rho_btc": 0.5} if model == "growth" else
+              {"marginal_j_per_th": 25.0, "power_usd_per_mwh": 60.0, "entry_speed": 0.2,
+               "exit_speed": 0.1, "vol": 0.2, "rho_btc": 0.5})
+
+    def run(btc_shock):
+        return network.simulate_network(model, **_flat_inputs(n, months),
+                                        z_hash=draws.normal("network.z"), params=params,
+                                        btc_shock=btc_shock).network_hashrate
+
+    h, g = run(shock), run(crashed)
+    np.testing.assert_array_equal(g[:, :t], h[:, :t])
+    assert np.all(g[:, t] < h[:, t])
 
 
 @pytest.mark.parametrize("price", [60_000.0, 84_500.0, 150_000.0])
@@ -167,9 +204,10 @@ def test_network_is_chunk_invariant(model, params):
     def run(a, b):
         draws = Draws(4, a, b, months)
         inputs = _flat_inputs(b - a, months)
-        inputs["btc_price"] = S0 * np.exp(np.cumsum(0.13 * draws.normal("btc.z"), axis=1))
+        z_btc = draws.normal("btc.z")
+        inputs["btc_price"] = S0 * np.exp(np.cumsum(0.13 * z_btc, axis=1))
         return network.simulate_network(model, **inputs, z_hash=draws.normal("network.z"),
-                                        params=params)
+                                        params=params, btc_shock=z_btc)
 
     whole = run(0, n)
     for a, b in ((0, 1_000), (1_000, 2_999), (2_999, 3_000)):

@@ -383,9 +383,11 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
     else:
         params = dict(returns=market.read_close_csv(proc.csv), block_months=proc.block_months,
                       target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
-    # The process hands back the log returns it drew: no log pass over the prices.
-    log_ret = np.empty((draws.n_paths, months))
-    btc_price = market.PRICE_PROCESSES[proc.kind](s0, months, shocks, **params, log_returns_out=log_ret)
+    # The process hands back the log returns it drew (no log pass over the prices) and the
+    # same returns standardised ex ante, which fees and network noise correlate with.
+    log_ret, btc_shock = np.empty((draws.n_paths, months)), np.empty((draws.n_paths, months))
+    btc_price = market.PRICE_PROCESSES[proc.kind](s0, months, shocks, **params, log_returns_out=log_ret,
+                                                  btc_shock_out=btc_shock)
 
     fees = scenario.market.fees
     fk = "market.fees"
@@ -393,7 +395,7 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
         _value(inputs, f"{fk}.median_btc_per_block", fees.median_btc_per_block),
         _value(inputs, f"{fk}.log_sd", fees.log_sd),
         _value(inputs, f"{fk}.persistence_monthly", fees.persistence_monthly), months,
-        draws.normal("fees.z"), btc_log_return=log_ret,
+        draws.normal("fees.z"), btc_shock=btc_shock,
         rho_btc=_value(inputs, f"{fk}.btc_correlation", fees.btc_correlation))
 
     net = scenario.network
@@ -415,7 +417,7 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
     paths = network.simulate_network(
         model.kind, h0_ehs=h0, height0=height0, btc_price=btc_price, fees_per_block=fee, days=days,
         subsidy_fn=lambda h: timegrid.subsidy(h, halvings, net.subsidy_btc), z_hash=draws.normal("network.z"),
-        params=net_params, btc_price0=s0, btc_log_return=log_ret)
+        params=net_params, btc_price0=s0, btc_log_return=log_ret, btc_shock=btc_shock)
     mp = MarketPaths(calendar=cal, days=days, btc_price=btc_price, fees_per_block=fee, subsidy=paths.subsidy,
                      blocks=paths.blocks, network_hashrate=paths.network_hashrate, hashprice=paths.hashprice,
                      btc_price0=s0)

@@ -2,7 +2,8 @@
 
 Every price process shares one signature::
 
-    fn(s0, n_months, shocks, **params, log_returns_out=None) -> float64 [P, T]
+    fn(s0, n_months, shocks, **params, log_returns_out=None, btc_shock_out=None)
+        -> float64 [P, T]
 
 Column ``t`` is the price at the END of month ``t`` (month 0 ends one month after the
 valuation date). ``shocks`` maps the names listed in :data:`PRICE_SHOCKS` to ``[P, T]``
@@ -12,6 +13,21 @@ array ``[P]`` (``regime`` takes per-state pairs ``(2,)`` or ``[P, 2]``). Time st
 receives the monthly log returns ``ln(S_t / S_{t-1})`` (``S_{-1} = s0``) as the process
 drew them: :func:`log_returns` of the prices up to rounding, without its log pass over
 ``[P, T]``.
+
+``btc_shock_out``, if given, is a float64 ``[P, T]`` array that receives each month's log
+return standardised by its ex-ante distribution, the one the process draws it from: mean 0
+and sd 1, and independent of every other month's shock under gbm, merton and regime. Fees
+(:func:`fees_per_block`) and the network noise correlate with this shock. It depends only on
+the month's own draw, so a fee or hashrate shock never looks ahead along its path (a
+per-path standardisation over the horizon would: a crash in year 5 would shrink every
+other month's shock). Per process:
+
+- ``gbm``, ``regime``: the month's normal shock ``z_t`` (for regime, given the month's state).
+- ``merton``: ``(r_t - m) / s``, with ``m`` and ``s`` the analytic monthly mean and sd of the
+  jump-diffusion log return (:func:`merton`).
+- ``bootstrap``: ``(r - m) / sd`` of the resampled historical return, with ``m`` and ``sd``
+  the mean and population sd of the history (a ``target_vol`` rescaling is affine in
+  ``r - m``, so it leaves the shock unchanged).
 """
 
 from __future__ import annotations
@@ -57,6 +73,18 @@ def _shock(shocks: Mapping[str, np.ndarray], name: str, n_months: int) -> np.nda
     return z[:, :n_months]
 
 
+def _standardize(out: np.ndarray | None, x: np.ndarray, mean, sd) -> None:
+    """Write ``(x - mean) / sd`` into ``out`` if given (``mean``, ``sd``: scalar or ``[P, 1]``).
+
+    Where ``sd`` is 0 the return is certain: it carries no shock, so the result is 0.
+    """
+    if out is None:
+        return
+    sd = np.asarray(sd, dtype=np.float64)
+    np.subtract(x, mean, out=out)
+    out *= np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
+
+
 def _to_price(s0, log_inc: np.ndarray, log_returns_out: np.ndarray | None) -> np.ndarray:
     """``S_t = s0 exp(sum_{k<=t} log_inc_k)``, computed in place in ``log_inc``."""
     if log_returns_out is not None:
@@ -74,7 +102,8 @@ def _diffusion(z: np.ndarray, drift, sigma) -> np.ndarray:
 
 
 def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
-        log_returns_out: np.ndarray | None = None) -> np.ndarray:
+        log_returns_out: np.ndarray | None = None,
+        btc_shock_out: np.ndarray | None = None) -> np.ndarray:
     """Geometric Brownian motion.
 
     Parameters
@@ -91,6 +120,8 @@ def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
         Volatility [1/sqrt(yr)] (N-V1..N-V7).
     log_returns_out : numpy.ndarray, optional
         ``[P, T]``: receives the monthly log returns (module docstring).
+    btc_shock_out : numpy.ndarray, optional
+        ``[P, T]``: receives the standardised returns (module docstring), here ``z``.
 
     Returns
     -------
@@ -103,13 +134,16 @@ def gbm(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
     ``E[S_t] = S0 exp(mu (t+1) dt)``.
     """
     z = _shock(shocks, "z", n_months)
+    if btc_shock_out is not None:
+        np.copyto(btc_shock_out, z)
     mu, sigma = _col(mu), _col(sigma)
     return _to_price(s0, _diffusion(z, mu - 0.5 * sigma**2, sigma), log_returns_out)
 
 
 def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
            jump_intensity_per_year, jump_mean, jump_sd,
-           log_returns_out: np.ndarray | None = None) -> np.ndarray:
+           log_returns_out: np.ndarray | None = None,
+           btc_shock_out: np.ndarray | None = None) -> np.ndarray:
     """Merton jump diffusion with a compensated drift.
 
     Parameters
@@ -122,6 +156,8 @@ def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
         Poisson intensity lambda [1/yr] (assumption, domain-facts section 0).
     jump_mean, jump_sd : float or array_like [P]
         Mean and sd of one jump in log price.
+    btc_shock_out : numpy.ndarray, optional
+        ``[P, T]``: receives ``(r_t - m) / s`` (Notes; module docstring).
 
     Returns
     -------
@@ -133,7 +169,9 @@ def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
     ``N_t ~ Poisson(lambda dt)`` by inverse CDF of ``u_jump``; the jump sum given N is
     ``N mu_J + sqrt(N) sd_J z_jump``. With ``k = exp(mu_J + sd_J^2/2) - 1`` the drift is
     ``mu - sigma^2/2 - lambda k``, so ``E[S_t] = S0 e^{mu t}`` and
-    ``Var ln S_t = (sigma^2 + lambda (mu_J^2 + sd_J^2)) t`` (Merton 1976).
+    ``Var ln S_t = (sigma^2 + lambda (mu_J^2 + sd_J^2)) t`` (Merton 1976). One month's log
+    return has mean ``m = (mu - sigma^2/2 - lambda k) dt + lambda dt mu_J`` and sd
+    ``s = sqrt((sigma^2 + lambda (mu_J^2 + sd_J^2)) dt)``.
     """
     z = _shock(shocks, "z", n_months)
     lam, mu_j, sd_j = _col(jump_intensity_per_year), _col(jump_mean), _col(jump_sd)
@@ -147,6 +185,10 @@ def merton(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma,
     n *= mu_j
     inc += n
     inc += jumps
+    lam_dt = lam * DT
+    mean = (mu - 0.5 * sigma**2 - comp) * DT + lam_dt * mu_j
+    sd = np.sqrt(sigma**2 * DT + lam_dt * (mu_j**2 + sd_j**2))
+    _standardize(btc_shock_out, inc, mean, sd)
     return _to_price(s0, inc, log_returns_out)
 
 
@@ -221,7 +263,8 @@ def regime_states(u_regime: np.ndarray, p_stay, initial_state=None) -> np.ndarra
 
 
 def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_stay,
-           initial_state=None, log_returns_out: np.ndarray | None = None) -> np.ndarray:
+           initial_state=None, log_returns_out: np.ndarray | None = None,
+           btc_shock_out: np.ndarray | None = None) -> np.ndarray:
     """Regime-switching GBM: a two-state Markov chain picks each month's mu and sigma.
 
     Parameters
@@ -234,6 +277,8 @@ def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_
         ``(2,)`` or ``[P, 2]``: drift [1/yr] and volatility [1/sqrt(yr)] per state.
     p_stay, initial_state
         As in :func:`regime_states`.
+    btc_shock_out : numpy.ndarray, optional
+        ``[P, T]``: receives ``z``, the return standardised given the month's state.
 
     Returns
     -------
@@ -246,6 +291,8 @@ def regime(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, mu, sigma, p_
     ``s = s_t`` from :func:`regime_states`.
     """
     z = _shock(shocks, "z", n_months)
+    if btc_shock_out is not None:
+        np.copyto(btc_shock_out, z)
     state = regime_states(_shock(shocks, "u_regime", n_months), p_stay, initial_state) == 1
     mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
     drift = mu - 0.5 * sigma**2
@@ -263,7 +310,8 @@ def _pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
               block_months: int = 12, target_vol=None,
-              log_returns_out: np.ndarray | None = None) -> np.ndarray:
+              log_returns_out: np.ndarray | None = None,
+              btc_shock_out: np.ndarray | None = None) -> np.ndarray:
     """Circular block bootstrap of historical monthly log returns.
 
     Parameters
@@ -278,6 +326,8 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
         Consecutive months per block (keeps volatility clustering and momentum).
     target_vol : float or array_like [P], optional
         Annual volatility to rescale to [1/sqrt(yr)].
+    btc_shock_out : numpy.ndarray, optional
+        ``[P, T]``: receives ``(r - m) / sd`` of each resampled return (Notes).
 
     Returns
     -------
@@ -289,7 +339,8 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
     Block ``b`` starts at ``floor(u_b L)`` of the ``L`` returns and wraps around. With
     ``target_vol``: ``r' = m + (r - m) target_vol / (sd sqrt(12))`` with ``m`` and ``sd``
     the mean and population sd of the history, so the bootstrap keeps the historical
-    (real-world) mean: label such runs as what-ifs under the valuation measure.
+    (real-world) mean: label such runs as what-ifs under the valuation measure. The
+    standardised return ``(r - m) / sd`` is the same with or without ``target_vol``.
     """
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.size < 1:
@@ -303,8 +354,12 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
     idx += t % block_months
     idx %= r.size
     inc = r[idx]
+    m, sd = r.mean(), r.std()
+    if btc_shock_out is not None:
+        z_hist = np.empty_like(r)
+        _standardize(z_hist, r, m, sd)
+        np.take(z_hist, idx, out=btc_shock_out)
     if target_vol is not None:
-        m, sd = r.mean(), r.std()
         if sd == 0:
             raise ValueError("cannot rescale returns with zero volatility to target_vol")
         inc -= m
@@ -343,20 +398,8 @@ def log_returns(s0, btc_price: np.ndarray) -> np.ndarray:
     return out
 
 
-def _standardize_rows(x: np.ndarray, scale=1.0) -> np.ndarray:
-    """Each row to mean 0, sd ``scale`` over time (rows with zero spread become 0).
-
-    Row-wise, so it keeps chunk invariance; used to turn BTC returns into a unit shock.
-    network.py holds the same helper, since stage modules never import each other.
-    """
-    out = x - x.mean(axis=1, keepdims=True)
-    sd = np.sqrt(np.einsum("ij,ij->i", out, out) / x.shape[1])[:, None]
-    out *= np.divide(scale, sd, out=np.zeros_like(sd), where=sd > 0)
-    return out
-
-
 def fees_per_block(median_btc, sigma, phi, n_months: int, z_fee: np.ndarray,
-                   btc_log_return: np.ndarray | None = None, rho_btc=0.0) -> np.ndarray:
+                   btc_shock: np.ndarray | None = None, rho_btc=0.0) -> np.ndarray:
     """Transaction fees per block: a stationary AR(1) in logs around a median.
 
     Parameters
@@ -371,10 +414,11 @@ def fees_per_block(median_btc, sigma, phi, n_months: int, z_fee: np.ndarray,
         Months T.
     z_fee : numpy.ndarray
         Standard normals ``[P, T]``.
-    btc_log_return : numpy.ndarray, optional
-        ``[P, T]`` BTC monthly log returns (:func:`log_returns`); needed if ``rho_btc`` != 0.
+    btc_shock : numpy.ndarray, optional
+        ``[P, T]`` standardised BTC returns (a price process's ``btc_shock_out``, module
+        docstring); needed if ``rho_btc`` != 0.
     rho_btc : float or array_like [P]
-        Correlation of the fee shock with the (row-standardised) BTC return.
+        Correlation of the fee innovation with the BTC shock.
 
     Returns
     -------
@@ -385,18 +429,18 @@ def fees_per_block(median_btc, sigma, phi, n_months: int, z_fee: np.ndarray,
     -----
     ``x_t = phi x_{t-1} + sqrt(1 - phi^2) sigma e_t``, ``e_t = rho z_btc + sqrt(1-rho^2) z_fee``,
     ``fee_t = median exp(x_t)``, starting from ``x_{-1} = 0`` (today's fees at the median),
-    so ``Var x_t = sigma^2 (1 - phi^(2(t+1)))`` approaches ``sigma^2``. ``z_btc`` is the
-    BTC return standardised per path over the horizon. No floors or clips.
+    so ``Var x_t = sigma^2 (1 - phi^(2(t+1)))`` approaches ``sigma^2``. ``z_btc`` is
+    ``btc_shock``: month t's fees depend on BTC shocks up to month t only. No floors or
+    clips.
     """
     rho, phi_c = _col(rho_btc), _col(phi)
     innovation_sd = np.sqrt(1.0 - phi_c**2) * _col(sigma)
     z = _shock({"z_fee": z_fee}, "z_fee", n_months)
     e = np.multiply(z, np.sqrt(1.0 - rho**2) * innovation_sd)
     if np.any(rho != 0):
-        if btc_log_return is None:
-            raise ValueError("rho_btc != 0 needs btc_log_return")
-        r = np.asarray(btc_log_return, dtype=np.float64)[:, :n_months]
-        e += _standardize_rows(r, rho * innovation_sd)
+        if btc_shock is None:
+            raise ValueError("rho_btc != 0 needs btc_shock")
+        e += _shock({"btc_shock": btc_shock}, "btc_shock", n_months) * (rho * innovation_sd)
     phi_v = phi_c[:, 0] if phi_c.ndim == 2 else phi_c
     tmp = np.empty(e.shape[0])
     for t in range(1, n_months):

@@ -3,8 +3,13 @@
 Height, subsidy, hashrate and hashprice are coupled (``cost_curve`` reacts to hashprice,
 which needs the subsidy, which needs the height), so one function,
 :func:`simulate_network`, runs them together. Hashrate models sit in the registry
-:data:`HASHRATE_MODELS`; each turns its parameters into exogenous monthly log increments
-and, if it reacts to profitability, a feedback term evaluated inside the month loop.
+:data:`HASHRATE_MODELS`; each adds its parameters' exogenous monthly log increments to the
+common noise and, if it reacts to profitability, returns a feedback term evaluated inside
+the month loop.
+
+The noise correlates with BTC through the standardised BTC return a price process hands
+back (``btc_shock_out``, see ``market``): month t's noise depends on BTC shocks of month t
+only, never on later months of its path.
 """
 
 from __future__ import annotations
@@ -89,35 +94,32 @@ def _col(x) -> np.ndarray:
     return a[:, None] if a.ndim == 1 else a
 
 
-def _standardize_rows(x: np.ndarray, scale=1.0) -> np.ndarray:
-    """Rows to mean 0, sd ``scale`` over time (zero-spread rows become 0); as in market.py."""
-    out = x - x.mean(axis=1, keepdims=True)
-    sd = np.sqrt(np.einsum("ij,ij->i", out, out) / x.shape[1])[:, None]
-    out *= np.divide(scale, sd, out=np.zeros_like(sd), where=sd > 0)
-    return out
+def _noise(p: Mapping, z_hash: np.ndarray, btc_shock: np.ndarray | None) -> np.ndarray:
+    """``vol sqrt(dt) (rho z_btc + sqrt(1 - rho^2) z_hash)`` as a new ``[P, T]`` array.
 
-
-def _noise(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> np.ndarray:
-    """``vol sqrt(dt) (rho z_btc + sqrt(1 - rho^2) z_hash)``, z_btc = standardised BTC return."""
+    ``z_btc`` is ``btc_shock``, the BTC return standardised by its ex-ante distribution.
+    """
     rho, scale = _col(p["rho_btc"]), _col(p["vol"]) * math.sqrt(DT)
     e = np.multiply(z_hash, np.sqrt(1.0 - rho**2) * scale)
     if np.any(rho != 0):
-        e += _standardize_rows(btc_ret, rho * scale)
+        if btc_shock is None:
+            raise ValueError("rho_btc != 0 needs btc_shock")
+        e += np.asarray(btc_shock, dtype=np.float64) * (rho * scale)
     return e
 
 
-def _growth(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, None]:
-    """Decaying log growth + lagged BTC response + noise; no feedback.
+def _growth(p: Mapping, noise: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, None]:
+    """Decaying log growth + lagged BTC response, added to the noise; no feedback.
 
     ``g(s) = ln(1 + growth_year1) exp(-growth_decay_per_year s)`` integrated over each
     month, plus ``btc_beta r_{t - lag_months}`` (BTC log return; zero before the grid).
     """
-    n_months = z_hash.shape[1]
+    n_months = noise.shape[1]
     g0, k = np.log1p(_col(p["growth_year1"])), _col(p["growth_decay_per_year"])
     t0 = np.arange(n_months) * DT
     # Exact integral of the decaying rate over [t0, t0 + dt]; dt when the decay is zero.
     span = np.divide(-np.expm1(-k * DT), k, out=np.full(np.shape(k), DT), where=k != 0)
-    inc = _noise(p, z_hash, btc_ret)
+    inc = noise  # a fresh array of our own: the increments are built in it
     inc += g0 * span * np.exp(-k * t0)
     lag, beta = int(p["lag_months"]), _col(p["btc_beta"])
     if np.any(beta != 0) and lag < n_months:
@@ -126,7 +128,7 @@ def _growth(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np.nda
     return inc, None
 
 
-def _cost_curve(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, Feedback]:
+def _cost_curve(p: Mapping, noise: np.ndarray, btc_ret: np.ndarray) -> tuple[np.ndarray, Feedback]:
     """Entry/exit toward the marginal machine's breakeven hashprice, plus noise.
 
     ``d ln H_t = speed ln(hp*_t / breakeven_t) + noise``, where ``hp*_t`` is the month's
@@ -134,13 +136,13 @@ def _cost_curve(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np
     positive and ``exit_speed`` otherwise, and the marginal J/TH falls by
     ``efficiency_improvement_per_year`` compounded (evaluated at each month start).
     """
-    n_months = z_hash.shape[1]
+    n_paths, n_months = noise.shape
     years = np.arange(n_months) * DT
     j = _col(p["marginal_j_per_th"]) * (1.0 - _col(p["efficiency_improvement_per_year"])) ** years
     # [T, P or 1], so that the month loop reads a contiguous row.
     log_be = np.ascontiguousarray(np.log(breakeven_hashprice(j, _col(p["power_usd_per_mwh"]))).T)
-    entry = np.broadcast_to(_col(p["entry_speed"]), (z_hash.shape[0], 1))[:, 0]
-    exit_ = np.broadcast_to(_col(p["exit_speed"]), (z_hash.shape[0], 1))[:, 0]
+    entry = np.broadcast_to(_col(p["entry_speed"]), (n_paths, 1))[:, 0]
+    exit_ = np.broadcast_to(_col(p["exit_speed"]), (n_paths, 1))[:, 0]
 
     def feedback(t: int, pre_hashprice: np.ndarray) -> np.ndarray:
         gap = np.log(pre_hashprice)
@@ -149,13 +151,17 @@ def _cost_curve(p: Mapping, z_hash: np.ndarray, btc_ret: np.ndarray) -> tuple[np
         speed *= gap
         return speed
 
-    return _noise(p, z_hash, btc_ret), feedback
+    return noise, feedback
 
 
 _Model = Callable[[Mapping, np.ndarray, np.ndarray], tuple[np.ndarray, Feedback | None]]
 
 HASHRATE_MODELS: dict[str, _Model] = {"growth": _growth, "cost_curve": _cost_curve}
-"""Scenario ``network.model`` string -> model (params, z_hash, btc returns) -> increments."""
+"""Scenario ``network.model`` string -> model.
+
+A model takes (params, noise, BTC log returns), the noise a fresh ``[P, T]`` array it may
+add to in place, and returns the monthly log increments and its feedback (or None).
+"""
 
 _REQUIRED = {
     "growth": ("growth_year1",),
@@ -195,6 +201,7 @@ def simulate_network(
     btc_price0=None,
     hashrate_diff0_ehs=None,
     btc_log_return: np.ndarray | None = None,
+    btc_shock: np.ndarray | None = None,
 ) -> NetworkPaths:
     """Run network hashrate, blocks, height, subsidy and hashprice over the grid.
 
@@ -225,12 +232,15 @@ def simulate_network(
         fraction of the log gap closed), vol, rho_btc. Each a scalar or ``[P]`` array.
     btc_price0 : float or array_like [P], optional
         BTC price at the valuation date; without it month 0's BTC return counts as zero
-        (for the lagged response and the correlated noise).
+        (for the lagged response).
     hashrate_diff0_ehs : float or array_like [P], optional
         Hashrate the current difficulty was set for [EH/s]; defaults to ``h0_ehs``.
     btc_log_return : numpy.ndarray, optional
         ``[P, T]`` BTC monthly log returns (``market.log_returns``), if already computed;
         otherwise derived from ``btc_price`` and ``btc_price0``.
+    btc_shock : numpy.ndarray, optional
+        ``[P, T]`` standardised BTC returns (a price process's ``btc_shock_out``), the
+        shock the noise correlates with; needed if ``rho_btc`` != 0.
 
     Returns
     -------
@@ -244,7 +254,8 @@ def simulate_network(
     ``sqrt(H_diff0 H_0)``. Subsidy is the mean over the month's blocks (a halving month
     blends both values). Hashprice includes the block-time factor ``blocks / (144 days)``,
     so it is what a PH/s actually earned per day that month (CHK-1 at factor 1).
-    The rho_btc noise uses the BTC return standardised per path over the horizon.
+    The noise correlates with ``btc_shock`` (module docstring); the lagged response
+    ``btc_beta`` uses the raw log returns.
     """
     p = _params(model, params)
     btc_price = np.asarray(btc_price, dtype=np.float64)
@@ -253,7 +264,8 @@ def simulate_network(
     days = np.asarray(days, dtype=np.float64)
     btc_ret = (_btc_returns(btc_price, btc_price0) if btc_log_return is None
                else np.asarray(btc_log_return, dtype=np.float64))
-    inc, feedback = HASHRATE_MODELS[model](p, np.asarray(z_hash, dtype=np.float64), btc_ret)
+    noise = _noise(p, np.asarray(z_hash, dtype=np.float64), btc_shock)
+    inc, feedback = HASHRATE_MODELS[model](p, noise, btc_ret)
     ln_h0 = np.broadcast_to(np.log(_col(h0_ehs)), (n_paths, 1))
     h_diff0 = np.broadcast_to(_col(h0_ehs if hashrate_diff0_ehs is None else hashrate_diff0_ehs),
                               (n_paths, 1))
