@@ -349,7 +349,12 @@ def test_bootstrap_shock_uses_the_history_moments(history):
     np.testing.assert_array_equal(rescaled, plain)
     np.testing.assert_allclose(rescaled, (ret - r.mean()) / (0.9 / np.sqrt(12)), rtol=0,
                                atol=1e-13)
-    flat = np.empty((2, 6))
-    market.bootstrap(S0, 6, {"u_block": np.zeros((2, 1))}, returns=np.full(20, 0.25),
-                     btc_shock_out=flat)
-    np.testing.assert_array_equal(flat, 0.0)
+    # A constant history carries no shock, whether or not its value is exact in binary.
+    for level in (0.25, 0.01):
+        flat = np.empty((2, 6))
+        market.bootstrap(S0, 6, {"u_block": np.zeros((2, 1))}, returns=np.full(20, level),
+                         btc_shock_out=flat)
+        np.testing.assert_array_equal(flat, 0.0)
+        with pytest.raises(ValueError, match="zero volatility"):
+            market.bootstrap(S0, 6, {"u_block": np.zeros((2, 1))}, returns=np.full(20, level),
+                             target_vol=0.5)

@@ -354,7 +354,10 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
     idx += t % block_months
     idx %= r.size
     inc = r[idx]
-    m, sd = r.mean(), r.std()
+    m = r.mean()
+    # A constant history has no risk: its computed sd can be 1e-18 rather than 0 (0.01 is not
+    # exact in binary), which would blow rounding up into unit shocks.
+    sd = float(r.std()) if np.ptp(r) > 0 else 0.0
     if btc_shock_out is not None:
         z_hist = np.empty_like(r)
         _standardize(z_hist, r, m, sd)
