@@ -158,7 +158,8 @@ def site_paths(*, gross_mw, gross_to_it, sign_month, build_months, tranches=(),
         relet = relet_rate_usd_per_kw_month
         first = int(sign[rows].min())
         lease_states, lease_rent, lease_mw = _lease_months(
-            first, sign[rows], energise[rows], u_default[rows, first:], u_renewal, rows,
+            # One gather straight into contiguous month rows: no [R, T] copy to transpose again.
+            first, sign[rows], energise[rows], u_default.T[first:].take(rows, axis=1), u_renewal, rows,
             tranches=[(f[rows], sign[rows] + off[rows]) for f, off in zip(fractions, offsets)],
             it_mw=it_mw[rows], level0=kw * take(lease_rate_usd_per_kw_month),
             relet_level=None if relet is None else kw * take(relet), growth=1.0 + take(escalator),
@@ -186,8 +187,8 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, tranches
         First signing month; every path is MINING before it.
     sign, energise : ndarray [R] int
         Signing and first energisation month of each path [month].
-    u_default : ndarray [R, T - first]
-        Default shocks of these paths from month ``first``.
+    u_default : ndarray [T - first, R]
+        Default shocks of these paths from month ``first``, month-major.
     u_renewal : ndarray [P, T]
         Renewal shocks of every path, read at ``rows`` in term-end months only.
     rows : ndarray [R] int
@@ -221,8 +222,8 @@ def _lease_months(first, sign, energise, u_default, u_renewal, rows, *, tranches
     the tranches delivered so far in index order, the sum a masked add over the grid gives.
     """
     n = sign.shape[0]
-    months = first + u_default.shape[1]
-    shocks = np.ascontiguousarray(u_default.T)
+    months = first + u_default.shape[0]
+    shocks = np.ascontiguousarray(u_default)  # a no-op for the caller's gather
     state = np.zeros(n, dtype=np.int8)
     next_step = np.zeros(n, dtype=np.int64)  # next escalation month of the current lease
     term_end = np.zeros(n, dtype=np.int64)
