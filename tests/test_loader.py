@@ -422,3 +422,18 @@ def test_no_unsafe_loader_anywhere():
     assert "yaml.Loader" not in source and "yaml.load(" not in source and "UnsafeLoader" not in source
     assert issubclass(loader._SafeComposer, yaml.SafeLoader)
     assert os.path.basename(loader.__file__) == "loader.py"
+
+
+def test_data_files_are_found_beside_the_scenario_that_names_them(tmp_path, monkeypatch):
+    (tmp_path / "parent").mkdir()
+    (tmp_path / "child").mkdir()
+    (tmp_path / "parent" / "p.yaml").write_text(
+        "name: p\nmarket:\n  btc:\n    process: {kind: bootstrap, csv: history.csv}\n")
+    (tmp_path / "child" / "c.yaml").write_text("extends: ../parent/p.yaml\nname: c\n")
+    (tmp_path / "child" / "abs.yaml").write_text(
+        f"extends: ../parent/p.yaml\nmarket:\n  btc:\n    process: {{csv: {tmp_path / 'x.csv'}}}\n")
+    monkeypatch.chdir(tmp_path / "child")  # the command's directory does not matter
+    csv = loader.resolve(tmp_path / "child" / "c.yaml").data["market"]["btc"]["process"]["csv"]
+    assert Path(csv).resolve() == (tmp_path / "parent" / "history.csv").resolve()
+    absolute = loader.resolve(tmp_path / "child" / "abs.yaml").data["market"]["btc"]["process"]["csv"]
+    assert absolute == str(tmp_path / "x.csv")

@@ -418,7 +418,29 @@ def resolve(path: str | os.PathLike[str]) -> ResolvedDoc:
             out: Lines = {}
             data = _merge(data, lines, child, child_lines, (), out)
             lines = out
-    return ResolvedDoc(data=data, lines=lines, file=docs[0].file, chain=tuple(d.file for d in docs))
+    return ResolvedDoc(data=_anchor_files(data, lines), lines=lines, file=docs[0].file,
+                       chain=tuple(d.file for d in docs))
+
+
+FILE_KEYS: tuple[KeyPath, ...] = (("market", "btc", "process", "csv"),)
+"""Key paths whose value names a data file: relative to the scenario file that states it."""
+
+
+def _anchor_files(data: dict, lines: Lines) -> dict:
+    """``data`` with each relative :data:`FILE_KEYS` path joined to its stating file's folder.
+
+    Like ``extends:``, a data file is found beside the scenario that names it (the parent's
+    folder when an ``extends`` parent states it), not in the directory the command runs from.
+    """
+    for key in FILE_KEYS:
+        *parents, name = key
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(name) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute() and key in lines:
+            node[name] = str(Path(lines[key][0]).parent / value)
+    return data
 
 
 def _copy_lines(value: object, src: Lines, src_path: KeyPath, dst_path: KeyPath, out: Lines) -> None:
