@@ -32,6 +32,7 @@ import simulator.engine.sites as sites
 import simulator.engine.treasury as treasury
 import simulator.engine.valuation as valuation
 from simulator import units
+from simulator.errors import InputDataError
 from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams, CompanyPaths,
                                      DebtParams, Deployment, FleetParams, MarketPaths, Num,
                                      SiteParams, TreasuryParams, ValuationParams)
@@ -381,7 +382,13 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
         params = dict(mu=pair("drift"), sigma=pair("volatility"), p_stay=pair("stay_probability_monthly"),
                       initial_state=initial)
     else:
-        params = dict(returns=market.read_close_csv(proc.csv), block_months=proc.block_months,
+        returns = market.read_close_csv(proc.csv)
+        if proc.target_volatility is not None and np.ptp(returns) == 0:
+            raise InputDataError(
+                f"{proc.csv}: every monthly log return is {returns[0]:.4g}, so "
+                f"there is no volatility to rescale to {key}.target_volatility; give a history "
+                f"whose returns vary, or drop target_volatility")
+        params = dict(returns=returns, block_months=proc.block_months,
                       target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
     # The process hands back the log returns it drew (no log pass over the prices) and the
     # same returns standardised ex ante, which fees and network noise correlate with.
