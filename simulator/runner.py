@@ -174,12 +174,8 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
 
 def _prepare_report() -> None:
     """Everything the report needs before it has a cube: about a second of imports."""
-    import xarray as xr
-
+    import simulator.cube  # noqa: F401 - xarray
     import simulator.report  # noqa: F401 - matplotlib, Jinja2
-
-    # xarray imports dask.array (when installed) on the first variable it builds.
-    xr.Variable("x", [0.0])
 
 
 def _write_report(cube: Any, analysis: dict[str, Any], path: Path) -> None:

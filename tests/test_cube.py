@@ -169,3 +169,25 @@ def test_saved_series_are_shuffled_deflated_and_chunked(tmp_path, monkeypatch):
         assert f["btc_price"].chunks == (7, 40)
         assert f["btc_price"].id.get_num_chunks() == 9  # 60 rows in chunks of 7
     xr.testing.assert_identical(ds, cube.load(target))
+
+
+def test_building_a_cube_does_not_import_dask_but_dask_arrays_still_work():
+    """xarray would import dask (about 0.7 s) to build the first variable; the cube module's
+    lazy check keeps a serial run free of it, and dask arrays made later are still dask."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from synthetic import synthetic_cube\n"
+        "c = synthetic_cube(paths=8, months=6)\n"
+        "assert 'dask' not in sys.modules, sorted(m for m in sys.modules if m.startswith('dask'))\n"
+        "import dask.array as da, xarray as xr\n"
+        "ds = xr.Dataset({'a': ('x', da.zeros(4, chunks=2))}, coords={'x': np.arange(4)})\n"
+        "assert ds.chunks == {'x': (2, 2)}, ds.chunks\n"
+        "assert float(ds['a'].sum().compute()) == 0.0\n"
+    )
+    tests = str(__import__("pathlib").Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tests, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
