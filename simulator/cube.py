@@ -27,8 +27,8 @@ import re
 import sys
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ def _dask_checked_lazily() -> None:
     utils.is_dask_collection = is_dask_collection
 
     class _Dask(base):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:  # noqa: D107 - nothing imported here
+        def __init__(self) -> None:  # nothing imported here
             pass
 
         @property

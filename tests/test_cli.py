@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,33 @@ def test_schema_rejects_what_validate_rejects():
 def _as_json(data):
     """YAML dates become strings, as an editor's YAML plugin sees them."""
     return json.loads(json.dumps(data, default=str))
+
+
+@pytest.mark.parametrize(("args", "status", "stream", "text"), [
+    (["validate", "base"], 0, "stdout", "ok"),
+    (["schema"], 0, "stdout", '"$schema"'),
+    (["validate", "no-such-scenario"], 2, "stderr", "no scenario file or shipped scenario"),
+    (["run"], 2, "stderr", "Missing argument"),
+])
+def test_console_command_keeps_exit_status_and_flushes_output(args, status, stream, text):
+    """``main`` leaves with os._exit (no interpreter teardown): the status and the output
+    must still come through a pipe."""
+    done = subprocess.run([sys.executable, "-m", "simulator", *args], check=False, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == status, done.stderr
+    assert text in getattr(done, stream)
+    assert "Traceback" not in done.stderr
+
+
+def test_console_command_flushes_what_was_not_flushed():
+    code = ("import sys, simulator.cli as c\n"
+            "def fake(**kw):\n"
+            "    sys.stdout.write('buffered, no newline'); sys.stderr.write('err')\n"
+            "    raise SystemExit(3)\n"
+            "c.cli = fake\n"
+            "c.main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # pipes block-buffer
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                          timeout=60,
+                          env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "buffered, no newline", "err")
