@@ -3,6 +3,8 @@
 Compares the stage's wall and CPU time (best of ``--repeat``) with the time numpy alone needs
 to draw the same number of float64 standard normals (``default_rng().standard_normal``), for
 both network models, run chunk by chunk as ``chain._market`` runs it. Target: ratio <= 2.
+Also prints a lower bound for any NumPy version of the stage (:func:`_bound`): drawing the
+normals plus the three ``exp`` and two ``cumsum`` passes that its outputs cannot do without.
 
     python benchmarks/bench_stochastic.py [--paths 100000] [--months 120] [--chunk 10240]
 """
@@ -41,6 +43,18 @@ def run_stage(seed: int, start: int, stop: int, months: int, model: str) -> netw
         btc_shock=shock)
 
 
+def _bound(start: int, stop: int, months: int) -> None:
+    """The least any NumPy version of the stage must do: draw its normals, then one ``exp``
+    for each of the three outputs that are exponentials (BTC price, fees, network hashrate)
+    and one ``cumsum`` for each of the two random walks (log price, log hashrate)."""
+    draws = Draws(1, start, stop, months)
+    z = [draws.normal(s) for s in NORMAL_STREAMS]
+    np.cumsum(z[0], axis=1, out=z[0])
+    np.cumsum(z[2], axis=1, out=z[2])
+    for x in z:
+        np.exp(x, out=x)
+
+
 def _best(fn, repeat: int) -> tuple[float, float]:
     """Best wall and CPU seconds of ``repeat`` runs (CPU time is steadier on a shared host)."""
     walls, cpus = [], []
@@ -70,6 +84,11 @@ def main() -> None:
 
     w_base, c_base = _best(baseline, args.repeat)
     print(f"numpy standard_normal, {count:,} normals: wall {w_base:.3f} s, cpu {c_base:.3f} s")
+    w_bound, c_bound = _best(lambda: [_bound(a, b, months) for a, b in chunk_plan(n, args.chunk)],
+                             args.repeat)
+    print(f"lower bound (the normals + 3 exp + 2 cumsum, float64, chunks of {args.chunk:,}): "
+          f"wall {w_bound:.3f} s (ratio {w_bound / w_base:.2f}), cpu {c_bound:.3f} s "
+          f"(ratio {c_bound / c_base:.2f})")
     for model in ("growth", "cost_curve"):
         for chunk in (args.chunk, n):
             plan = chunk_plan(n, chunk)
