@@ -139,8 +139,9 @@ def _dask_checked_lazily() -> None:
             array = getattr(sys.modules.get("dask.array"), "Array", None)
             return (array,) if isinstance(array, type) else ()
 
-        def __getattr__(self, name: str) -> Any:  # module, version, available
-            return getattr(base("dask"), name)
+        def __getattr__(self, name: str) -> Any:  # module, version, available: the real record
+            real = cache["dask"] = base("dask")
+            return getattr(real, name)
 
     cache["dask"] = _Dask()
 
