@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 
 from simulator.engine import market, network, treasury
-from simulator.scenario import models
+from simulator.scenario import company_models, market_models
 
 
 def _literals(union) -> set[str]:
@@ -14,13 +14,13 @@ def _literals(union) -> set[str]:
 
 
 def test_price_processes_match_scenario_union():
-    assert set(market.PRICE_PROCESSES) == _literals(models.PriceProcess)
+    assert set(market.PRICE_PROCESSES) == _literals(market_models.PriceProcess)
     assert set(market.PRICE_SHOCKS) == set(market.PRICE_PROCESSES)
 
 
 def test_hashrate_models_match_scenario_union():
-    assert set(network.HASHRATE_MODELS) == _literals(models.HashrateModel)
+    assert set(network.HASHRATE_MODELS) == _literals(market_models.HashrateModel)
 
 
 def test_treasury_policies_match_scenario_union():
-    assert set(treasury.POLICIES) == _literals(models.TreasuryPolicy)
+    assert set(treasury.POLICIES) == _literals(company_models.TreasuryPolicy)
