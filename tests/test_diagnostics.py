@@ -12,7 +12,8 @@ from pydantic_core import PydanticCustomError
 
 from simulator.errors import ScenarioError, ScenarioErrors
 from simulator.scenario.diagnostics import from_validation_error
-from simulator.scenario.loader import load_yaml, resolve
+from simulator.scenario.extends import resolve
+from simulator.scenario.loader import load_yaml
 
 CFG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 

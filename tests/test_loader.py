@@ -1,4 +1,4 @@
-"""Tests for simulator/scenario/loader.py: safe YAML with lines, limits, extends and merging."""
+"""Tests for simulator/scenario/loader.py (safe YAML with lines, limits) and extends.py (merging)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError
-from simulator.scenario import loader
-from simulator.scenario.loader import find_scenario, format_path, load_yaml, locate, resolve
+from simulator.scenario import extends, loader
+from simulator.scenario.extends import resolve
+from simulator.scenario.loader import find_scenario, format_path, load_yaml, locate
 
 
 def write(tmp_path, name, text):
@@ -329,6 +330,7 @@ def test_extends_falls_back_to_a_shipped_name(tmp_path, monkeypatch):
     shipped.mkdir()
     write(shipped, "base.yaml", BASE)
     monkeypatch.setattr(loader, "scenarios_dir", lambda: shipped)
+    monkeypatch.setattr(extends, "scenarios_dir", lambda: shipped)
     work = tmp_path / "work"
     work.mkdir()
     child = write(work, "child.yaml", "extends: base\nname: mine\n")
@@ -374,7 +376,7 @@ def test_extends_cycle(tmp_path):
 
 
 def test_extends_chain_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(loader, "MAX_EXTENDS", 3)
+    monkeypatch.setattr(extends, "MAX_EXTENDS", 3)
     write(tmp_path, "f0.yaml", "name: x\n")
     for i in range(1, 5):
         write(tmp_path, f"f{i}.yaml", f"extends: f{i - 1}.yaml\n")
@@ -433,7 +435,7 @@ def test_data_files_are_found_beside_the_scenario_that_names_them(tmp_path, monk
     (tmp_path / "child" / "abs.yaml").write_text(
         f"extends: ../parent/p.yaml\nmarket:\n  btc:\n    process: {{csv: {tmp_path / 'x.csv'}}}\n")
     monkeypatch.chdir(tmp_path / "child")  # the command's directory does not matter
-    csv = loader.resolve(tmp_path / "child" / "c.yaml").data["market"]["btc"]["process"]["csv"]
+    csv = extends.resolve(tmp_path / "child" / "c.yaml").data["market"]["btc"]["process"]["csv"]
     assert Path(csv).resolve() == (tmp_path / "parent" / "history.csv").resolve()
-    absolute = loader.resolve(tmp_path / "child" / "abs.yaml").data["market"]["btc"]["process"]["csv"]
+    absolute = extends.resolve(tmp_path / "child" / "abs.yaml").data["market"]["btc"]["process"]["csv"]
     assert absolute == str(tmp_path / "x.csv")

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from simulator.scenario.diagnostics import from_validation_error
-from simulator.scenario.loader import find_scenario, resolve
+from simulator.scenario.extends import resolve
+from simulator.scenario.loader import find_scenario
 from simulator.scenario.models import Scenario
 
 __all__ = ["Scenario", "LoadedScenario", "load_scenario", "load", "json_schema", "shipped_scenarios"]

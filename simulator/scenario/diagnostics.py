@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 
 from simulator.errors import ScenarioError, ScenarioErrors
-from simulator.scenario.loader import KeyPath, ResolvedDoc, format_path, locate
+from simulator.scenario.extends import ResolvedDoc
+from simulator.scenario.loader import KeyPath, format_path, locate
 
 _ABSENT = object()
 _BASIC_NAMES = {float: "float", int: "int", str: "str", bool: "bool", type(None): "none"}
