@@ -1,10 +1,11 @@
-"""Chunk plan, serial or Dask execution of the engine, and the reductions over chunks.
+"""Chunk plan and the execution of a run's chunks, serially or on Dask.
 
 Paths are split into chunks of whole :data:`~simulator.rng.BLOCK_PATHS` blocks. Each chunk
 samples its inputs and draws its shocks from streams keyed by ``(seed, stream, block)``, so
-the numbers of a path do not depend on how the run is split or where it runs. Reductions are
-made per block and combined in block order, so the all-path mean and standard deviation are
-bit-identical too. Dask is imported only when a cluster is asked for.
+the numbers of a path do not depend on how the run is split or where it runs. Each chunk's
+result goes to a :class:`~simulator.reduce.Reducer` as soon as it arrives; reductions are made
+per block and combined in block order (:mod:`simulator.reduce`), so the all-path mean and
+standard deviation are bit-identical too. Dask is imported only when a cluster is asked for.
 
 Memory is bounded by the chunk size: a chunk's ``[path, time]`` arrays are reduced to
 per-block statistics as soon as it finishes, and only the rows of the stored sample
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +26,8 @@ import numpy as np
 
 from simulator.engine import chain
 from simulator.errors import RunError
+from simulator.reduce import (PRECISION_VARIABLE, SERIES_DTYPE, ChunkResult, Precision, Reduced,
+                              Reducer, block_stats)
 from simulator.rng import BLOCK_PATHS, Draws, chunk_plan
 from simulator.sampling import sample_inputs
 
@@ -34,13 +36,6 @@ Progress = Callable[[int, int], None]
 
 Until = Callable[[int, float], bool]
 """``until(paths_done, mean_se_usd) -> stop?``, called in path order after each chunk."""
-
-SERIES_DTYPE = np.float32
-"""Storage dtype of floating ``[path, time]`` sample rows; equals ``simulator.cube.SERIES_DTYPE``."""
-
-PRECISION_VARIABLE = "value_per_share"
-"""The per-path variable whose standard error of the mean drives adaptive precision."""
-
 
 def aligned_chunks(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:
     """``[start, stop)`` chunks of whole blocks (``chunk_paths`` rounded up to a block multiple)."""
@@ -74,17 +69,6 @@ class ChunkTask:
     stop: int
 
 
-@dataclass
-class ChunkResult:
-    start: int
-    stop: int
-    per_path: dict[str, np.ndarray]
-    series: dict[str, np.ndarray]
-    """``[path, time]`` rows of the chunk's paths below ``store_paths`` (may be empty)."""
-    block_stats: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
-    """Per block: (count [b], mean [b, T], M2 [b, T]) of each ``[path, time]`` variable."""
-    inputs: dict[str, np.ndarray]
-
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Sample inputs and run the engine for one chunk of paths."""
@@ -99,7 +83,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     keep = max(0, min(stop, run.store_paths) - start)
     for name, arr in out.items():
         if arr.ndim == 2 and name in chain.SERIES:
-            stats[name] = _block_stats(arr)
+            stats[name] = block_stats(arr)
             if keep:
                 # A view, not a copy: the reducer copies it once into its sample buffer.
                 series[name] = arr[:keep]
@@ -126,177 +110,6 @@ def _run_chunk_remote(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
 def _unpickle_run(run_pickle: bytes) -> RunSpec:
     return pickle.loads(run_pickle)
 
-
-def _block_stats(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, mean and M2 over paths of each global block inside this chunk.
-
-    Parameters
-    ----------
-    arr : numpy.ndarray
-        ``[path, time]`` values of one chunk, in the variable's units. Chunks start on a block
-        boundary (:func:`aligned_chunks`), so every ``BLOCK_PATHS`` rows from row 0 are a block.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        Paths per block ``[b]``, float64 mean ``[b, T]`` (units of ``arr``) and sum of squared
-        deviations from it ``[b, T]`` (units squared).
-
-    Notes
-    -----
-    Each block is summed row by row and its deviations are formed in a block-sized buffer,
-    so a block is read from memory once and stays in cache for the second pass; ``einsum``
-    squares and sums the deviations in one pass. A block's numbers depend only on its rows,
-    so they are the same whatever chunk the block arrives in.
-    """
-    rows, months = arr.shape
-    edges = np.append(np.arange(0, rows, BLOCK_PATHS), rows)
-    counts = np.diff(edges).astype(np.float64)
-    means = np.empty((counts.size, months), dtype=np.float64)
-    m2s = np.empty_like(means)
-    dev = np.empty((min(BLOCK_PATHS, rows), months), dtype=np.float64)
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        d = dev[:hi - lo]
-        np.add.reduce(arr[lo:hi], axis=0, dtype=np.float64, out=means[i])
-        means[i] /= counts[i]
-        np.subtract(arr[lo:hi], means[i], out=d)
-        np.einsum("pt,pt->t", d, d, out=m2s[i])
-    return counts, means, m2s
-
-
-def combine_stats(counts: np.ndarray, means: np.ndarray,
-                  m2s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Pool per-block (count, mean, M2) in the given order into one (count, mean, M2).
-
-    Notes
-    -----
-    Chan, Golub and LeVeque (1979): for groups A and B with ``delta = mean_B - mean_A``,
-    ``mean = mean_A + delta n_B / n``, ``M2 = M2_A + M2_B + delta^2 n_A n_B / n``. The order
-    is fixed (block order), so the result does not depend on chunking or scheduling.
-    """
-    n, mean, m2 = float(counts[0]), means[0].astype(np.float64), m2s[0].astype(np.float64)
-    for nb, mb, m2b in zip(counts[1:], means[1:], m2s[1:]):
-        delta = mb - mean
-        total = n + nb
-        mean += delta * (nb / total)
-        m2 += m2b + delta * delta * (n * nb / total)
-        n = total
-    return n, mean, m2
-
-
-@dataclass
-class Reduced:
-    """All chunks put back together in path order."""
-
-    per_path: dict[str, np.ndarray] = field(default_factory=dict)
-    series: dict[str, np.ndarray] = field(default_factory=dict)
-    summary: dict[str, np.ndarray] = field(default_factory=dict)
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
-    paths: int = 0
-    """Paths actually run (less than planned when adaptive precision stopped early)."""
-    mean_se: float = float("nan")
-    """Standard error of the mean of :data:`PRECISION_VARIABLE` [USD/share] over ``paths``."""
-
-
-class Reducer:
-    """Collects chunk results in any order into preallocated path-ordered buffers.
-
-    Parameters
-    ----------
-    capacity : int
-        Paths to allocate for at first; grows (doubling, up to ``limit``) if exceeded.
-    limit : int
-        Most paths the run can have.
-    store_paths : int
-        Rows of the stored ``[path, time]`` sample.
-    """
-
-    def __init__(self, capacity: int, limit: int, store_paths: int) -> None:
-        self.capacity = min(capacity, limit)
-        self.limit = limit
-        self.store = min(store_paths, limit)
-        self.per_path: dict[str, np.ndarray] = {}
-        self.inputs: dict[str, np.ndarray] = {}
-        self.series: dict[str, np.ndarray] = {}
-        self.stats: dict[int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-
-    def add(self, r: ChunkResult) -> None:
-        """Copy a chunk's per-path values and sample rows into place; keep its block stats."""
-        if r.stop > self.capacity:
-            self._grow(r.stop)
-        for target, source in ((self.per_path, r.per_path), (self.inputs, r.inputs)):
-            for name, arr in source.items():
-                buf = target.get(name)
-                if buf is None:
-                    buf = target[name] = np.empty((self.capacity, *arr.shape[1:]), dtype=arr.dtype)
-                buf[r.start:r.stop] = arr
-        for name, arr in r.series.items():
-            buf = self.series.get(name)
-            if buf is None:
-                # The cube keeps floating series as float32 (cube.SERIES_DTYPE): casting while
-                # copying halves this buffer and spares assemble() a second full pass.
-                dtype = SERIES_DTYPE if arr.dtype.kind == "f" else arr.dtype
-                buf = self.series[name] = np.empty((self.store, arr.shape[1]), dtype=dtype)
-            buf[r.start:r.start + arr.shape[0]] = arr
-        self.stats[r.start] = r.block_stats
-
-    def _grow(self, stop: int) -> None:
-        new = min(max(stop, 2 * self.capacity), self.limit)
-        for target in (self.per_path, self.inputs):
-            for name, buf in target.items():
-                grown = np.empty((new, *buf.shape[1:]), dtype=buf.dtype)
-                grown[:self.capacity] = buf[:self.capacity]
-                target[name] = grown
-        self.capacity = new
-
-    def finish(self, paths: int) -> Reduced:
-        """The reduction over paths ``[0, paths)``; later chunks (if any) are dropped."""
-        red = Reduced(paths=paths)
-        for target, source in ((red.per_path, self.per_path), (red.inputs, self.inputs)):
-            for name, buf in source.items():
-                target[name] = buf[:paths] if buf.shape[0] == paths else buf[:paths].copy()
-        keep = min(self.store, paths)
-        for name, buf in self.series.items():
-            red.series[name] = buf if buf.shape[0] == keep else buf[:keep].copy()
-        starts = sorted(s for s in self.stats if s < paths)
-        names = list(self.stats[starts[0]])
-        # Every variable has the same blocks: pool them all in one pass over the blocks,
-        # side by side along the last axis (elementwise, so each number is as if alone).
-        counts = np.concatenate([self.stats[s][names[0]][0] for s in starts])
-        means, m2s = (np.concatenate([np.concatenate([self.stats[s][name][i] for name in names], axis=1)
-                                      for s in starts]) for i in (1, 2))
-        n, mean, m2 = combine_stats(counts, means, m2s)
-        std = np.sqrt(m2 / max(n - 1.0, 1.0))
-        months = mean.size // len(names)
-        for k, name in enumerate(names):
-            red.summary[f"{name}_mean"] = mean[k * months:(k + 1) * months]
-            red.summary[f"{name}_std"] = std[k * months:(k + 1) * months]
-        return red
-
-
-class _Precision:
-    """Running (count, mean, M2) of the finite values of :data:`PRECISION_VARIABLE`, in path order."""
-
-    def __init__(self) -> None:
-        self.n, self.mean, self.m2 = 0.0, 0.0, 0.0
-
-    def add(self, values: np.ndarray) -> None:
-        ok = values[~np.isnan(values)]
-        if ok.size == 0:
-            return
-        nb, mb = float(ok.size), float(ok.mean())
-        m2b = float(np.square(ok - mb).sum())
-        delta, total = mb - self.mean, self.n + nb
-        self.mean += delta * nb / total
-        self.m2 += m2b + delta * delta * self.n * nb / total
-        self.n = total
-
-    @property
-    def se(self) -> float:
-        """``s / sqrt(n)`` with the ``n - 1`` sample standard deviation [USD/share]."""
-        if self.n < 2:
-            return float("inf")
-        return float(np.sqrt(self.m2 / (self.n - 1.0) / self.n))
 
 
 def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | None = None,
@@ -351,7 +164,7 @@ class _Frontier:
         self.next = 0
         self.paths = tasks[-1].stop
         self.stopped = False
-        self.precision = _Precision()
+        self.precision = Precision()
 
     def arrived(self, index: int, reducer: Reducer) -> bool:
         """Record chunk ``index`` as reduced; return True once the run should stop."""

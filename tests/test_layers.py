@@ -15,6 +15,7 @@ LAYERS = {
     "scenario": 1,
     "rng": 2, "sampling": 2.5,  # sampling draws its unit hypercube from rng (style.md notes it)
     "engine": 3,  # engine/chain.py alone imports other engine modules (params holds its dataclasses)
+    "reduce": 3.9,  # chunk results into one run: buffers, stored sample, block statistics
     "parallel": 4, "cube": 4,
     "simulate": 5,
     "analysis": 6,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from simulator.errors import RunError
-from simulator.parallel import (ChunkResult, Reducer, aligned_chunks, combine_stats, dask_client,
-                                execute)
+from simulator.parallel import aligned_chunks, dask_client, execute
+from simulator.reduce import ChunkResult, Reducer, combine_stats
 from simulator.rng import BLOCK_PATHS
 from simulator.simulate import simulate
 from test_simulate import assert_same_data, short_scenario
