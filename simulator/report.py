@@ -2,38 +2,30 @@
 
 Python prepares a flat context of formatted strings and inline SVG; the Jinja2 template
 (``templates/report.html.j2``, autoescaped) only branches and loops. Our own chart SVG is
-the only markup marked safe. :func:`check_self_contained` refuses HTML that would fetch
-anything when opened.
+the only markup marked safe. This module keeps the headline, assumptions, bridge, forward
+values, decoupling, sites, manifest and chart sections, and :func:`render_report`, which
+assembles them. The drivers and breakeven sections (and the re-runs behind them) are in
+:mod:`simulator.report_drivers`; the formatters, figures, Jinja2 environment and the
+self-containment check that every minersim page shares are in :mod:`simulator.report_html`.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
-from markupsafe import Markup
 
 from simulator import charts
 from simulator import units as u
-from simulator._files import atomic_write, templates_dir
+from simulator._files import atomic_write
 from simulator.analysis import decoupling, stats
 from simulator.cube import manifest_of
-from simulator.errors import RunError
+from simulator.report_drivers import analyse, drivers_context
+from simulator.report_html import check_self_contained, environment, figure, num, usd
 
-_EXTERNAL = [
-    (re.compile(r"""\b(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I),
-         "src/href to a remote address"),
-    (re.compile(r"""url\(\s*["']?\s*(?:https?:)?//""", re.I), "url() to a remote address"),
-    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "<script src>"),
-    (re.compile(r"<link\b[^>]*\brel\s*=\s*[\"']?stylesheet", re.I), "<link rel=stylesheet>"),
-    (re.compile(r"@import\b", re.I), "@import"),
-    (re.compile(r"""\bsrc\s*=\s*["']?(?!data:|#)[\w./-]+""", re.I), "src to a file"),
-]
 _FANS = (  # (variable, title, axis label, scale, log)
     ("btc_price", "BTC price", f"BTC price [{u.USD_PER_BTC}, log scale]", 1.0, True),
     ("network_hashrate", "Network hashrate", f"network hashrate [{u.EHS}]", 1.0, False),
@@ -62,8 +54,9 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
         :mod:`simulator.analysis.breakeven` results.
     analysis_paths : int, optional
         If given (and ``drivers`` / ``breakevens`` are not), compute the tornado and the
-        breakevens with this many paths per re-run (see :func:`analyse`). Rank correlations
-        are always shown; they come from the run itself.
+        breakevens with this many paths per re-run (see
+        :func:`simulator.report_drivers.analyse`). Rank correlations are always shown; they
+        come from the run itself.
 
     Raises
     ------
@@ -81,23 +74,9 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
     return html
 
 
-def environment() -> jinja2.Environment:
-    """The Jinja2 environment of every minersim report: shipped templates, autoescaped."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
-
-
 def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
     """Render the report and write it atomically to ``path``."""
     return atomic_write(path, render_report(cube, **kw))
-
-
-def check_self_contained(html: str) -> None:
-    """Raise RunError if ``html`` would load anything external when opened."""
-    found = [f"{why}: {m.group(0)[:80]!r}" for rx, why in _EXTERNAL for m in rx.finditer(html)]
-    if found:
-        raise RunError("report is not self-contained: " + "; ".join(found[:5]))
 
 
 def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
@@ -127,18 +106,6 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx["charts"] = _charts(cube, value, price, beta, halvings, bridge_chart,
                             ctx["bridge_caption"])
     return ctx
-
-
-def usd(x: float, digits: int = 2) -> str:
-    """``$1,234.50`` with a true minus sign for negatives; "n/a" if not finite."""
-    if not np.isfinite(x):
-        return "n/a"
-    return ("\u2212" if x < 0 else "") + f"${abs(x):,.{digits}f}"
-
-
-def num(x: float, digits: int = 0) -> str:
-    """Thousands-separated number with ``digits`` decimals; "n/a" if not finite."""
-    return f"{x:,.{digits}f}" if np.isfinite(x) else "n/a"
 
 
 def _headline(head: dict[str, Any], price: float | None, man: dict[str, Any]) -> dict[str, Any]:
@@ -316,11 +283,6 @@ def halving_months(cube: Any) -> list[np.datetime64]:
     return [cube["time"].values[i] for i in idx]
 
 
-def figure(key: str, title: str, svg: str, caption: str, alt: str) -> dict[str, Any]:
-    """One chart of a report: our own inline SVG (the only markup marked safe) and its texts."""
-    return {"id": key, "title": title, "svg": Markup(svg), "caption": caption, "alt": alt}
-
-
 def _fan_alt(title: str, time: np.ndarray, bands: np.ndarray, unit: str) -> str:
     first, last = str(np.datetime64(time[0], "M")), str(np.datetime64(time[-1], "M"))
     return (f"{title}: median {num(bands[2, 0], 2)} {unit} in {first} and "
@@ -402,172 +364,3 @@ def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any
                                _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
                                + _fan_alt("HPC revenue", time, hpc, "USD M/month")))
     return fans
-
-
-# --- drivers and breakevens of one run -------------------------------------------------------
-
-BREAKEVEN_STEPS = 8
-"""Progress units counted for each breakeven: a typical number of root-finding re-runs."""
-
-
-def analysis_steps(scenario: Any) -> int:
-    """Progress units :func:`analyse` reports: one per tornado re-run, a budget per breakeven."""
-    return 1 + 2 * sum(1 for _ in scenario.uncertain_inputs()) + 2 * BREAKEVEN_STEPS
-
-
-def analyse(cube: Any, paths: int, *, scenario: Any = None, client: Any = None,
-            progress: Callable[[int, int], None] | None = None
-            ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
-    """Tornado and both breakevens for the cube's scenario, ``paths`` paths per re-run.
-
-    Parameters
-    ----------
-    cube : xarray.Dataset
-        The main run; its seed and sampling are reused (common random numbers).
-    paths : int
-        Paths per re-run.
-    scenario : Scenario, optional
-        The run's scenario (default: rebuilt from the YAML stored in the cube).
-    client : dask.distributed.Client, optional
-        Run the re-runs on this cluster.
-    progress : callable(done, total), optional
-        Called after each tornado re-run and each breakeven, in :func:`analysis_steps` units.
-
-    Returns (None, None) if the cube's scenario cannot be rebuilt (e.g. a hand-made cube).
-    """
-    from simulator.analysis import breakeven, drivers
-    from simulator.analysis.compare import scenario_from_cube
-
-    if scenario is None:
-        try:
-            scenario = scenario_from_cube(cube)
-        except RunError:
-            return None, None
-    total = analysis_steps(scenario)
-    tornado_runs = total - 2 * BREAKEVEN_STEPS
-    seed = int(cube.attrs.get("seed", scenario.simulation.seed))
-    kw = {"paths": paths, "seed": seed, "sampling": cube.attrs.get("sampling"), "client": client}
-    tick = (lambda done, _total: progress(done, total)) if progress else None
-    result = drivers.tornado(scenario, progress=tick, **kw)
-    found = []
-    for i, solve in enumerate((breakeven.breakeven_spot, breakeven.breakeven_signing)):
-        found.append(solve(scenario, **kw))
-        if progress:
-            progress(tornado_runs + (i + 1) * BREAKEVEN_STEPS, total)
-    return result, found
-
-
-def analysis_lines(tornado: Mapping[str, Any] | None,
-                   breakevens: Sequence[Mapping[str, Any]] | None, top: int = 5) -> list[str]:
-    """Plain-text lines for the terminal: the ``top`` drivers and each breakeven."""
-    lines = []
-    if tornado and tornado["rows"]:
-        lines.append(f"  drivers (swing in median, P10 to P90 of each input; "
-                     f"{tornado['paths']:,} paths per re-run)")
-        rows = tornado["rows"][:top]
-        width = max(len(r["key"]) for r in rows)
-        lines += [f"    {r['key']:<{width}}  ${r['swing']:8.2f}  (SE {r['swing_se']:.2f})"
-                  for r in rows]
-    for r in breakevens or []:
-        spot = r.get("units") == "USD/BTC"
-        label = "breakeven BTC spot" if spot else "breakeven signing probability"
-        if r["status"] == "found":
-            val, tol, se = ((f"${r['value']:,.0f}", f"${r['xtol']:,.0f}", f"${r['mc_se']:,.0f}")
-                            if spot else (f"{r['value']:.3f}", f"{r['xtol']:.3f}",
-                                          f"{r['mc_se']:.3f}"))
-            lines.append(f"  {label:<30} {val}  (tolerance ± {tol}, Monte Carlo SE {se})")
-        elif r["status"] == "no_sites":
-            lines.append(f"  {label:<30} none: no site converts")
-        else:
-            lo, hi = r["median_at_bracket"]
-            lines.append(f"  {label:<30} not attained: median ${lo:.2f} to ${hi:.2f} over "
-                         f"the range, market ${r['target']:.2f}")
-    return lines
-
-
-def _g(x: float) -> str:
-    return f"{x:,.4g}" if np.isfinite(x) else "n/a"
-
-
-def _signed(x: float) -> str:
-    """``+0.12`` / ``-0.12``; a value that rounds to zero shows as ``0.00``, not ``-0.00``."""
-    text = f"{x:+.2f}"
-    return "0.00" if text in ("+0.00", "-0.00") else text
-
-
-def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
-                    breakevens: Sequence[Mapping[str, Any]] | None
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Flat context and figures of the drivers and breakeven sections."""
-    from simulator.analysis.drivers import rank_correlations
-
-    price = cube.attrs.get("share_price")
-    price = float(price) if price is not None else None
-    ctx: dict[str, Any] = {"tornado_rows": [], "breakeven_rows": []}
-    figures: dict[str, Any] = {}
-    if tornado and tornado["rows"]:
-        ctx["tornado_rows"] = [
-            {"key": r["key"], "low": _g(r["low"]), "high": _g(r["high"]), "units": r["units"],
-             "median_low": usd(r["median_low"]), "median_high": usd(r["median_high"]),
-             "swing": usd(r["swing"]), "se": usd(r["swing_se"])} for r in tornado["rows"]]
-        ctx["tornado_note"] = (
-            f"Each of the {len(tornado['rows'])} uncertain inputs is held at its P10, then at "
-            "its P90, on every path while every other draw stays as sampled (common random "
-            f"numbers, seed {tornado['seed']}); rows sorted by the swing in median value per "
-            f"share. Re-runs use {tornado['paths']:,} paths each ({tornado['runs']} runs), so "
-            f"their medians (unperturbed: {usd(tornado['base_median'])}) differ from the "
-            "headline's by Monte Carlo error; the swing is a paired difference, with a paired "
-            "bootstrap SE. Units 1 means dimensionless (fraction, probability or multiple).")
-        figures["tornado"] = figure(
-            "tornado", "Drivers", charts.tornado(tornado["rows"], tornado["base_median"],
-                                                 market_price=price),
-            "Median value per share with one input at its P10 (light) and P90 (dark); "
-            "the twelve largest swings.", "Tornado chart; the numbers are in the table.")
-    else:
-        ctx["tornado_note"] = (
-            "The tornado was not computed for this report: it and the breakevens re-run the "
-            "scenario about twice per uncertain input, so they come with `minersim run "
-            "--drivers` (and `minersim compare` gives the differences between scenarios); "
-            "the rank correlations below come from this run alone.")
-    rho = rank_correlations(cube)
-    ctx["spearman_rows"] = [{"key": r["key"], "rho": _signed(r["rho"]),
-                             "ci": f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}"}
-                            for r in rho]
-    ctx["spearman_note"] = (f"Over the {rho[0]['n']:,} paths of the main run; 95% CI from "
-                            "Fisher's z." if rho else "")
-    ctx["breakeven_rows"], ctx["breakeven_note"] = _breakeven_rows(breakevens or [], price)
-    return ctx, figures
-
-
-def _breakeven_rows(results: Sequence[Mapping[str, Any]],
-                    price: float | None) -> tuple[list[dict[str, str]], str]:
-    if not results:
-        return [], "Breakevens were not computed for this report; run `minersim run SCENARIO --drivers` for them."
-    rows, notes = [], []
-    for r in results:
-        spot = r.get("units") == "USD/BTC"
-        label = "BTC spot price" if spot else "lease-signing probability (all sites)"
-        fmt = (lambda x: usd(x, 0)) if spot else (lambda x: f"{x:.3f}")
-        row = {"label": label, "definition": str(r.get("definition", "")), "tol": "\u2014",
-               "se": "\u2014"}
-        if r["status"] == "found":
-            row["value"] = fmt(r["value"]) + (f" ({r['value'] / r['spot']:.2f}x today)"
-                                              if spot else "")
-            row["tol"] = "± " + fmt(r["xtol"])
-            row["se"] = fmt(r["mc_se"])
-        elif r["status"] == "no_sites":
-            row["value"] = "no site converts"
-        else:
-            lo, hi = r["median_at_bracket"]
-            a, b = r["bracket"]
-            row["value"] = "not attained"
-            notes.append(f"{label[0].upper() + label[1:]}: the median value per share is {usd(lo)} at {fmt(a)} and "
-                         f"{usd(hi)} at {fmt(b)}, so no value in that range matches the "
-                         f"{usd(r['target'])} market price.")
-        rows.append(row)
-    paths = results[0].get("paths", 0)
-    notes.insert(0, f"Median value per share = market price, solved by Brent's method on re-runs "
-                    f"of {paths:,} paths with common random numbers. The tolerance is the "
-                    "root-finding bracket; the Monte Carlo SE (SE of the median / slope of the "
-                    "median in the input) is usually the larger error.")
-    return rows, " ".join(notes)

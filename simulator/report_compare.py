@@ -1,8 +1,9 @@
 """The self-contained HTML report of ``minersim compare``: several scenarios side by side.
 
-Same approach as :mod:`simulator.report`, whose formatters, Jinja2 environment and
-self-containment check it reuses: Python prepares a flat context of formatted strings and
-inline SVG, and ``templates/compare.html.j2`` only branches and loops.
+Same approach as :mod:`simulator.report`, with the formatters, Jinja2 environment and
+self-containment check every minersim page shares (:mod:`simulator.report_html`): Python
+prepares a flat context of formatted strings and inline SVG, and ``templates/compare.html.j2``
+only branches and loops.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from simulator import charts
 from simulator._files import atomic_write
-from simulator.report import check_self_contained, environment, figure, num, usd
+from simulator.report_html import check_self_contained, environment, figure, num, usd
 
 
 def render_compare(result: Mapping[str, Any]) -> str:

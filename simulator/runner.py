@@ -62,7 +62,7 @@ class RunResult:
         if s.get("n_failed"):
             lines.append(f"  failed paths              {s['n_failed']:,} (cash ran out with equity raises off)")
         if self.analysis:
-            from simulator.report import analysis_lines
+            from simulator.report_drivers import analysis_lines
 
             lines += analysis_lines(self.analysis["drivers"], self.analysis["breakevens"])
         lines.append(f"  results: {self.results_path}")
@@ -137,7 +137,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                             max_paths=DEFAULT_MAX_PATHS if max_paths is None else max_paths,
                             scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
             if drivers:
-                from simulator.report import analyse
+                from simulator.report_drivers import analyse
 
                 analysis["drivers"], analysis["breakevens"] = analyse(
                     cube, drivers_paths, scenario=loaded.scenario, client=client,
@@ -353,7 +353,7 @@ def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, 
     """
     if progress is None or scenario is None:
         return progress, None
-    from simulator.report import analysis_steps
+    from simulator.report_drivers import analysis_steps
 
     extra, main_total = analysis_steps(scenario), [0]
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from simulator.analysis import compare as cmp
 from simulator.analysis import decoupling
 from simulator.cli import cli
-from simulator.report import check_self_contained
 from simulator.report_compare import render_compare
+from simulator.report_html import check_self_contained
 from simulator.scenario import load
 from simulator.simulate import simulate
 

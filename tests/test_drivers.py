@@ -107,7 +107,8 @@ def test_rank_correlations_match_scipy_and_skip_constants():
 def test_report_shows_drivers_and_breakevens():
     from synthetic import synthetic_cube
 
-    from simulator.report import drivers_context, render_report
+    from simulator.report import render_report
+    from simulator.report_drivers import drivers_context
 
     cube = synthetic_cube(paths=400, months=40)
     tornado = {"rows": [{"key": "sites.texas.lease.rate_usd_per_kw_month", "units": "USD/kW-month",

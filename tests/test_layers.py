@@ -20,8 +20,10 @@ LAYERS = {
     "simulate": 5,
     "analysis": 6,
     "charts": 7,
+    "report_html": 7.8,  # formatters, figures, Jinja2 and self-containment shared by every HTML page
+    "report_drivers": 7.9,  # drivers and breakevens of one run; report renders them, runner calls analyse
     "report": 8, "export": 8,
-    "report_compare": 8.2,  # reuses report's formatters and self-containment check
+    "report_compare": 8.2,  # the compare page; shares report_html with the one-run report
     "runner": 8.5,  # runner writes the cube and the report together
     "cli": 9,
 }

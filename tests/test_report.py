@@ -11,6 +11,7 @@ from synthetic import ASSUMPTIONS, SHARE_PRICE, synthetic_cube
 
 from simulator import report
 from simulator.errors import RunError
+from simulator.report_html import check_self_contained
 
 
 HOSTILE = {"key": "x", "description": '<img src="x">', "source": "s", "assumption": True}
@@ -120,12 +121,12 @@ def test_assumption_text_is_escaped(html):
 ])
 def test_check_self_contained_rejects(bad):
     with pytest.raises(RunError, match="report is not self-contained"):
-        report.check_self_contained(f"<html><body>{bad}</body></html>")
+        check_self_contained(f"<html><body>{bad}</body></html>")
 
 
 def test_check_self_contained_accepts_internal_links():
-    report.check_self_contained('<a href="#bridge">x</a><svg xmlns="http://www.w3.org/2000/svg">'
-                                '<use xlink:href="#c1-glyph"/></svg><pre>see http://x.org</pre>')
+    check_self_contained('<a href="#bridge">x</a><svg xmlns="http://www.w3.org/2000/svg">'
+                         '<use xlink:href="#c1-glyph"/></svg><pre>see http://x.org</pre>')
 
 
 def test_stored_sample_note():

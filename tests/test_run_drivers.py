@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from simulator import cli as cli_mod
 from simulator.cli import cli
-from simulator.report import BREAKEVEN_STEPS, analysis_lines, analysis_steps
+from simulator.report_drivers import BREAKEVEN_STEPS, analysis_lines, analysis_steps
 from simulator.scenario import load
 
 ROOT = Path(__file__).resolve().parent.parent
