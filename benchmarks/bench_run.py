@@ -26,7 +26,8 @@ _T0 = (time.perf_counter(), time.process_time())
 
 from simulator.cube import save  # noqa: E402
 from simulator.report import render_report  # noqa: E402
-from simulator.runner import _forked, _prepare_report, _write_outputs, _write_report  # noqa: E402
+from simulator._fork import forked  # noqa: E402
+from simulator.runner import _prepare_report, _write_outputs, _write_report  # noqa: E402
 from simulator.scenario import load  # noqa: E402
 from simulator.simulate import simulate  # noqa: E402
 
@@ -51,7 +52,7 @@ def _cpu() -> float:
 
 
 def _as_run(cube, out: Path) -> None:
-    with _forked(_prepare_report, _write_report) as reporter:
+    with forked(_prepare_report, _write_report) as reporter:
         _write_outputs(cube, out / "results.nc", out / "report.html", {}, reporter)
 
 

@@ -1,27 +1,24 @@
 """``minersim run`` as a function: load, simulate, then write results.nc and report.html together.
 
-A child process forked before the simulation imports the report's libraries while this
-one simulates, then renders report.html while this one writes results.nc. Both outputs are
-prepared in temporary files beside their targets, created and renamed by this process only
-when the whole run has succeeded, so a failed or interrupted run leaves the previous outputs
-as they were and no partial files.
+A child process forked before the simulation (:func:`simulator._fork.forked`) imports the
+report's libraries while this one simulates, then renders report.html while this one writes
+results.nc. Both outputs are prepared in temporary files beside their targets, created and
+renamed by this process only when the whole run has succeeded, so a failed or interrupted run
+leaves the previous outputs as they were and no partial files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
-import pickle
 import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from simulator._files import atomic_path, run_dir, signals_held
-from simulator.errors import RunError
+from simulator._files import atomic_path, run_dir
+from simulator._fork import Job, forked
 from simulator.parallel import Progress
 
 
@@ -122,7 +119,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
 
     # Forked after the imports both need and before any thread starts: the child imports
     # what only the report needs while this process simulates.
-    with _terminate_as_exit(), _forked(_prepare_report, _write_report, enabled=report) as reporter:
+    with _terminate_as_exit(), forked(_prepare_report, _write_report, enabled=report) as reporter:
         loaded = load(scenario)
         out_dir = run_dir(loaded.path, out)
         main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
@@ -150,7 +147,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
 
 
 def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
-                   analysis: dict[str, Any], reporter: _Job) -> None:
+                   analysis: dict[str, Any], reporter: Job) -> None:
     """Write results.nc here while ``reporter`` renders report.html, then rename both.
 
     Neither needs the other, so on two cores the pair costs about the longer of them (the
@@ -182,168 +179,6 @@ def _write_report(cube: Any, analysis: dict[str, Any], path: Path) -> None:
     from simulator.report import render_report
 
     path.write_text(render_report(cube, **analysis), encoding="utf-8")
-
-
-class _Job:
-    """One call of ``fn``, run by a forked child (see :func:`_forked`) or, failing that, here.
-
-    :meth:`submit` hands over the arguments; :meth:`join` waits for the call to finish and
-    re-raises its exception, if any.
-    """
-
-    concurrent = False
-    """Whether the call runs while this process goes on (True in a child)."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self._fn = fn
-        self._args: tuple[Any, ...] | None = None
-
-    def submit(self, *args: Any) -> None:
-        self._args = args
-
-    def join(self) -> None:
-        args, self._args = self._args, None
-        if args is not None:
-            self._fn(*args)
-
-    def kill(self) -> None:
-        self._args = None
-
-
-class _ChildJob(_Job):
-    """The call runs in child ``pid``: arguments go down ``jobs`` pickled, errors come back."""
-
-    concurrent = True
-
-    def __init__(self, pid: int, jobs: int, errors: int) -> None:
-        self._pid: int | None = pid
-        self._jobs = os.fdopen(jobs, "wb")
-        self._errors = errors
-
-    def submit(self, *args: Any) -> None:
-        # A child that failed before reading says why in join().
-        with contextlib.suppress(BrokenPipeError):
-            pickle.dump(args, self._jobs, protocol=pickle.HIGHEST_PROTOCOL)
-            self._jobs.close()
-
-    def join(self) -> None:
-        if self._pid is None:
-            return
-        with contextlib.suppress(BrokenPipeError):
-            self._jobs.close()  # a child never given a job exits quietly
-        error = _read_all(self._errors)
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = None
-        if error:
-            raise pickle.loads(error)
-        if status != 0:
-            raise RunError(f"the process rendering the report died ({_exit_reason(status)})")
-
-    def kill(self) -> None:
-        if self._pid is not None:
-            os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
-            self._pid = None
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._jobs.close()
-        with contextlib.suppress(OSError):
-            os.close(self._errors)
-
-
-@contextlib.contextmanager
-def _forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
-            enabled: bool = True) -> Iterator[_Job]:
-    """A child process that runs ``prepare()`` at once, then ``fn`` on arguments sent later.
-
-    The ``with`` body gets a :class:`_Job`. Leaving the body normally waits for the child.
-    If the body raises (including SIGTERM turned into SystemExit, or KeyboardInterrupt),
-    the child is killed and reaped first, so that no process is left writing once the
-    caller's temporary files are removed. The child ignores SIGINT (Ctrl-C reaches the whole
-    process group; the parent decides) and dies on SIGTERM.
-
-    ``fn`` runs in this process instead, on :meth:`_Job.join`, where fork is unavailable or
-    unsafe: with other threads alive (a Dask client), a lock one of them holds would stay
-    held in the child. ``enabled=False`` gives such an in-process job too (never submitted).
-    """
-    if not enabled or not hasattr(os, "fork") or threading.active_count() > 1:
-        job = _Job(fn)
-        try:
-            yield job
-            job.join()
-        finally:
-            job.kill()
-        return
-    jobs_r, jobs_w = os.pipe()
-    errors_r, errors_w = os.pipe()
-    child: _ChildJob | None = None
-    try:
-        # Held: a handler raising inside the interpreter's own at-fork hooks would be
-        # swallowed there (the run would carry on), or could leave a child nobody kills.
-        with signals_held():
-            pid = os.fork()
-            if pid == 0:
-                os.close(jobs_w)
-                os.close(errors_r)
-                _child(jobs_r, errors_w, prepare, fn)
-            child = _ChildJob(pid, jobs_w, errors_r)
-        os.close(jobs_r)
-        os.close(errors_w)
-        yield child
-        child.join()
-    finally:
-        if child is not None:
-            child.kill()
-            child.close()
-
-
-def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[..., Any]) -> NoReturn:
-    """Body of the forked child: prepare, wait for arguments, run ``fn``; never return.
-
-    Any exception goes back to the parent pickled. ``os._exit`` skips the parent's
-    ``finally`` blocks and exit handlers copied into this process, which must not remove or
-    rename the parent's files.
-    """
-    status = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        prepare()
-        # What is prepared lives as long as the child: spare the collector from re-scanning it
-        # (about 0.15 s over the report's thousands of matplotlib objects).
-        gc.freeze()
-        with os.fdopen(jobs, "rb") as pipe:
-            try:
-                args = pickle.load(pipe)
-            except EOFError:  # the parent had nothing for us
-                args = None
-        if args is not None:
-            fn(*args)
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-        status = 1
-        try:
-            payload = pickle.dumps(exc)
-            pickle.loads(payload)
-        except Exception:  # noqa: BLE001 - an exception that does not survive pickling
-            payload = pickle.dumps(RunError(f"rendering the report failed: {exc!r}"))
-        with contextlib.suppress(OSError), os.fdopen(errors, "wb") as pipe:
-            pipe.write(payload)
-    finally:
-        os._exit(status)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _exit_reason(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, Progress | None]:

@@ -12,6 +12,8 @@ PKG = Path(__file__).resolve().parent.parent / "simulator"
 # layer of each module (style.md, "Layout of simulator/"); a module may import only smaller layers.
 LAYERS = {
     "errors": 0, "units": 0, "_files": 0,
+    "_xarray": 0.5,  # keeps xarray from importing dask until dask is in use
+    "_fork": 0.5,  # runs the report in a prepared child; uses _files' signal guard and errors
     "scenario": 1,
     "rng": 2, "sampling": 2.5,  # sampling draws its unit hypercube from rng (style.md notes it)
     "engine": 3,  # engine/chain.py alone imports other engine modules (params holds its dataclasses)
