@@ -58,6 +58,9 @@ class RunSpec:
     store_paths: int
     overrides: Mapping[str, float] = field(default_factory=dict)
     """Inputs held at one value on every path (tornado, breakevens); all else as sampled."""
+    history: np.ndarray | None = None
+    """Monthly log returns a ``bootstrap`` BTC process resamples, read once on the machine that
+    starts the run (``simulator.history.bootstrap_returns``); None for other processes."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     for key, value in run.overrides.items():
         inputs[key] = np.full(stop - start, value, dtype=np.float64)
     draws = Draws(run.seed, start, stop, run.scenario.simulation.horizon_months)
-    out = chain.simulate_chunk(run.scenario, inputs, draws)
+    out = chain.simulate_chunk(run.scenario, inputs, draws, run.history)
     per_path, series, stats = {}, {}, {}
     keep = max(0, min(stop, run.store_paths) - start)
     for name, arr in out.items():

@@ -13,6 +13,7 @@ from simulator import units as u
 from simulator.cube import assemble
 from simulator.engine import chain
 from simulator.errors import RunError
+from simulator.history import bootstrap_returns
 from simulator.parallel import ChunkTask, Progress, RunSpec, aligned_chunks, execute
 
 DEFAULT_MAX_PATHS = 1_000_000
@@ -140,7 +141,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     started = time.perf_counter()
-    run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}))
+    run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}),
+                  history=bootstrap_returns(scenario))
     tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
     until = None if precision is None else (lambda n, se: se < precision)
     reduced = execute(tasks, client=client, progress=progress, until=until)

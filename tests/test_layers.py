@@ -15,6 +15,7 @@ LAYERS = {
     "_xarray": 0.5,  # keeps xarray from importing dask until dask is in use
     "_fork": 0.5,  # runs the report in a prepared child; uses _files' signal guard and errors
     "scenario": 1,
+    "history": 1.5,  # reads the bootstrap CSV a scenario names, once per run, for the engine
     "rng": 2, "sampling": 2.5,  # sampling draws its unit hypercube from rng (style.md notes it)
     "engine": 3,  # engine/chain.py alone imports other engine modules (params holds its dataclasses)
     "reduce": 3.9,  # chunk results into one run: buffers, stored sample, block statistics

@@ -12,6 +12,7 @@ from scipy import stats
 
 from simulator.engine import market
 from simulator.errors import InputDataError
+from simulator.history import read_close_csv
 from simulator.rng import Draws
 
 S0 = 84_500.0
@@ -173,7 +174,7 @@ def history(tmp_path):
 
 def test_read_close_csv_recovers_monthly_returns(history):
     path, returns = history
-    np.testing.assert_allclose(market.read_close_csv(path), returns, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(read_close_csv(path), returns, rtol=0, atol=1e-12)
 
 
 def test_read_close_csv_resamples_daily_rows(tmp_path):
@@ -188,13 +189,13 @@ def test_read_close_csv_resamples_daily_rows(tmp_path):
         day += dt.timedelta(days=1)
     (tmp_path / "d.csv").write_text("\n".join(rows))
     month_end = np.array([last[k] for k in sorted(last)])
-    np.testing.assert_allclose(market.read_close_csv(tmp_path / "d.csv"),
+    np.testing.assert_allclose(read_close_csv(tmp_path / "d.csv"),
                                np.diff(np.log(month_end)), atol=1e-12)
 
 
 def test_bootstrap_reproduces_history_mean_and_vol(history):
     path, _ = history
-    r = market.read_close_csv(path)
+    r = read_close_csv(path)
     n, months = 4_000, 60
     s = market.bootstrap(S0, months, _shocks("bootstrap", n, months), returns=r, block_months=12)
     boot = market.log_returns(S0, s)
@@ -206,7 +207,7 @@ def test_bootstrap_reproduces_history_mean_and_vol(history):
 
 def test_bootstrap_rescales_to_target_vol(history):
     path, _ = history
-    r = market.read_close_csv(path)
+    r = read_close_csv(path)
     n, months, target = 4_000, 60, 0.60
     s = market.bootstrap(S0, months, _shocks("bootstrap", n, months), returns=r, block_months=3,
                          target_vol=target)
@@ -236,14 +237,14 @@ def test_bad_csv_raises_input_data_error(tmp_path, text, message):
     p = tmp_path / "bad.csv"
     p.write_text(text)
     with pytest.raises(InputDataError) as err:
-        market.read_close_csv(p)
+        read_close_csv(p)
     assert str(err.value) == message.format(p=p)
 
 
 def test_missing_csv(tmp_path):
     p = tmp_path / "nope.csv"
     with pytest.raises(InputDataError) as err:
-        market.read_close_csv(p)
+        read_close_csv(p)
     assert str(err.value) == f"{p}: file not found (expected a CSV with columns date,close)"
 
 
@@ -336,7 +337,7 @@ def test_merton_shock_is_standardised_by_the_monthly_moments():
 
 def test_bootstrap_shock_uses_the_history_moments(history):
     path, _ = history
-    r = market.read_close_csv(path)
+    r = read_close_csv(path)
     n, months = 300, 60
     shocks = _shocks("bootstrap", n, months)
     plain, rescaled, ret = np.empty((n, months)), np.empty((n, months)), np.empty((n, months))

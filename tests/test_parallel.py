@@ -9,6 +9,7 @@ import socket
 import numpy as np
 import pytest
 
+from simulator import history
 from simulator.errors import RunError
 from simulator.parallel import aligned_chunks, dask_client, execute
 from simulator.reduce import ChunkResult, Reducer, combine_stats
@@ -164,3 +165,26 @@ def test_a_lost_worker_chunks_are_recomputed(base12):
                         progress=kill_once)
         assert killed and pids[0] not in c.run(os.getpid).values()
     assert_same_data(serial, dask)
+
+
+def test_bootstrap_history_is_read_once_and_workers_need_no_copy(base12, client, monkeypatch):
+    """The CSV path names no file at all: only the client 'reads' it (stubbed here), once per
+    run, so the Dask workers, which never see the stub, must get the returns with the run."""
+    data = base12.model_dump()
+    data["market"]["btc"]["process"] = {"kind": "bootstrap", "csv": "/nonexistent/minersim.csv",
+                                        "block_months": 3}
+    data["correlations"] = []
+    scenario = type(base12).model_validate(data)
+    returns = np.random.default_rng(5).normal(0.01, 0.15, 60)
+    calls = []
+
+    def read(path):
+        calls.append(path)
+        return returns
+
+    monkeypatch.setattr(history, "read_close_csv", read)
+    serial = simulate(scenario, paths=3_000, seed=4, chunk_paths=1_024)
+    assert calls == ["/nonexistent/minersim.csv"]  # three chunks, one read
+    on_dask = simulate(scenario, paths=3_000, seed=4, chunk_paths=1_024, client=client)
+    assert_same_data(serial, on_dask)
+    assert len(calls) == 2

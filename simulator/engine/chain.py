@@ -32,7 +32,6 @@ import simulator.engine.sites as sites
 import simulator.engine.treasury as treasury
 import simulator.engine.valuation as valuation
 from simulator import units
-from simulator.errors import InputDataError
 from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams, CompanyPaths,
                                      DebtParams, Deployment, FleetParams, MarketPaths, Num,
                                      SiteParams, TreasuryParams, ValuationParams)
@@ -354,8 +353,11 @@ def _month_index(scenario, date) -> int:
     return (date.year - origin.year) * 12 + date.month - origin.month
 
 
-def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
-    """BTC price, fees and the network for this chunk; also returns block heights [P, T]."""
+def _market(scenario, inputs, draws, history) -> tuple[MarketPaths, np.ndarray]:
+    """BTC price, fees and the network for this chunk; also returns block heights [P, T].
+
+    ``history`` is the bootstrap process's monthly log returns (None for other processes).
+    """
     from simulator.engine import market, network, timegrid
 
     months = scenario.simulation.horizon_months
@@ -382,13 +384,10 @@ def _market(scenario, inputs, draws) -> tuple[MarketPaths, np.ndarray]:
         params = dict(mu=pair("drift"), sigma=pair("volatility"), p_stay=pair("stay_probability_monthly"),
                       initial_state=initial)
     else:
-        returns = market.read_close_csv(proc.csv)
-        if proc.target_volatility is not None and np.ptp(returns) == 0:
-            raise InputDataError(
-                f"{proc.csv}: every monthly log return is {returns[0]:.4g}, so "
-                f"there is no volatility to rescale to {key}.target_volatility; give a history "
-                f"whose returns vary, or drop target_volatility")
-        params = dict(returns=returns, block_months=proc.block_months,
+        if history is None:
+            raise ValueError("a bootstrap BTC process needs its history's monthly log returns "
+                             "(simulator.history.bootstrap_returns, read once per run)")
+        params = dict(returns=history, block_months=proc.block_months,
                       target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
     # The process hands back the log returns it drew (no log pass over the prices) and the
     # same returns standardised ex ante, which fees and network noise correlate with.
@@ -551,14 +550,17 @@ def _company_params(scenario, inputs, draws, sites_params) -> CompanyParams:
                          valuation=valuation_params, sites=sites_params)
 
 
-def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws) -> dict[str, np.ndarray]:
+def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws,
+                   history: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run every stage for one chunk of paths; returns cube-named arrays.
 
     ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
     number comes from a named stream of it, so a path's numbers do not depend on the chunking.
+    ``history`` is the monthly log returns a ``bootstrap`` BTC process resamples, read once per
+    run outside the engine (``simulator.history.bootstrap_returns``); None for other processes.
     """
     months = scenario.simulation.horizon_months
-    mp, height = _market(scenario, inputs, draws)
+    mp, height = _market(scenario, inputs, draws, history)
     params = _company_params(scenario, inputs, draws, _sites(scenario, inputs, draws))
     shocks = {name: getattr(draws, kind)(f"company.{name}", cols=cols)
               for name, kind, cols in company_shocks_needed(params, months)}

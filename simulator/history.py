@@ -1,0 +1,124 @@
+"""The price history a ``bootstrap`` BTC process resamples, read once per run.
+
+A scenario whose BTC process is ``bootstrap`` names a CSV of ``date,close`` rows (relative
+paths are anchored to the scenario file that states them, :mod:`simulator.scenario.extends`).
+:func:`bootstrap_returns` reads it once, on the machine that starts the run, into monthly log
+returns that travel with the run's settings to every chunk (``parallel.RunSpec.history``): the
+engine never opens a file, the CSV is parsed once rather than once per chunk, and workers of a
+remote Dask cluster need no copy of it. Every problem with the file is an
+:class:`~simulator.errors.InputDataError` naming the file and line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.errors import InputDataError
+
+
+def bootstrap_returns(scenario: Any) -> np.ndarray | None:
+    """Monthly log returns of the scenario's bootstrap history, or None for other processes.
+
+    Raises
+    ------
+    InputDataError
+        The CSV is unusable (:func:`read_close_csv`), or it never moves while the scenario
+        asks to rescale it to a ``target_volatility``.
+    """
+    proc = scenario.market.btc.process
+    if proc.kind != "bootstrap":
+        return None
+    returns = read_close_csv(proc.csv)
+    if proc.target_volatility is not None and np.ptp(returns) == 0:
+        raise InputDataError(
+            f"{proc.csv}: every monthly log return is {returns[0]:.4g}, so "
+            f"there is no volatility to rescale to market.btc.process.target_volatility; give a "
+            f"history whose returns vary, or drop target_volatility")
+    return returns
+
+
+def read_close_csv(path: str | Path) -> np.ndarray:
+    """Monthly log returns from a CSV of ``date,close`` (daily or monthly rows).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with a header naming ``date`` (ISO ``YYYY-MM-DD`` or ``YYYY-MM``) and ``close``
+        [USD/BTC]; other columns are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[M-1]`` log returns between consecutive month-end closes (the last row of
+        each calendar month; a final partial month counts as its own close).
+
+    Raises
+    ------
+    InputDataError
+        Missing file, missing columns, unparseable date or number, non-positive close, a
+        calendar month with no rows, or fewer than 13 months.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines, dates, closes = _parse_rows(path, csv.reader(fh))
+    except FileNotFoundError:
+        raise InputDataError(
+            f"{path}: file not found (expected a CSV with columns date,close)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc})") from None
+    order = np.argsort(dates, kind="stable")
+    months = dates[order].astype("datetime64[M]")
+    last = np.append(months[1:] != months[:-1], True)
+    month_ends, month_closes, month_lines = months[last], closes[order][last], lines[order][last]
+    gap = np.flatnonzero(np.diff(month_ends.astype(np.int64)) != 1)
+    if gap.size:
+        k = gap[0]
+        raise InputDataError(f"{path}:{month_lines[k + 1]}: no rows between {month_ends[k]} and "
+                             f"{month_ends[k + 1]}; monthly closes must be consecutive")
+    if month_closes.size < 13:
+        raise InputDataError(f"{path}: only {month_closes.size} month(s) of closes; need at least "
+                             f"13 (12 monthly returns)")
+    return np.diff(np.log(month_closes))
+
+
+def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    header = next(reader, None)
+    names = [h.strip().lower() for h in header] if header else []
+    missing = [c for c in ("date", "close") if c not in names]
+    if missing:
+        raise InputDataError(f"{path}:1: missing column(s) {', '.join(missing)} "
+                             f"(got header {','.join(header or [])!r}; expected 'date,close')")
+    di, ci = names.index("date"), names.index("close")
+    lines, dates, closes = [], [], []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(di, ci):
+            raise InputDataError(f"{path}:{line}: expected {len(names)} columns (got {len(row)})")
+        text = row[di].strip()
+        try:
+            date = np.datetime64(text, "D")
+        except ValueError:
+            date = np.datetime64("NaT")
+        if np.isnat(date):
+            raise InputDataError(
+                f"{path}:{line}: date: cannot parse {text!r} (expected YYYY-MM-DD)")
+        cell = row[ci].strip()
+        try:
+            close = float(cell)
+        except ValueError:
+            raise InputDataError(f"{path}:{line}: close: not a number (got {cell!r})") from None
+        if not (math.isfinite(close) and close > 0):
+            raise InputDataError(f"{path}:{line}: close: must be a positive number (got {cell})")
+        lines.append(line)
+        dates.append(date)
+        closes.append(close)
+    return (np.asarray(lines, dtype=np.int64), np.asarray(dates, dtype="datetime64[D]"),
+            np.asarray(closes, dtype=np.float64))
