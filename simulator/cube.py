@@ -99,9 +99,9 @@ SERIES_DTYPE = np.float32
 ZLIB_LEVEL = 1  # shuffled float32 compresses about as well at 1 as at 4, several times faster
 _CHUNK_BYTES = 1 << 20
 
-_MANIFEST_KEYS = ("scenario_name", "scenario_yaml", "scenario_sha256", "seed", "paths",
-                  "sampling", "minersim_version", "created", "valuation_date", "share_price",
-                  "runtime_seconds")
+_MANIFEST_KEYS = ("scenario_name", "scenario_yaml", "scenario_sha256", "history_sha256", "seed",
+                  "paths", "sampling", "minersim_version", "created", "valuation_date",
+                  "share_price", "runtime_seconds")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 

@@ -2,17 +2,20 @@
 
 A scenario whose BTC process is ``bootstrap`` names a CSV of ``date,close`` rows (relative
 paths are anchored to the scenario file that states them, :mod:`simulator.scenario.extends`).
-:func:`bootstrap_returns` reads it once, on the machine that starts the run, into monthly log
+:func:`bootstrap_history` reads it once, on the machine that starts the run, into monthly log
 returns that travel with the run's settings to every chunk (``parallel.RunSpec.history``): the
 engine never opens a file, the CSV is parsed once rather than once per chunk, and workers of a
-remote Dask cluster need no copy of it. Every problem with the file is an
+remote Dask cluster need no copy of it. The run's manifest records the file's SHA-256
+(``history_sha256``). Every problem with the file is an
 :class:`~simulator.errors.InputDataError` naming the file and line (exit status 2).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,19 @@ import numpy as np
 from simulator.errors import InputDataError
 
 
-def bootstrap_returns(scenario: Any) -> np.ndarray | None:
-    """Monthly log returns of the scenario's bootstrap history, or None for other processes.
+@dataclass(frozen=True)
+class History:
+    """A bootstrap history as a run uses it."""
+
+    returns: np.ndarray
+    """float64 monthly log returns (:func:`read_close_csv`)."""
+    sha256: str
+    """SHA-256 of the CSV's bytes, for the run's manifest: the scenario's own hash covers the
+    file's path, not what it held."""
+
+
+def bootstrap_history(scenario: Any) -> History | None:
+    """The scenario's bootstrap history, or None when its BTC process is not ``bootstrap``.
 
     Raises
     ------
@@ -39,7 +53,15 @@ def bootstrap_returns(scenario: Any) -> np.ndarray | None:
             f"{proc.csv}: every monthly log return is {returns[0]:.4g}, so "
             f"there is no volatility to rescale to market.btc.process.target_volatility; give a "
             f"history whose returns vary, or drop target_volatility")
-    return returns
+    return History(returns, file_sha256(proc.csv))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc})") from None
 
 
 def read_close_csv(path: str | Path) -> np.ndarray:

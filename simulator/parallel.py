@@ -60,7 +60,7 @@ class RunSpec:
     """Inputs held at one value on every path (tornado, breakevens); all else as sampled."""
     history: np.ndarray | None = None
     """Monthly log returns a ``bootstrap`` BTC process resamples, read once on the machine that
-    starts the run (``simulator.history.bootstrap_returns``); None for other processes."""
+    starts the run (``simulator.history.bootstrap_history``); None for other processes."""
 
 
 @dataclass(frozen=True)

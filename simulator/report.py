@@ -247,6 +247,7 @@ def _site_rows(cube: Any) -> list[dict[str, str]]:
 
 def _manifest_rows(man: dict[str, Any]) -> list[tuple[str, str]]:
     keys = [("scenario_name", "scenario"), ("scenario_sha256", "scenario SHA-256"),
+            ("history_sha256", "bootstrap history SHA-256"),
             ("seed", "seed"), ("paths", "paths"), ("sampling", "sampling"),
             ("minersim_version", "minersim version"), ("created", "created"),
             ("valuation_date", "valuation date"), ("share_price", "market share price"),

@@ -13,7 +13,7 @@ from simulator import units as u
 from simulator.cube import assemble
 from simulator.engine import chain
 from simulator.errors import RunError
-from simulator.history import bootstrap_returns
+from simulator.history import bootstrap_history
 from simulator.parallel import ChunkTask, Progress, RunSpec, aligned_chunks, execute
 
 DEFAULT_MAX_PATHS = 1_000_000
@@ -141,8 +141,9 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     started = time.perf_counter()
+    history = bootstrap_history(scenario)
     run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}),
-                  history=bootstrap_returns(scenario))
+                  history=None if history is None else history.returns)
     tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
     until = None if precision is None else (lambda n, se: se < precision)
     reduced = execute(tasks, client=client, progress=progress, until=until)
@@ -158,6 +159,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         "halving_heights": list(scenario.network.halving_heights),
         "overrides": dict(overrides or {}),
     }
+    if history is not None:
+        manifest["history_sha256"] = history.sha256
     if precision is not None:
         manifest.update(precision_target_usd=float(precision), precision_se_usd=reduced.mean_se,
                         max_paths=int(max_paths), precision_reached=bool(reduced.mean_se < precision))

@@ -183,8 +183,10 @@ def test_bootstrap_history_is_read_once_and_workers_need_no_copy(base12, client,
         return returns
 
     monkeypatch.setattr(history, "read_close_csv", read)
+    monkeypatch.setattr(history, "file_sha256", lambda path: "f" * 64)
     serial = simulate(scenario, paths=3_000, seed=4, chunk_paths=1_024)
     assert calls == ["/nonexistent/minersim.csv"]  # three chunks, one read
     on_dask = simulate(scenario, paths=3_000, seed=4, chunk_paths=1_024, client=client)
     assert_same_data(serial, on_dask)
     assert len(calls) == 2
+    assert serial.attrs["history_sha256"] == on_dask.attrs["history_sha256"] == "f" * 64

@@ -165,3 +165,20 @@ def test_precision_arguments_are_checked(base12, kwargs, message):
     with pytest.raises(RunError) as info:
         simulate(base12, **kwargs)
     assert str(info.value).startswith(message)
+
+
+def test_bootstrap_run_records_its_history_file_hash(base12, tmp_path):
+    """The scenario hash covers the CSV's path only; the manifest also pins what it held."""
+    import hashlib
+
+    closes = 30_000 * np.exp(np.cumsum(np.random.default_rng(8).normal(0.01, 0.12, 48)))
+    text = "date,close\n" + "".join(f"{2021 + m // 12}-{m % 12 + 1:02d}-28,{c:.2f}\n"
+                                    for m, c in enumerate(closes))
+    csv = tmp_path / "btc.csv"
+    csv.write_text(text)
+    data = base12.model_dump()
+    data["market"]["btc"]["process"] = {"kind": "bootstrap", "csv": str(csv)}
+    data["correlations"] = []
+    cube = simulate(type(base12).model_validate(data), paths=1_024, seed=2)
+    assert cube.attrs["history_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert "history_sha256" not in simulate(base12, paths=1_024, seed=2).attrs

@@ -386,7 +386,7 @@ def _market(scenario, inputs, draws, history) -> tuple[MarketPaths, np.ndarray]:
     else:
         if history is None:
             raise ValueError("a bootstrap BTC process needs its history's monthly log returns "
-                             "(simulator.history.bootstrap_returns, read once per run)")
+                             "(simulator.history.bootstrap_history, read once per run)")
         params = dict(returns=history, block_months=proc.block_months,
                       target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
     # The process hands back the log returns it drew (no log pass over the prices) and the
@@ -557,7 +557,7 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws,
     ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
     number comes from a named stream of it, so a path's numbers do not depend on the chunking.
     ``history`` is the monthly log returns a ``bootstrap`` BTC process resamples, read once per
-    run outside the engine (``simulator.history.bootstrap_returns``); None for other processes.
+    run outside the engine (``simulator.history.bootstrap_history``); None for other processes.
     """
     months = scenario.simulation.horizon_months
     mp, height = _market(scenario, inputs, draws, history)
