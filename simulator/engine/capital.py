@@ -110,6 +110,10 @@ class CashResult:
     short: np.ndarray  #: cash went negative with no raise possible [P], bool
 
 
+CASH_SERIES = ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued")
+"""The ``[P, T]`` fields of :class:`CashResult`, in order (all but ``short``)."""
+
+
 def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Callable,
               issue_price=None, raise_target_usd=0.0, out: CashResult | None = None
               ) -> CashResult:
@@ -223,7 +227,7 @@ def patch(base: CashResult, rerun: CashResult, rows, start: int) -> CashResult:
     ``rerun`` is a :func:`cash_loop` over ``[rows, start:]`` started from ``base``'s state at
     ``start - 1``; ``base``'s other paths are not short.
     """
-    for name in ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued"):
+    for name in CASH_SERIES:
         getattr(base, name)[rows, start:] = getattr(rerun, name)
     base.short[rows] = rerun.short
     return base

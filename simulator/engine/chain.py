@@ -100,7 +100,7 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
                                       rate=s.debt_rate, amortisation_years=s.amortisation_years)
             for k, a in zip(("draws", "interest", "principal", "balance"), loan):
                 add(k, a)
-        sign.append(_per_path(s.sign_month, n, np.int64))
+        sign.append(sign_p)
         energise.append(r.energise_month)
     for k in keys:
         if k not in tot:
@@ -152,9 +152,6 @@ def _rows(x, rows: np.ndarray, n: int) -> np.ndarray:
     return _per_path(x, n)[rows]
 
 
-_CASH_SERIES = ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued")
-
-
 def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: TreasuryParams,
             issue_price):
     """Pass B: cash with conversions settled and equity raised at the pass-A mark.
@@ -196,7 +193,7 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
         sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
         issue_price=issue_price(rows, cols) if cp.allow_equity_raise else None,
-        out=capital.CashResult(*(getattr(a, k)[:, cols] for k in _CASH_SERIES), a.short)
+        out=capital.CashResult(*(getattr(a, k)[:, cols] for k in capital.CASH_SERIES), a.short)
         if every else None)
     if every:
         a.short[:] = sub.short
@@ -247,7 +244,7 @@ def run_company(market: MarketPaths, params: CompanyParams,
     cash_args = dict(btc_mined=fr.btc_mined, btc_price=price, cash0=cp.cash0_usd,
                      btc_held0=tp.btc_held0, sell=rule)
     trailing = valuation.trailing_12(ebitda)
-    hpc_value = st["value"][:, :months]
+    hpc_value = st["value"]  # marked over the horizon only: [P, months]
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     a = capital.cash_loop(pre_cf, **cash_args)

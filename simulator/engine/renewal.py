@@ -13,12 +13,12 @@ import numpy as np
 
 from simulator import units
 
-Deployment = tuple[object, object, object, object]  # (month, EH/s, J/TH, USD/TH)
+Step = tuple[object, object, object, object]  # (month, EH/s, J/TH, USD/TH): a fleet deployment
 
 
 def renewal_deployments(cohorts: list[tuple[int, object, object]], *, months: int, life_years: int,
                         frontier_j_per_th, frontier_improvement_per_year, capex_usd_per_th,
-                        capex_change_per_year=0.0) -> list[Deployment]:
+                        capex_change_per_year=0.0) -> list[Step]:
     """Retire-and-replace deployments over the horizon.
 
     Parameters
@@ -48,8 +48,8 @@ def renewal_deployments(cohorts: list[tuple[int, object, object]], *, months: in
     A replacement bought at month m runs at ``J_f (1 - g)^(m/12)`` J/TH, costs
     ``c0 (1 + dc)^(m/12)`` USD/TH, and itself retires at ``m + 12 life``.
     """
-    life = 12 * int(life_years)
-    out: list[Deployment] = []
+    life = units.MONTHS_PER_YEAR * int(life_years)
+    out: list[Step] = []
     # A cohort's month may be a per-path array (a deployment date drawn from a month range);
     # the queue is ordered by its latest month, and paths whose retirement falls past the
     # horizon simply never see it (planned_fleet ignores months >= T).
@@ -77,4 +77,5 @@ def aged_fleet(hashrate_ehs, j_per_th, life_years: int) -> list[tuple[int, objec
     """
     life = int(life_years)
     slice_ = np.asarray(hashrate_ehs, np.float64) / life
-    return [(12 * (k + 1) - 12 * life, slice_, j_per_th) for k in range(life)]
+    w = units.MONTHS_PER_YEAR
+    return [(w * (k + 1) - w * life, slice_, j_per_th) for k in range(life)]

@@ -51,10 +51,16 @@ def present_value(x: np.ndarray, rate) -> np.ndarray:
 
 def discount_factors(rate, months: int) -> np.ndarray:
     """Month-end discount factors ``(1 + r)^(-(t + 1) / 12)``, shape [P or 1, months]."""
-    t = np.arange(1, months + 1)[None, :] / units.MONTHS_PER_YEAR
-    # exp(-t ln(1 + r)) equals (1 + r)^(-t) to rounding and is several times cheaper than
-    # pow over [P, T] when the rate is drawn per path.
-    out = np.log1p(_col(rate)) * -t
+    return _discount(rate, np.arange(1, months + 1)[None, :] / units.MONTHS_PER_YEAR)
+
+
+def _discount(rate, years) -> np.ndarray:
+    """``(1 + r)^(-years)`` [1] for an annual rate [1/yr] (``_col``-shaped) and ``years`` [yr].
+
+    exp(-t ln(1 + r)) equals (1 + r)^(-t) to rounding and is several times cheaper than pow
+    over [P, T] when the rate is drawn per path.
+    """
+    out = np.log1p(_col(rate)) * -years
     return np.exp(out, out=out)
 
 
@@ -261,8 +267,8 @@ def sum_of_parts(*, mining_cash_flow, mining_ebitda, hpc_cash_flow, noi_ext, min
     months = mining_cash_flow.shape[1]
     w = units.MONTHS_PER_YEAR
     # The terminal values need the horizon's factor alone (discount_factors' last column).
-    at_horizon_mine = np.exp(np.log1p(_col(mining_rate)) * -(months / w))[:, 0]
-    at_horizon_hpc = np.exp(np.log1p(_col(hpc_rate)) * -(months / w))[:, 0]
+    at_horizon_mine = _discount(mining_rate, months / w)[:, 0]
+    at_horizon_hpc = _discount(hpc_rate, months / w)[:, 0]
     ebitda_last = mining_ebitda[:, max(months - w, 0):].sum(axis=1)
     noi_next = noi_ext[:, months:months + w].sum(axis=1)
     pv_mining = present_value(mining_cash_flow, mining_rate)
