@@ -39,6 +39,7 @@ from simulator import units as u
 from simulator._files import atomic_path
 from simulator._xarray import dask_checked_lazily
 from simulator.errors import RunError
+from simulator.reduce import SERIES_DTYPE  # float32, as the reducer stores the series
 
 dask_checked_lazily()  # before this module builds its first xarray variable
 
@@ -95,7 +96,6 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "energise_month": (PS, u.MONTHS, "month index of energisation (-1 = never)"),
 }
 
-SERIES_DTYPE = np.float32
 ZLIB_LEVEL = 1  # shuffled float32 compresses about as well at 1 as at 4, several times faster
 _CHUNK_BYTES = 1 << 20
 

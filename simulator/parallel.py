@@ -191,13 +191,13 @@ def _execute_dask(tasks: list[ChunkTask], client: Any, progress: Progress | None
     window = max(2, 2 * sum(client.nthreads().values()))
     run_id = uuid.uuid4().hex
     inflight: dict[str, tuple[int, Any]] = {}
-    # The chunks of a run share one RunSpec: pickle it once, not once per chunk.
-    runs = {id(task.run): task.run for task in tasks}
-    pickled = {key: pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL) for key, run in runs.items()}
+    # The chunks of a run share one RunSpec (simulate builds one per run): pickle it once, not
+    # once per chunk.
+    pickled = pickle.dumps(tasks[0].run, protocol=pickle.HIGHEST_PROTOCOL)
 
     def submit(i: int) -> Any:
         task = tasks[i]
-        future = client.submit(_run_chunk_remote, pickled[id(task.run)], task.start, task.stop, pure=False,
+        future = client.submit(_run_chunk_remote, pickled, task.start, task.stop, pure=False,
                                retries=2, key=f"minersim-chunk-{run_id}-{i}")
         inflight[future.key] = (i, future)
         return future

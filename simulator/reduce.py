@@ -20,7 +20,8 @@ import numpy as np
 from simulator.rng import BLOCK_PATHS
 
 SERIES_DTYPE = np.float32
-"""Storage dtype of floating ``[path, time]`` sample rows; equals ``simulator.cube.SERIES_DTYPE``."""
+"""Storage dtype of floating ``[path, time]`` series, in the reducer's sample buffers and in the
+cube (``simulator.cube`` takes it from here): about 7 significant digits, half the bytes."""
 
 PRECISION_VARIABLE = "value_per_share"
 """The per-path variable whose standard error of the mean drives adaptive precision."""

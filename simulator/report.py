@@ -23,7 +23,7 @@ from simulator import units as u
 from simulator._files import atomic_write
 from simulator.analysis import decoupling, stats
 from simulator.cube import manifest_of
-from simulator.report_drivers import analyse, drivers_context
+from simulator.report_drivers import drivers_context
 from simulator.report_html import check_self_contained, environment, figure, num, usd
 
 _FANS = (  # (variable, title, axis label, scale, log)
@@ -37,8 +37,7 @@ _FANS = (  # (variable, title, axis label, scale, log)
 
 def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
                   notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
-                  breakevens: Sequence[Mapping[str, Any]] | None = None,
-                  analysis_paths: int | None = None) -> str:
+                  breakevens: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Render the run's report as one HTML string with inline SVG charts.
 
     Parameters
@@ -50,21 +49,16 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
     notes : sequence of str
         Plain-text notices shown under the headline (e.g. "real-world BTC drift: what-if").
     drivers, breakevens : optional
-        A precomputed :func:`simulator.analysis.drivers.tornado` result and a list of
-        :mod:`simulator.analysis.breakeven` results.
-    analysis_paths : int, optional
-        If given (and ``drivers`` / ``breakevens`` are not), compute the tornado and the
-        breakevens with this many paths per re-run (see
-        :func:`simulator.report_drivers.analyse`). Rank correlations are always shown; they
-        come from the run itself.
+        A :func:`simulator.analysis.drivers.tornado` result and a list of
+        :mod:`simulator.analysis.breakeven` results, as :func:`simulator.report_drivers.analyse`
+        gives them (``minersim run --drivers``). Rank correlations are always shown; they come
+        from the run itself.
 
     Raises
     ------
     RunError
         If the rendered HTML references anything outside itself.
     """
-    if analysis_paths and drivers is None and breakevens is None:
-        drivers, breakevens = analyse(cube, analysis_paths)
     ctx = context(cube, beta=beta, notes=notes)
     extra, figures = drivers_context(cube, drivers, breakevens)
     ctx.update(extra)

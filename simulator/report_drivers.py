@@ -4,7 +4,10 @@
 :mod:`simulator.analysis.drivers` and :mod:`simulator.analysis.breakeven`), counting progress in
 :func:`analysis_steps` units; :func:`analysis_lines` gives the terminal's lines for them and
 :func:`drivers_context` the flat context and figures of the report's drivers and breakeven
-sections, which :func:`simulator.report.render_report` merges into its own.
+sections, which :func:`simulator.report.render_report` merges into its own. The runner counts
+progress and prints the summary lines in the main process before and after the simulation, so
+matplotlib and Jinja2 are imported only by the two functions that build report sections (the
+report itself is rendered in a child process that has them already).
 """
 
 from __future__ import annotations
@@ -13,10 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
-from simulator import charts
-from simulator.errors import RunError
-from simulator.report_html import figure, usd
 
 BREAKEVEN_STEPS = 8
 """Progress units counted for each breakeven: a typical number of root-finding re-runs."""
@@ -27,9 +26,9 @@ def analysis_steps(scenario: Any) -> int:
     return 1 + 2 * sum(1 for _ in scenario.uncertain_inputs()) + 2 * BREAKEVEN_STEPS
 
 
-def analyse(cube: Any, paths: int, *, scenario: Any = None, client: Any = None,
+def analyse(cube: Any, paths: int, *, scenario: Any, client: Any = None,
             progress: Callable[[int, int], None] | None = None
-            ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Tornado and both breakevens for the cube's scenario, ``paths`` paths per re-run.
 
     Parameters
@@ -38,23 +37,15 @@ def analyse(cube: Any, paths: int, *, scenario: Any = None, client: Any = None,
         The main run; its seed and sampling are reused (common random numbers).
     paths : int
         Paths per re-run.
-    scenario : Scenario, optional
-        The run's scenario (default: rebuilt from the YAML stored in the cube).
+    scenario : Scenario
+        The run's scenario.
     client : dask.distributed.Client, optional
         Run the re-runs on this cluster.
     progress : callable(done, total), optional
         Called after each tornado re-run and each breakeven, in :func:`analysis_steps` units.
-
-    Returns (None, None) if the cube's scenario cannot be rebuilt (e.g. a hand-made cube).
     """
     from simulator.analysis import breakeven, drivers
-    from simulator.analysis.compare import scenario_from_cube
 
-    if scenario is None:
-        try:
-            scenario = scenario_from_cube(cube)
-        except RunError:
-            return None, None
     total = analysis_steps(scenario)
     tornado_runs = total - 2 * BREAKEVEN_STEPS
     seed = int(cube.attrs.get("seed", scenario.simulation.seed))
@@ -111,7 +102,9 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
                     breakevens: Sequence[Mapping[str, Any]] | None
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Flat context and figures of the drivers and breakeven sections."""
+    from simulator import charts
     from simulator.analysis.drivers import rank_correlations
+    from simulator.report_html import figure, usd
 
     price = cube.attrs.get("share_price")
     price = float(price) if price is not None else None
@@ -153,6 +146,8 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
 
 def _breakeven_rows(results: Sequence[Mapping[str, Any]],
                     price: float | None) -> tuple[list[dict[str, str]], str]:
+    from simulator.report_html import usd
+
     if not results:
         return [], "Breakevens were not computed for this report; run `minersim run SCENARIO --drivers` for them."
     rows, notes = [], []

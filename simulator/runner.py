@@ -170,8 +170,11 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
 
 
 def _prepare_report() -> None:
-    """Everything the report needs before it has a cube: about a second of imports."""
-    import simulator.cube  # noqa: F401 - xarray
+    """Everything the report needs before it has a cube: about a second of imports.
+
+    xarray (``simulator.cube``) is already imported: the runner imports ``simulator.simulate``
+    before it forks.
+    """
     import simulator.report  # noqa: F401 - matplotlib, Jinja2
 
 
