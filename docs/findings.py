@@ -55,8 +55,8 @@ def main() -> None:
     rows = [row(name, args.paths, args.seed) for name in SCENARIOS]
     price = rows[0][1]
     print(f"`simulate()` at {args.paths:,} paths, seed {args.seed}, market price ${price:.2f}:\n")
-    print(f"| scenario | median $/share (SE) | P5 - P95 | P(value > ${price:.2f}) | paths at $0 "
-          f"| forward median yr 1 / 2 / 3 | R² on BTC yr 1 / 2 / 3 |")
+    print(f"| scenario | median $/share (SE) | P5 - P95 $/share | P(value > ${price:.2f}) | paths at $0 "
+          f"| forward median $/share yr 1 / 2 / 3 | R² on BTC yr 1 / 2 / 3 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for text, _ in rows:
         print(text)

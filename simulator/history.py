@@ -1,12 +1,13 @@
-"""The price history a ``bootstrap`` BTC process resamples, read once per run.
+"""The price history a ``bootstrap`` BTC process resamples, read once per :func:`simulate` call.
 
 A scenario whose BTC process is ``bootstrap`` names a CSV of ``date,close`` rows (relative
 paths are anchored to the scenario file that states them, :mod:`simulator.scenario.extends`).
 :func:`bootstrap_history` reads it once, on the machine that starts the run, into monthly log
 returns that travel with the run's settings to every chunk (``parallel.RunSpec.history``): the
 engine never opens a file, the CSV is parsed once rather than once per chunk, and workers of a
-remote Dask cluster need no copy of it. The run's manifest records the file's SHA-256
-(``history_sha256``). Every problem with the file is an
+remote Dask cluster need no copy of it. Each ``simulate`` call reads it again, so the re-runs
+of ``minersim run --drivers`` do too (tens of milliseconds each for years of daily rows). The
+run's manifest records the file's SHA-256 (``history_sha256``). Every problem with the file is an
 :class:`~simulator.errors.InputDataError` naming the file and line (exit status 2).
 """
 

@@ -160,8 +160,9 @@ def sample_inputs(
     -----
     Gaussian copula: ``R = 2 sin(pi C / 6)``, ``R = L L^T`` (Cholesky),
     ``z = Phi^-1(u) L^T``, ``u' = Phi(z)``, ``x_j = F_j^-1(u'_j)``. The transform is
-    row-wise, so it keeps chunk invariance. Under LHS and Sobol only the first column
-    keeps exact stratification once correlated; the marginals stay exact.
+    row-wise, so it keeps chunk invariance. Only the inputs that correlate with another are
+    transformed. Under LHS and Sobol the others, and the first correlated one, keep exact
+    stratification; the rest keep exact marginals.
     """
     keys = tuple(dists)
     if not keys:
