@@ -1,13 +1,15 @@
-"""Run one call in a forked child process that prepared itself in advance.
+"""Forked child processes: one prepared in advance for a later call, and helpers sharing calls.
 
 ``minersim run`` forks a child before it simulates: the child imports what the report needs
 while the parent works, then renders the report from arguments sent later while the parent
 writes results.nc (:mod:`simulator.runner`). :func:`forked` gives the ``with`` body a
 :class:`Job`: :meth:`Job.submit` sends the arguments down a pipe, pickled; :meth:`Job.join`
-waits and re-raises the child's exception, if any, sent back pickled. Where fork is
-unavailable or unsafe (other threads alive), the same :class:`Job` interface runs the call in
-this process instead. The child never runs the parent's ``finally`` blocks or exit handlers,
-so it cannot remove or rename the parent's files.
+waits and re-raises the child's exception, if any, sent back pickled. :func:`map_forked`
+shares a list of calls between this process and forked helpers that read this process's
+memory as it is (the report's charts and the cube they draw) and send back only results.
+Where fork is unavailable or unsafe (other threads alive), both run their calls in this
+process instead. A child never runs the parent's ``finally`` blocks or exit handlers, so it
+cannot remove or rename the parent's files, and on Linux it dies with its parent.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import gc
 import os
 import pickle
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from simulator._files import signals_held
 from simulator.errors import RunError
+
+T = TypeVar("T")
 
 
 class Job:
@@ -108,7 +113,7 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
     unsafe: with other threads alive (a Dask client), a lock one of them holds would stay
     held in the child. ``enabled=False`` gives such an in-process job too (never submitted).
     """
-    if not enabled or not hasattr(os, "fork") or threading.active_count() > 1:
+    if not enabled or not _fork_safe():
         job = Job(fn)
         try:
             yield job
@@ -118,6 +123,7 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
         return
     jobs_r, jobs_w = os.pipe()
     errors_r, errors_w = os.pipe()
+    parent = os.getpid()
     child: ChildJob | None = None
     try:
         # Held: a handler raising inside the interpreter's own at-fork hooks would be
@@ -127,7 +133,7 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
             if pid == 0:
                 os.close(jobs_w)
                 os.close(errors_r)
-                _child(jobs_r, errors_w, prepare, fn)
+                _child(jobs_r, errors_w, prepare, fn, parent)
             child = ChildJob(pid, jobs_w, errors_r)
         os.close(jobs_r)
         os.close(errors_w)
@@ -139,7 +145,8 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
             child.close()
 
 
-def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[..., Any]) -> NoReturn:
+def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[..., Any],
+           parent: int) -> NoReturn:
     """Body of the forked child: prepare, wait for arguments, run ``fn``; never return.
 
     Any exception goes back to the parent pickled. ``os._exit`` skips the parent's
@@ -148,8 +155,7 @@ def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[...,
     """
     status = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _child_signals(parent)
         prepare()
         # What is prepared lives as long as the child: spare the collector from re-scanning it
         # (about 0.15 s over the report's thousands of matplotlib objects).
@@ -163,15 +169,147 @@ def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[...,
             fn(*args)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         status = 1
-        try:
-            payload = pickle.dumps(exc)
-            pickle.loads(payload)
-        except Exception:  # noqa: BLE001 - an exception that does not survive pickling
-            payload = pickle.dumps(RunError(f"rendering the report failed: {exc!r}"))
         with contextlib.suppress(OSError), os.fdopen(errors, "wb") as pipe:
-            pipe.write(payload)
+            pipe.write(pickle.dumps(_picklable(exc, "rendering the report")))
     finally:
         os._exit(status)
+
+
+def map_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2) -> list[T]:
+    """``[call() for call in calls]``, the calls dealt between this process and helpers.
+
+    The list form of :func:`imap_forked`; see there.
+    """
+    return list(imap_forked(calls, processes=processes))
+
+
+def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2) -> Iterator[T]:
+    """Yield ``call()`` for each of ``calls`` in order, the calls dealt between processes.
+
+    For CPU-bound calls that read large data this process holds: a forked helper reads it
+    in place, without a copy, and sends back only its results, pickled. Call ``i`` runs in
+    share ``i % processes``: this process runs share 0, one forked helper each of the others,
+    so give calls of similar cost. A helper sends each result as soon as it has it and waits
+    (the pipe full) until it is taken, so at most about one result per helper is in flight:
+    memory stays bounded however many calls there are. Results are the objects a serial
+    run would give, in the same order.
+
+    Raises
+    ------
+    Exception
+        The first failing call's own exception, whichever process ran it.
+    RunError
+        If a helper died without saying why (killed, out of memory).
+
+    Notes
+    -----
+    Every call runs here, in order, where fork is unavailable or unsafe (other threads
+    alive), or when there is only one share to run. A helper ignores SIGINT (the process that
+    forked it decides) and dies with its parent. When the iteration stops early (an error,
+    an interrupt, or the consumer closing the generator) the helpers are killed and reaped
+    before control leaves.
+    """
+    processes = min(processes, len(calls))
+    if processes < 2 or not _fork_safe():
+        for call in calls:
+            yield call()
+        return
+    helpers: dict[int, tuple[int, Any]] = {}  # share -> (pid, its result pipe, read end)
+    parent = os.getpid()
+    try:
+        for share in range(1, processes):
+            read, write = os.pipe()
+            _widen(write)
+            with signals_held():  # the helper must be in ``helpers`` before a signal can strike
+                pid = os.fork()
+                if pid == 0:
+                    os.close(read)
+                    _helper(write, calls[share::processes], parent)
+                helpers[share] = (pid, os.fdopen(read, "rb"))
+            os.close(write)
+        for i, call in enumerate(calls):
+            share = i % processes
+            yield call() if share == 0 else _receive(helpers, share)
+    finally:
+        for pid, pipe in helpers.values():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+            pipe.close()
+
+
+def _receive(helpers: dict[int, tuple[int, Any]], share: int) -> Any:
+    """The next result from helper ``share``; its exception raised, or its death reported."""
+    pid, pipe = helpers[share]
+    try:
+        ok, value = pickle.load(pipe)
+    except EOFError:
+        del helpers[share]
+        pipe.close()
+        _, status = os.waitpid(pid, 0)
+        raise RunError(f"a forked helper process died ({_exit_reason(status)})") from None
+    if not ok:
+        raise value
+    return value
+
+
+def _helper(write: int, calls: Sequence[Callable[[], Any]], parent: int) -> NoReturn:
+    """Body of an :func:`imap_forked` helper: send ``(True, result)`` per call, or ``(False, error)``."""
+    status = 0
+    try:
+        _child_signals(parent)
+        with os.fdopen(write, "wb") as pipe:
+            for call in calls:
+                try:
+                    item = (True, call())
+                except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+                    status = 1
+                    item = (False, _picklable(exc, "a call in a forked helper"))
+                pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                pipe.flush()
+                del item
+                if status:
+                    break
+    except BaseException:  # noqa: BLE001 - the parent reports the death by exit status
+        status = 1
+    finally:
+        os._exit(status)
+
+
+def _widen(fd: int) -> None:
+    """Give a pipe 1 MB of buffer where Linux allows it: fewer switches per large result."""
+    if sys.platform.startswith("linux"):
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+
+
+def _fork_safe() -> bool:
+    """Whether this process may fork: it can, and no other thread holds a lock it would copy."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _child_signals(parent: int) -> None:
+    """Signals of a child forked by ``parent``: it decides on Ctrl-C; SIGTERM or its death kill."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+        if os.getppid() != parent:  # it died before the request took effect
+            os._exit(1)
+
+
+def _picklable(exc: BaseException, doing: str) -> BaseException:
+    """``exc``, or a RunError naming it if it does not survive pickling."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - an exception that does not survive pickling
+        return RunError(f"{doing} failed: {exc!r}")
+    return exc
 
 
 def _read_all(fd: int) -> bytes:

@@ -1,8 +1,9 @@
-"""The prepared forked child that renders the report: results, errors and deaths reach the parent.
+"""Forked children: the prepared one that renders the report, and the helpers sharing calls.
 
-Each case runs in a fresh interpreter: ``forked`` falls back to an in-process job while other
+Results, errors and deaths reach the parent; no child outlives what forked it. Each case runs
+in a fresh interpreter: ``forked`` and ``imap_forked`` fall back to this process while other
 threads are alive, and a pytest process that has used Dask keeps one, so in the suite's own
-process the child would never be forked.
+process nothing would be forked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 _PRELUDE = """
 import os, signal, sys, threading
-from simulator._fork import forked
+from simulator._fork import forked, imap_forked, map_forked
 from simulator.errors import RunError
 assert threading.active_count() == 1
 """
@@ -75,6 +76,94 @@ except KeyboardInterrupt:
 """,
 }
 
+HELPER_CASES = {
+    # Results come back in call order, each computed in the process its share names.
+    "order": """
+calls = [lambda i=i: (i, os.getpid()) for i in range(7)]
+out = map_forked(calls, processes=3)
+pids = {pid for _, pid in out}
+shares = [[pid for i, pid in out if i % 3 == k] for k in range(3)]
+print([i for i, _ in out], len(pids), all(len(set(s)) == 1 for s in shares), out[0][1] == os.getpid())
+""",
+    # A helper's exception is raised here; the helpers are reaped (no child is left).
+    "error": """
+def bad():
+    raise ValueError("bad call")
+try:
+    map_forked([lambda: 1, bad, lambda: 3, lambda: 4], processes=2)
+except ValueError as exc:
+    print("ValueError", exc)
+try:
+    os.wait()
+    print("a child was left")
+except ChildProcessError:
+    print("no child left")
+""",
+    # A helper that dies without a word is a RunError naming the signal.
+    "killed": """
+try:
+    map_forked([lambda: 1, lambda: os.kill(os.getpid(), signal.SIGKILL)], processes=2)
+except RunError as exc:
+    print("RunError", exc)
+""",
+    # Closing the iterator early (an adaptive run that has enough paths) kills the helpers.
+    "close": """
+import time
+def slow(i):
+    time.sleep(0 if i % 2 == 0 else 30)
+    return i
+it = imap_forked([lambda i=i: slow(i) for i in range(6)], processes=2)
+first = next(it)
+it.close()
+try:
+    os.wait()
+    print(first, "a child was left")
+except ChildProcessError:
+    print(first, "no child left")
+""",
+    # A helper dies with the process that forked it (Linux: PR_SET_PDEATHSIG).
+    "orphan": """
+import time
+r, w = os.pipe()
+middle = os.fork()
+if middle == 0:
+    def report_pid():
+        os.write(w, str(os.getpid()).encode())
+        time.sleep(60)
+    gen = imap_forked([lambda: time.sleep(60), report_pid], processes=2)
+    next(gen)
+    os._exit(0)
+helper = int(os.read(r, 32))
+os.kill(middle, signal.SIGKILL)
+os.waitpid(middle, 0)
+for _ in range(100):
+    try:
+        os.kill(helper, 0)
+    except ProcessLookupError:
+        print("helper gone")
+        break
+    time.sleep(0.05)
+else:
+    print("helper alive")
+""",
+    # With another thread alive every call runs here, in order.
+    "threads": """
+import time
+t = threading.Thread(target=time.sleep, args=(2,))
+t.start()
+print({pid for pid in map_forked([os.getpid] * 4, processes=2)} == {os.getpid()})
+""",
+}
+
+HELPER_EXPECTED = {
+    "order": "[0, 1, 2, 3, 4, 5, 6] 3 True True",
+    "error": "ValueError bad call\nno child left",
+    "killed": "RunError a forked helper process died (killed by signal 9)",
+    "close": "0 no child left",
+    "orphan": "helper gone",
+    "threads": "True",
+}
+
 EXPECTED = {
     "result": "True True",
     "error": "ValueError bad chart",
@@ -89,3 +178,12 @@ def test_forked_child(case, tmp_path):
                           check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == EXPECTED[case]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and PR_SET_PDEATHSIG: Linux")
+@pytest.mark.parametrize("case", sorted(HELPER_CASES))
+def test_forked_helpers(case):
+    done = subprocess.run([sys.executable, "-c", _PRELUDE + HELPER_CASES[case]],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == HELPER_EXPECTED[case]
