@@ -11,8 +11,9 @@ self-containment check that every minersim page shares are in :mod:`simulator.re
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from simulator import charts
 from simulator import units as u
 from simulator._files import atomic_write
+from simulator._fork import map_forked
 from simulator.analysis import decoupling, stats
 from simulator.cube import manifest_of
 from simulator.report_drivers import drivers_context
@@ -37,7 +39,8 @@ _FANS = (  # (variable, title, axis label, scale, log)
 
 def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
                   notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
-                  breakevens: Sequence[Mapping[str, Any]] | None = None) -> str:
+                  breakevens: Sequence[Mapping[str, Any]] | None = None,
+                  processes: int = 1) -> str:
     """Render the run's report as one HTML string with inline SVG charts.
 
     Parameters
@@ -53,13 +56,16 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
         :mod:`simulator.analysis.breakeven` results, as :func:`simulator.report_drivers.analyse`
         gives them (``minersim run --drivers``). Rank correlations are always shown; they come
         from the run itself.
+    processes : int
+        Processes drawing the charts: this one and ``processes - 1`` forked helpers (see
+        :func:`simulator._fork.map_forked`). The HTML is the same for any number.
 
     Raises
     ------
     RunError
         If the rendered HTML references anything outside itself.
     """
-    ctx = context(cube, beta=beta, notes=notes)
+    ctx = context(cube, beta=beta, notes=notes, processes=processes)
     extra, figures = drivers_context(cube, drivers, breakevens)
     ctx.update(extra)
     ctx["charts"].update(figures)
@@ -74,8 +80,11 @@ def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
 
 
 def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
-            notes: Sequence[str] = ()) -> dict[str, Any]:
-    """The flat template context: formatted strings, small row dicts and inline SVG."""
+            notes: Sequence[str] = (), processes: int = 1) -> dict[str, Any]:
+    """The flat template context: formatted strings, small row dicts and inline SVG.
+
+    The charts, nearly all of the time, are drawn by ``processes`` processes.
+    """
     man = manifest_of(cube)
     price = man.get("share_price")
     price = float(price) if price is not None else None
@@ -97,8 +106,8 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx["site_rows"] = _site_rows(cube)
     ctx["manifest_rows"] = _manifest_rows(man)
     ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
-    ctx["charts"] = _charts(cube, value, price, beta, halvings, bridge_chart,
-                            ctx["bridge_caption"])
+    jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"])
+    ctx["charts"] = _charts(jobs, processes)
     return ctx
 
 
@@ -140,12 +149,16 @@ def _assumptions(man: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return rows, ("" if rows else "The attached assumptions list is empty.")
 
 
-def _bridge(cube: Any, price: float | None) -> tuple[list[dict[str, str]], str, str]:
-    """Bridge averaged over the paths with value per share between P45 and P55."""
+def _bridge(cube: Any, price: float | None
+            ) -> tuple[list[dict[str, str]], str, Callable[[], str] | None]:
+    """Bridge averaged over the paths with value per share between P45 and P55.
+
+    Rows, caption, and the call that draws the chart (None without the components).
+    """
     need = ("pv_mining", "pv_hpc", "treasury_value", "net_debt", "equity_value",
             "diluted_shares")
     if any(k not in cube for k in need):
-        return [], "Bridge unavailable: the cube lacks the valuation components.", ""
+        return [], "Bridge unavailable: the cube lacks the valuation components.", None
     v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
     lo, hi = np.nanquantile(v, [0.45, 0.55])
     band = (v >= lo) & (v <= hi)
@@ -178,7 +191,6 @@ def _bridge(cube: Any, price: float | None) -> tuple[list[dict[str, str]], str, 
         steps.append(("other", other))
     total = avg("value_per_share")
     steps.append(("dilution", total - equity_basic))
-    svg = charts.sotp_bridge(steps, total, market_price=price)
     rows = [{"label": k, "value": usd(x)} for k, x in steps]
     rows.append({"label": "equity per diluted share", "value": usd(total)})
     caption = (f"Waterfall from segment values to equity per diluted share: average of the {int(band.sum()):,} paths whose value per share lies between "
@@ -187,7 +199,7 @@ def _bridge(cube: Any, price: float | None) -> tuple[list[dict[str, str]], str, 
     if cash_split:
         caption += (" Cash is the balance at the end of the first simulated month; debt is "
                     "net debt plus that cash.")
-    return rows, caption, svg
+    return rows, caption, functools.partial(charts.sotp_bridge, steps, total, market_price=price)
 
 
 def _forward_rows(cube: Any, price: float | None) -> list[dict[str, str]]:
@@ -285,77 +297,110 @@ def _fan_alt(title: str, time: np.ndarray, bands: np.ndarray, unit: str) -> str:
             f"{num(bands[0, -1], 2)} and {num(bands[4, -1], 2)} {unit} at the end.")
 
 
-def _charts(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],
-            halvings: list[np.datetime64], bridge_svg: str,
-            bridge_caption: str) -> dict[str, dict[str, Any]]:
-    """Every chart of the report, keyed by section, each with caption and text alternative."""
-    out: dict[str, Any] = {}
+_Job = tuple[str, Callable[[], dict[str, Any]]]
+"""One chart of the report: where it goes (a context key, or "fans") and the call drawing it."""
+
+
+def _charts(jobs: list[_Job], processes: int) -> dict[str, Any]:
+    """Draw ``jobs`` in ``processes`` processes; the fan charts in a list, the others by key."""
+    drawn = map_forked([draw for _key, draw in jobs], processes=processes)
+    out: dict[str, Any] = {"fans": []}
+    for (key, _draw), fig in zip(jobs, drawn, strict=True):
+        if key == "fans":
+            out["fans"].append(fig)
+        else:
+            out[key] = fig
+    return out
+
+
+def _chart_jobs(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],
+                halvings: list[np.datetime64], bridge: Callable[[], str] | None,
+                bridge_caption: str) -> list[_Job]:
+    """Every chart of the report in page order, each with caption and text alternative.
+
+    Each call draws one chart and reduces the paths it needs itself, so the calls can run
+    in any process that holds the cube.
+    """
+    jobs: list[_Job] = []
     med = float(np.nanmedian(value))
-    out["value"] = figure(
+    jobs.append(("value", lambda: figure(
         "value", "Value per share today", charts.value_hist_cdf(value, price),
         "Histogram (bars, left axis) and cumulative distribution (line, right axis) of value "
         "per diluted share across paths; the x axis spans P0.5 to P99.5.",
         f"Distribution of value per share: median {usd(med)}"
-        + (f", market price {usd(price)}." if price is not None else "."))
-    if bridge_svg:
-        out["bridge"] = figure("bridge", "Sum of the parts", bridge_svg, bridge_caption,
-                                "Sum-of-the-parts waterfall; the numbers are in the table.")
-    out["fans"] = _fan_figures(cube, halvings)
+        + (f", market price {usd(price)}." if price is not None else "."))))
+    if bridge is not None:
+        jobs.append(("bridge", lambda: figure(
+            "bridge", "Sum of the parts", bridge(), bridge_caption,
+            "Sum-of-the-parts waterfall; the numbers are in the table.")))
+    jobs += [("fans", draw) for draw in _fan_jobs(cube, halvings)]
     time = cube["time"].values
     if "sign_month" in cube:
-        out["sites"] = figure(
+        jobs.append(("sites", lambda: figure(
             "sites", "Site conversion timelines",
             charts.site_timelines(cube["sign_month"].values, cube["energise_month"].values,
                                   cube["site"].values.tolist(), time[0], time.size),
             "Boxes P25-P75 with median, whiskers P5-P95 over the paths where the event "
             "happens; right margin: share of paths where it never happens within the horizon.",
-            "Site timelines; the numbers are in the table.")
+            "Site timelines; the numbers are in the table.")))
     if "value_per_share_forward" in cube:
-        years = cube["horizon_year"].values.tolist()
-        out["forward"] = figure(
+        jobs.append(("forward", lambda: figure(
             "forward", "Forward value per share",
-            charts.forward_values(cube["value_per_share_forward"].values, years, today=value,
+            charts.forward_values(cube["value_per_share_forward"].values,
+                                  cube["horizon_year"].values.tolist(), today=value,
                                   market_price=price),
             "Boxes P25-P75 with median, whiskers P5-P95; outliers not drawn.",
-            "Forward value per share by year; the numbers are in the table.")
+            "Forward value per share by year; the numbers are in the table.")))
     rows = [r for r in beta["rows"] if np.isfinite(r["beta"])]
     if rows:
-        out["decoupling"] = figure(
+        jobs.append(("decoupling", lambda: figure(
             "decoupling", "Decoupling from BTC", charts.decoupling(rows),
             "Left: OLS slope of ln(forward value per share) on ln(BTC price) at the same "
             "month, across paths, with ±2 SE. Right: R² of that regression.",
-            "BTC beta and R-squared by forward year; the numbers are in the table.")
+            "BTC beta and R-squared by forward year; the numbers are in the table.")))
+    jobs.append(("convergence", lambda: _convergence(value)))
+    return jobs
+
+
+def _convergence(value: np.ndarray) -> dict[str, Any]:
     n, mean, se = stats.running_mean(value)
-    out["convergence"] = figure(
+    return figure(
         "convergence", "Convergence", charts.convergence(n, mean, se),
         f"Running mean of value per share after n paths, ±2 SE band. Final SE "
         f"{usd(float(se[-1]), 3)} over {int(n[-1]):,} paths.",
         f"Running mean settles at {usd(float(mean[-1]))} with SE {usd(float(se[-1]), 3)}.")
-    return out
 
 
-def _fan_figures(cube: Any, halvings: list[np.datetime64]) -> list[dict[str, Any]]:
+def _fan_jobs(cube: Any, halvings: list[np.datetime64]) -> list[Callable[[], dict[str, Any]]]:
     """Monthly fan charts, with revenue by segment after hashprice."""
-    time = cube["time"].values
     hv = ", ".join(str(np.datetime64(h, "M")) for h in halvings) or "none in the horizon"
-    fans = []
-    for var, title, label, scale, log in _FANS:
-        if var not in cube:
-            continue
-        bands = stats.fan(cube, var) * scale
-        mean = cube[f"{var}_mean"].values * scale if f"{var}_mean" in cube else None
-        svg = charts.fan_chart(time, bands, title=title, ylabel=label, halvings=halvings,
-                               log=log, mean=mean)
-        unit = label[label.index("[") + 1:label.index("]")].split(",")[0]
-        fans.append(figure(var, title, svg, f"Median, P25-P75 and P5-P95 by month. Dashed "
-                            f"lines: halvings (median across paths: {hv}).",
-                            _fan_alt(title, time, bands, unit)))
+    jobs = [functools.partial(_fan_figure, cube, spec, halvings, hv)
+            for spec in _FANS if spec[0] in cube]
     if "mining_revenue" in cube and "hpc_revenue" in cube:
-        mining = stats.fan(cube, "mining_revenue") * 1e-6
-        hpc = stats.fan(cube, "hpc_revenue") * 1e-6
-        svg = charts.revenue_segments(time, mining, hpc, halvings=halvings)
-        fans.insert(3, figure("revenue", "Revenue by segment", svg,
-                               "Median and P25-P75 of monthly revenue, mining vs HPC leases.",
-                               _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
-                               + _fan_alt("HPC revenue", time, hpc, "USD M/month")))
-    return fans
+        jobs.insert(3, functools.partial(_revenue_figure, cube, halvings))
+    return jobs
+
+
+def _fan_figure(cube: Any, spec: tuple[str, str, str, float, bool],
+                halvings: list[np.datetime64], halvings_text: str) -> dict[str, Any]:
+    var, title, label, scale, log = spec
+    time = cube["time"].values
+    bands = stats.fan(cube, var) * scale
+    mean = cube[f"{var}_mean"].values * scale if f"{var}_mean" in cube else None
+    svg = charts.fan_chart(time, bands, title=title, ylabel=label, halvings=halvings,
+                           log=log, mean=mean)
+    unit = label[label.index("[") + 1:label.index("]")].split(",")[0]
+    return figure(var, title, svg, f"Median, P25-P75 and P5-P95 by month. Dashed "
+                  f"lines: halvings (median across paths: {halvings_text}).",
+                  _fan_alt(title, time, bands, unit))
+
+
+def _revenue_figure(cube: Any, halvings: list[np.datetime64]) -> dict[str, Any]:
+    time = cube["time"].values
+    mining = stats.fan(cube, "mining_revenue") * 1e-6
+    hpc = stats.fan(cube, "hpc_revenue") * 1e-6
+    svg = charts.revenue_segments(time, mining, hpc, halvings=halvings)
+    return figure("revenue", "Revenue by segment", svg,
+                  "Median and P25-P75 of monthly revenue, mining vs HPC leases.",
+                  _fan_alt("Mining revenue", time, mining, "USD M/month") + " "
+                  + _fan_alt("HPC revenue", time, hpc, "USD M/month"))

@@ -85,8 +85,8 @@ def test_missing_or_bad_assumptions_handled(attrs, note):
 
 
 def test_bridge_adds_up(cube):
-    rows, caption, svg = report._bridge(cube, SHARE_PRICE)
-    assert svg.startswith("<svg") and "P45" in caption
+    rows, caption, draw = report._bridge(cube, SHARE_PRICE)
+    assert draw().startswith("<svg") and "P45" in caption
     values = [float(r["value"].replace("\u2212", "-").replace("$", "").replace(",", ""))
               for r in rows]
     assert sum(values[:-1]) == pytest.approx(values[-1], abs=0.01 * len(values))
@@ -141,3 +141,43 @@ def test_write_report_and_size_at_10k_paths(tmp_path):
     size = path.stat().st_size
     assert size < 3_000_000, f"report is {size / 1e6:.2f} MB"
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+_TWO_PROCESSES = """
+import os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from synthetic import synthetic_cube
+from simulator import charts, report
+
+assert threading.active_count() == 1  # so the helper really is forked
+cube = synthetic_cube(paths=1_500, months=48, failed=3)
+print(report.render_report(cube, processes=2) == report.render_report(cube, processes=1))
+
+def broken(*args, **kwargs):
+    if os.getpid() != parent:
+        raise ValueError("chart failed in the helper")
+    return original(*args, **kwargs)
+
+parent, original = os.getpid(), charts.convergence
+charts.convergence = broken
+try:
+    report.render_report(cube, processes=2)
+except ValueError as exc:
+    print(exc)
+"""
+
+
+def test_two_processes_draw_the_same_report():
+    """Charts dealt to a forked helper: the same HTML byte for byte, and its errors surface.
+
+    In a fresh interpreter, where no other thread stops the fork. The convergence chart is
+    the twelfth, so with two processes it is the helper's.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _TWO_PROCESSES, str(Path(__file__).parent)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["True", "chart failed in the helper"]
