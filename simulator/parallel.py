@@ -1,11 +1,13 @@
-"""Chunk plan and the execution of a run's chunks, serially or on Dask.
+"""Chunk plan and the execution of a run's chunks: here, in forked processes, or on Dask.
 
 Paths are split into chunks of whole :data:`~simulator.rng.BLOCK_PATHS` blocks. Each chunk
 samples its inputs and draws its shocks from streams keyed by ``(seed, stream, block)``, so
 the numbers of a path do not depend on how the run is split or where it runs. Each chunk's
 result goes to a :class:`~simulator.reduce.Reducer` as soon as it arrives; reductions are made
 per block and combined in block order (:mod:`simulator.reduce`), so the all-path mean and
-standard deviation are bit-identical too. Dask is imported only when a cluster is asked for.
+standard deviation are bit-identical too. Without a cluster the chunks are dealt between
+this process and forked helpers, one per core (:func:`simulator._fork.imap_forked`). Dask is
+imported only when a cluster is asked for.
 
 Memory is bounded by the chunk size: a chunk's ``[path, time]`` arrays are reduced to
 per-block statistics as soon as it finishes, and only the rows of the stored sample
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator._fork import imap_forked
 from simulator.engine import chain
 from simulator.errors import RunError
 from simulator.reduce import (PRECISION_VARIABLE, SERIES_DTYPE, ChunkResult, Precision, Reduced,
@@ -36,6 +40,14 @@ Progress = Callable[[int, int], None]
 
 Until = Callable[[int, float], bool]
 """``until(paths_done, mean_se_usd) -> stop?``, called in path order after each chunk."""
+
+def local_processes() -> int:
+    """Cores this process may run on (its CPU affinity where the platform says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
 
 def aligned_chunks(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:
     """``[start, stop)`` chunks of whole blocks (``chunk_paths`` rounded up to a block multiple)."""
@@ -95,18 +107,30 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     return ChunkResult(start, stop, per_path, series, stats, inputs)
 
 
-def _run_chunk_remote(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
-    """:func:`run_chunk` on a Dask worker.
+def run_chunk_compact(task: ChunkTask) -> ChunkResult:
+    """:func:`run_chunk` for a result that travels to another process.
 
-    The run travels pickled with every chunk but is unpickled once per worker process
-    (rebuilding the scenario and its frozen scipy distributions takes about 10 ms). The
-    reducer stores floating sample rows as :data:`SERIES_DTYPE`; casting them here gives
-    the same values and halves what travels back to the client.
+    The reducer stores floating sample rows as :data:`SERIES_DTYPE`; casting them here gives
+    the same values and halves what travels.
     """
-    result = run_chunk(ChunkTask(_unpickle_run(run_pickle), start, stop))
+    result = run_chunk(task)
     result.series = {name: arr.astype(SERIES_DTYPE) if arr.dtype.kind == "f" else arr
                      for name, arr in result.series.items()}
     return result
+
+
+def _run_chunk_local(task: ChunkTask, home: int) -> ChunkResult:
+    """:func:`run_chunk` in process ``home``, :func:`run_chunk_compact` in a forked helper."""
+    return run_chunk(task) if os.getpid() == home else run_chunk_compact(task)
+
+
+def _run_chunk_remote(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
+    """:func:`run_chunk_compact` on a Dask worker.
+
+    The run travels pickled with every chunk but is unpickled once per worker process
+    (rebuilding the scenario and its frozen scipy distributions takes about 10 ms).
+    """
+    return run_chunk_compact(ChunkTask(_unpickle_run(run_pickle), start, stop))
 
 
 @functools.lru_cache(maxsize=2)
@@ -116,8 +140,8 @@ def _unpickle_run(run_pickle: bytes) -> RunSpec:
 
 
 def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | None = None,
-            until: Until | None = None) -> Reduced:
-    """Run chunks serially, or on a Dask ``client``, and reduce them.
+            until: Until | None = None, processes: int | None = None) -> Reduced:
+    """Run chunks here and in forked helpers, or on a Dask ``client``, and reduce them.
 
     Parameters
     ----------
@@ -133,6 +157,10 @@ def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | 
         mean value per share [USD/share] over paths ``[0, paths_done)``; ``True`` stops the
         run there. Chunks past that point are cancelled or dropped, so the result equals a
         fixed run over ``paths_done`` paths.
+    processes : int, optional
+        Without a client: processes running the chunks, this one and ``processes - 1``
+        forked helpers (default: one per usable core, see :func:`local_processes`). One, or
+        a process that cannot fork safely, runs them all here. The numbers are the same.
     """
     if not tasks:
         raise RunError("nothing to simulate: the chunk plan is empty")
@@ -141,14 +169,17 @@ def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | 
     reducer = Reducer(capacity, limit, tasks[0].run.store_paths)
     frontier = _Frontier(tasks, until)
     if client is None:
-        for i, task in enumerate(tasks):
-            result = run_chunk(task)
+        share = local_processes() if processes is None else max(1, int(processes))
+        calls = [functools.partial(_run_chunk_local, task, os.getpid()) for task in tasks]
+        results = imap_forked(calls, processes=share)
+        for i, result in enumerate(results):
             reducer.add(result)
             del result  # the chunk's arrays may go before the next chunk is computed
             stop = frontier.arrived(i, reducer)
             if progress:
                 progress(i + 1, len(tasks))
             if stop:
+                results.close()  # stops and reaps the helpers at once
                 break
     else:
         _execute_dask(tasks, client, progress, reducer, frontier)

@@ -14,7 +14,8 @@ from simulator.cube import assemble
 from simulator.engine import chain
 from simulator.errors import RunError
 from simulator.history import bootstrap_history
-from simulator.parallel import ChunkTask, Progress, RunSpec, aligned_chunks, execute
+from simulator.parallel import (ChunkTask, Progress, RunSpec, aligned_chunks, execute,
+                                local_processes)
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
@@ -72,7 +73,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
              *, chunk_paths: int | None = None, store_paths: int | None = None, client: Any = None,
              progress: Progress | None = None, precision: float | None = None,
              max_paths: int = DEFAULT_MAX_PATHS, scenario_yaml: str | None = None,
-             scenario_sha256: str | None = None, overrides: dict[str, float] | None = None) -> Any:
+             scenario_sha256: str | None = None, overrides: dict[str, float] | None = None,
+             processes: int | None = None) -> Any:
     """Simulate ``scenario`` and return the cube (an ``xarray.Dataset``, design.md's table).
 
     Parameters
@@ -83,12 +85,17 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         Override the scenario's ``simulation`` settings.
     chunk_paths : int, optional
         Paths per chunk (rounded up to whole 1,024-path blocks); bounds memory. Results do not
-        depend on it.
+        depend on it. Default: the scenario's ``chunk_paths``, or less when that leaves a
+        local process without a chunk (10,000 paths on two cores run as two chunks of 5,120
+        and 4,880, not 8,192 and 1,808).
     store_paths : int, optional
         Keep full ``[path, time]`` series for the first this-many paths (default: the
         scenario's ``store_paths``); exact all-path monthly mean and std are kept regardless.
     client : dask.distributed.Client, optional
         Run chunks on this cluster; the numbers are identical to a serial run.
+    processes : int, optional
+        Without a client: processes sharing the chunks, this one and forked helpers
+        (default: one per usable core; 1 runs every chunk here). The numbers are identical.
     progress : callable(done, total), optional
         Called after each chunk.
     precision : float, optional
@@ -144,9 +151,15 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     history = bootstrap_history(scenario)
     run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}),
                   history=None if history is None else history.returns)
-    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths or sim.chunk_paths)]
+    if client is None and processes is None:
+        processes = local_processes()
+    if chunk_paths is None:
+        chunk_paths = sim.chunk_paths
+        if client is None and precision is None:
+            chunk_paths = min(chunk_paths, -(-planned // processes))
+    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths)]
     until = None if precision is None else (lambda n, se: se < precision)
-    reduced = execute(tasks, client=client, progress=progress, until=until)
+    reduced = execute(tasks, client=client, progress=progress, until=until, processes=processes)
     manifest = {
         "scenario_name": scenario.name, "scenario_description": scenario.description,
         "scenario_yaml": scenario_yaml, "scenario_sha256": scenario_sha256, "seed": seed,

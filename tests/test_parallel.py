@@ -190,3 +190,60 @@ def test_bootstrap_history_is_read_once_and_workers_need_no_copy(base12, client,
     assert_same_data(serial, on_dask)
     assert len(calls) == 2
     assert serial.attrs["history_sha256"] == on_dask.attrs["history_sha256"] == "f" * 64
+
+
+_FORKED_RUNS = """
+import hashlib, os, sys, threading
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from simulator.simulate import simulate
+from test_simulate import short_scenario
+
+def digest(cube):
+    h = hashlib.sha256()
+    for name in sorted([*cube.data_vars, *cube.coords]):
+        values = cube[name].values
+        h.update(name.encode())
+        h.update(values.tobytes() if values.dtype.kind != "O" else repr(values.tolist()).encode())
+    return h.hexdigest()
+
+assert threading.active_count() == 1  # so the helpers really are forked
+sc = short_scenario(24)
+runs = {
+    "here": simulate(sc, 2_500, 11, processes=1),
+    "2 processes": simulate(sc, 2_500, 11, processes=2),
+    "3 processes, 1,024-path chunks": simulate(sc, 2_500, 11, processes=3, chunk_paths=1_024),
+    "latin hypercube here": simulate(sc, 2_500, 11, "latin_hypercube", processes=1),
+    "latin hypercube, 2 processes": simulate(sc, 2_500, 11, "latin_hypercube", processes=2),
+}
+print(runs["2 processes"].attrs["chunk_paths"], runs["here"].attrs["chunk_paths"])
+print(len({digest(runs[k]) for k in list(runs)[:3]}), len({digest(runs[k]) for k in list(runs)[3:]}))
+adaptive = simulate(sc, seed=11, precision=1e9, max_paths=6_144, chunk_paths=1_024, processes=2)
+fixed = simulate(sc, adaptive.attrs["paths"], 11, processes=1, chunk_paths=1_024)
+print(adaptive.attrs["paths"], digest(adaptive) == digest(fixed))
+try:
+    os.wait()
+    print("a helper was left")
+except ChildProcessError:
+    print("no helper left")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked helpers need fork")
+def test_forked_processes_give_the_serial_numbers():
+    """Chunks dealt to forked helpers: the same cube bit for bit, whatever the split.
+
+    In a fresh interpreter: the suite's own process keeps a Dask thread, and with another
+    thread alive simulate runs every chunk in-process. The default chunk shrinks so that each
+    process has one (2,500 paths on two: 1,250 rounded up to whole blocks, 2,048 + 452). An
+    adaptive run that has its paths after the first chunk stops the helper computing the
+    second, and equals the fixed run of as many paths.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _FORKED_RUNS, str(Path(__file__).parent)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:4] == ["2048 2500", "1 1", "1024 True", "no helper left"]
