@@ -1,10 +1,12 @@
 """``minersim run`` as a function: load, simulate, then write results.nc and report.html together.
 
-A child process forked before the simulation (:func:`simulator._fork.forked`) imports the
-report's libraries while this one simulates, then renders report.html while this one writes
-results.nc. Both outputs are prepared in temporary files beside their targets, created and
-renamed by this process only when the whole run has succeeded, so a failed or interrupted run
-leaves the previous outputs as they were and no partial files.
+A child process forked once the libraries both need are imported
+(:func:`simulator._fork.forked`) imports the report's own (matplotlib, Jinja2) on one core
+while this process imports the simulation's (pydantic, the engine) on the other, then renders
+report.html while this one writes results.nc. Both outputs are
+prepared in temporary files beside their targets, created and renamed by this process only
+when the whole run has succeeded, so a failed or interrupted run leaves the previous outputs
+as they were and no partial files.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator._files import atomic_path, run_dir
+from simulator._files import atomic_path, run_dir, sync
 from simulator._fork import Job, forked
-from simulator.parallel import Progress
+
+if TYPE_CHECKING:
+    from simulator.parallel import Progress
 
 
 @dataclass(frozen=True)
@@ -113,13 +117,18 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
     Other parameters are those of :func:`simulator.simulate.simulate`. Results do not depend
     on ``chunk_paths`` or on where the chunks run.
     """
-    from simulator.parallel import dask_client
-    from simulator.scenario import load
-    from simulator.simulate import DEFAULT_MAX_PATHS, simulate
+    # Forked after the imports both need (importing them twice would cost more than a core
+    # idling meanwhile) and before any thread starts: the child imports what only the report
+    # needs while this process imports and loads what only the simulation needs.
+    import scipy.stats  # noqa: F401 - the scenario's distributions; the report's statistics
 
-    # Forked after the imports both need and before any thread starts: the child imports
-    # what only the report needs while this process simulates.
+    import simulator.cube  # noqa: F401 - xarray, pandas, NumPy
+
     with _terminate_as_exit(), forked(_prepare_report, _write_report, enabled=report) as reporter:
+        from simulator.parallel import dask_client
+        from simulator.scenario import load
+        from simulator.simulate import DEFAULT_MAX_PATHS, simulate
+
         loaded = load(scenario)
         out_dir = run_dir(loaded.path, out)
         main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
@@ -166,15 +175,12 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
             if reporter.concurrent:  # leave the report's core to it
                 threads = max(1, (os.cpu_count() or 1) - 1)
         write(cube, tmp_results, threads=threads)
+        sync(tmp_results)  # while the report is still being drawn, not after
         reporter.join()
 
 
 def _prepare_report() -> None:
-    """Everything the report needs before it has a cube: about a second of imports.
-
-    xarray (``simulator.cube``) is already imported: the runner imports ``simulator.simulate``
-    before it forks.
-    """
+    """Everything the report needs before it has a cube: about half a second of imports."""
     import simulator.report  # noqa: F401 - matplotlib, Jinja2
 
 

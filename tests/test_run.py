@@ -161,3 +161,37 @@ def test_help_lists_the_scale_options():
     for option in ("--workers N", "--scheduler ADDRESS", "--precision USD", "--max-paths",
                    "--store-paths", "--chunk-paths"):
         assert option in result.output
+
+
+_WHO_IMPORTS_WHAT = """
+import os, sys
+from simulator import runner
+
+seen = {}
+prepare = runner._prepare_report
+def watched():
+    modules = ("scipy.stats", "xarray", "matplotlib", "simulator.engine.chain")
+    seen.update({m: m in sys.modules for m in modules})
+    prepare()
+    with open(sys.argv[3], "w") as f:
+        f.write(repr(seen))
+runner._prepare_report = watched
+result = runner.run_scenario(sys.argv[1], paths=300, out=sys.argv[2])
+print(result.report_path.is_file(), "matplotlib" in sys.modules, open(sys.argv[3]).read())
+"""
+
+
+def test_the_report_process_is_forked_after_the_shared_imports_only(short, tmp_path):
+    """The run's layout of work over two cores, in a fresh interpreter (no other threads).
+
+    The report child starts with what both processes need (SciPy's distributions, xarray)
+    and without what only one needs (matplotlib; the engine), so neither imports anything
+    twice and each imports its own while the other does too. The run's own process never
+    imports matplotlib.
+    """
+    done = subprocess.run([sys.executable, "-c", _WHO_IMPORTS_WHAT, str(short), str(tmp_path / "out"),
+                           str(tmp_path / "seen.txt")], check=False, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("True False {'scipy.stats': True, 'xarray': True, "
+                                   "'matplotlib': False, 'simulator.engine.chain': False}")
