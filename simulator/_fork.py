@@ -175,21 +175,23 @@ def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[...,
         os._exit(status)
 
 
-def map_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2) -> list[T]:
+def map_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2,
+               shares: Sequence[int] | None = None) -> list[T]:
     """``[call() for call in calls]``, the calls dealt between this process and helpers.
 
     The list form of :func:`imap_forked`; see there.
     """
-    return list(imap_forked(calls, processes=processes))
+    return list(imap_forked(calls, processes=processes, shares=shares))
 
 
-def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2) -> Iterator[T]:
+def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2,
+                shares: Sequence[int] | None = None) -> Iterator[T]:
     """Yield ``call()`` for each of ``calls`` in order, the calls dealt between processes.
 
     For CPU-bound calls that read large data this process holds: a forked helper reads it
     in place, without a copy, and sends back only its results, pickled. Call ``i`` runs in
-    share ``i % processes``: this process runs share 0, one forked helper each of the others,
-    so give calls of similar cost. A helper sends each result as soon as it has it and waits
+    share ``shares[i]`` (default ``i % processes``): this process runs share 0, one forked
+    helper each of the others, so deal shares of similar cost. A helper sends each result as soon as it has it and waits
     (the pipe full) until it is taken, so at most about one result per helper is in flight:
     memory stays bounded however many calls there are. Results are the objects a serial
     run would give, in the same order.
@@ -209,26 +211,29 @@ def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2) -> Iter
     an interrupt, or the consumer closing the generator) the helpers are killed and reaped
     before control leaves.
     """
-    processes = min(processes, len(calls))
-    if processes < 2 or not _fork_safe():
+    shares = [i % processes for i in range(len(calls))] if shares is None else list(shares)
+    if len(shares) != len(calls) or not all(0 <= k < processes for k in shares):
+        raise ValueError(f"shares must give each of the {len(calls)} calls a process in "
+                         f"0..{processes - 1} (got {shares})")
+    dealt = {k: [call for call, share in zip(calls, shares) if share == k] for k in set(shares)}
+    if len(dealt.keys() - {0}) == 0 or not _fork_safe():
         for call in calls:
             yield call()
         return
     helpers: dict[int, tuple[int, Any]] = {}  # share -> (pid, its result pipe, read end)
     parent = os.getpid()
     try:
-        for share in range(1, processes):
+        for share in sorted(dealt.keys() - {0}):
             read, write = os.pipe()
             _widen(write)
             with signals_held():  # the helper must be in ``helpers`` before a signal can strike
                 pid = os.fork()
                 if pid == 0:
                     os.close(read)
-                    _helper(write, calls[share::processes], parent)
+                    _helper(write, dealt[share], parent)
                 helpers[share] = (pid, os.fdopen(read, "rb"))
             os.close(write)
-        for i, call in enumerate(calls):
-            share = i % processes
+        for call, share in zip(calls, shares, strict=True):
             yield call() if share == 0 else _receive(helpers, share)
     finally:
         for pid, pipe in helpers.values():

@@ -65,10 +65,8 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
     RunError
         If the rendered HTML references anything outside itself.
     """
-    ctx = context(cube, beta=beta, notes=notes, processes=processes)
-    extra, figures = drivers_context(cube, drivers, breakevens)
-    ctx.update(extra)
-    ctx["charts"].update(figures)
+    ctx = context(cube, beta=beta, notes=notes, drivers=drivers, breakevens=breakevens,
+                  processes=processes)
     html = environment().get_template("report.html.j2").render(**ctx)
     check_self_contained(html)
     return html
@@ -80,10 +78,13 @@ def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
 
 
 def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
-            notes: Sequence[str] = (), processes: int = 1) -> dict[str, Any]:
+            notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
+            breakevens: Sequence[Mapping[str, Any]] | None = None,
+            processes: int = 1) -> dict[str, Any]:
     """The flat template context: formatted strings, small row dicts and inline SVG.
 
-    The charts, nearly all of the time, are drawn by ``processes`` processes.
+    The charts and the drivers section, nearly all of the time, are drawn by ``processes``
+    processes (see :func:`render_report`).
     """
     man = manifest_of(cube)
     price = man.get("share_price")
@@ -107,7 +108,9 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx["manifest_rows"] = _manifest_rows(man)
     ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
     jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"])
-    ctx["charts"] = _charts(jobs, processes)
+    jobs.append(("drivers", functools.partial(drivers_context, cube, drivers, breakevens)))
+    ctx["charts"], extra = _charts(jobs, processes)
+    ctx.update(extra)
     return ctx
 
 
@@ -297,20 +300,30 @@ def _fan_alt(title: str, time: np.ndarray, bands: np.ndarray, unit: str) -> str:
             f"{num(bands[0, -1], 2)} and {num(bands[4, -1], 2)} {unit} at the end.")
 
 
-_Job = tuple[str, Callable[[], dict[str, Any]]]
-"""One chart of the report: where it goes (a context key, or "fans") and the call drawing it."""
+_Job = tuple[str, Callable[[], Any]]
+"""One part of the report: where it goes (a chart key, "fans", or "drivers") and its call."""
 
 
-def _charts(jobs: list[_Job], processes: int) -> dict[str, Any]:
-    """Draw ``jobs`` in ``processes`` processes; the fan charts in a list, the others by key."""
-    drawn = map_forked([draw for _key, draw in jobs], processes=processes)
+def _charts(jobs: list[_Job], processes: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``jobs`` in ``processes`` processes: the charts by key (fans in a list), and the
+    drivers section's context, its figures (the tornado) among the charts.
+
+    The helpers are dealt the first job and every ``processes``-th after it; this process,
+    which still has the page to assemble and check once they are done, takes one fewer.
+    """
+    shares = [(i + 1) % processes for i in range(len(jobs))]
+    drawn = map_forked([call for _key, call in jobs], processes=processes, shares=shares)
     out: dict[str, Any] = {"fans": []}
-    for (key, _draw), fig in zip(jobs, drawn, strict=True):
+    extra: dict[str, Any] = {}
+    for (key, _call), result in zip(jobs, drawn, strict=True):
         if key == "fans":
-            out["fans"].append(fig)
+            out["fans"].append(result)
+        elif key == "drivers":
+            extra, figures = result
+            out.update(figures)
         else:
-            out[key] = fig
-    return out
+            out[key] = result
+    return out, extra
 
 
 def _chart_jobs(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],

@@ -10,6 +10,7 @@ functions; nothing here touches the filesystem beyond reading templates.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -29,10 +30,18 @@ _EXTERNAL = [
     (re.compile(r"@import\b", re.I), "@import"),
     (re.compile(r"""\bsrc\s*=\s*["']?(?!data:|#)[\w./-]+""", re.I), "src to a file"),
 ]
+# Every pattern above starts with one of these words. A page is mostly chart path data
+# (digits, spaces, M, L, z) where they never occur, so one scan for the words and a try of
+# the patterns where a word starts costs a sixth of six scans of the whole page.
+_STARTS = re.compile(r"src|href|action|poster|data|url\(|<script|<link|@import", re.I)
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment of every minersim report: shipped templates, autoescaped."""
+    """The Jinja2 environment of every minersim report: shipped templates, autoescaped.
+
+    One per process, so each template is compiled once (Jinja2 caches them per environment).
+    """
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                               autoescape=True, undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
@@ -40,7 +49,9 @@ def environment() -> jinja2.Environment:
 
 def check_self_contained(html: str) -> None:
     """Raise RunError if ``html`` would load anything external when opened."""
-    found = [f"{why}: {m.group(0)[:80]!r}" for rx, why in _EXTERNAL for m in rx.finditer(html)]
+    starts = [m.start() for m in _STARTS.finditer(html)]
+    found = [f"{why}: {m.group(0)[:80]!r}" for rx, why in _EXTERNAL
+             for m in (rx.match(html, i) for i in starts) if m]
     if found:
         raise RunError("report is not self-contained: " + "; ".join(found[:5]))
 

@@ -180,8 +180,12 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
 
 
 def _prepare_report() -> None:
-    """Everything the report needs before it has a cube: about half a second of imports."""
+    """Everything the report needs before it has a cube: half a second of imports, and the
+    page's template compiled."""
     import simulator.report  # noqa: F401 - matplotlib, Jinja2
+    from simulator.report_html import environment
+
+    environment().get_template("report.html.j2")
 
 
 def _write_report(cube: Any, analysis: dict[str, Any], path: Path) -> None:

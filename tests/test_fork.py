@@ -146,6 +146,15 @@ for _ in range(100):
 else:
     print("helper alive")
 """,
+    # Explicit shares: the helper takes calls 0, 1 and 3; a share past the processes is refused.
+    "shares": """
+out = map_forked([os.getpid] * 5, processes=2, shares=[1, 1, 0, 1, 0])
+print([pid == os.getpid() for pid in out])
+try:
+    map_forked([os.getpid] * 2, processes=2, shares=[0, 2])
+except ValueError as exc:
+    print(str(exc).split(" (")[0])
+""",
     # With another thread alive every call runs here, in order.
     "threads": """
 import time
@@ -162,6 +171,7 @@ HELPER_EXPECTED = {
     "close": "0 no child left",
     "orphan": "helper gone",
     "threads": "True",
+    "shares": "[False, False, True, False, True]\nshares must give each of the 2 calls a process in 0..1",
 }
 
 EXPECTED = {

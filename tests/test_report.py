@@ -124,6 +124,23 @@ def test_check_self_contained_rejects(bad):
         check_self_contained(f"<html><body>{bad}</body></html>")
 
 
+def test_check_self_contained_finds_what_full_scans_find(html):
+    """The check tries each pattern only where one of its first words starts; that must find
+    exactly what a scan of the whole page per pattern finds, on a real page and on mixes."""
+    from simulator import report_html as rh
+
+    pages = [html, '<IMG SRC=chart.png> <a HREF="//x">x</a> xsrc=//y metadata="//z"',
+             "<style>@import 'x';</style><div style=\"background: URL( 'http://x')\">",
+             '<script type=x src="a.js"></script><link media=x rel=stylesheet href=y>',
+             'data=//x src=#a src=data:x <img src="https://e.com/a.png">']
+    for page in pages:
+        full = [(why, m.start()) for rx, why in rh._EXTERNAL for m in rx.finditer(page)]
+        starts = [m.start() for m in rh._STARTS.finditer(page)]
+        tried = [(why, m.start()) for rx, why in rh._EXTERNAL
+                 for m in (rx.match(page, i) for i in starts) if m]
+        assert tried == full
+
+
 def test_check_self_contained_accepts_internal_links():
     check_self_contained('<a href="#bridge">x</a><svg xmlns="http://www.w3.org/2000/svg">'
                          '<use xlink:href="#c1-glyph"/></svg><pre>see http://x.org</pre>')
@@ -158,8 +175,8 @@ def broken(*args, **kwargs):
         raise ValueError("chart failed in the helper")
     return original(*args, **kwargs)
 
-parent, original = os.getpid(), charts.convergence
-charts.convergence = broken
+parent, original = os.getpid(), charts.value_hist_cdf
+charts.value_hist_cdf = broken
 try:
     report.render_report(cube, processes=2)
 except ValueError as exc:
@@ -170,8 +187,8 @@ except ValueError as exc:
 def test_two_processes_draw_the_same_report():
     """Charts dealt to a forked helper: the same HTML byte for byte, and its errors surface.
 
-    In a fresh interpreter, where no other thread stops the fork. The convergence chart is
-    the twelfth, so with two processes it is the helper's.
+    In a fresh interpreter, where no other thread stops the fork. The value histogram is the
+    first chart, and the helper is dealt the first job.
     """
     import subprocess
     import sys
