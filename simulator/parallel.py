@@ -172,7 +172,10 @@ def execute(tasks: list[ChunkTask], *, client: Any = None, progress: Progress | 
         share = local_processes() if processes is None else max(1, int(processes))
         calls = [functools.partial(_run_chunk_local, task, os.getpid()) for task in tasks]
         results = imap_forked(calls, processes=share)
-        for i, result in enumerate(results):
+        # Not ``enumerate(results)``: enumerate keeps its last (index, result) tuple for reuse,
+        # which would hold each chunk's arrays while the next chunk is computed.
+        for i in range(len(tasks)):
+            result = next(results)
             reducer.add(result)
             del result  # the chunk's arrays may go before the next chunk is computed
             stop = frontier.arrived(i, reducer)
