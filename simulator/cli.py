@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from simulator import __version__
+from simulator._memory import keep_freed_memory
 from simulator.errors import MinersimError
 
 
@@ -255,7 +256,11 @@ def main() -> NoReturn:
     of it waiting time for the user. So flush the standard streams and leave with the
     command's exit status. An exception that escapes ``cli`` is not a command's result:
     it takes the ordinary way out, traceback and finalizers included.
+
+    Before the command runs, glibc's allocator is told to keep freed memory for reuse
+    (:mod:`simulator._memory`): the process is this command's alone, and ends with it.
     """
+    keep_freed_memory()
     try:
         cli(prog_name="minersim")
     except SystemExit as done:

@@ -13,7 +13,8 @@ PKG = Path(__file__).resolve().parent.parent / "simulator"
 LAYERS = {
     "errors": 0, "units": 0, "_files": 0,
     "_xarray": 0.5,  # keeps xarray from importing dask until dask is in use
-    "_fork": 0.5,  # runs the report in a prepared child; uses _files' signal guard and errors
+    "_fork": 0.5,  # prepared child and forked helpers; uses _files' signal guard and errors
+    "_memory": 0,  # glibc's malloc told to keep freed pages; the console command calls it
     "scenario": 1,
     "history": 1.5,  # reads the bootstrap CSV a scenario names, once per run, for the engine
     "rng": 2, "sampling": 2.5,  # sampling draws its unit hypercube from rng (style.md notes it)
