@@ -4,20 +4,26 @@ Issue 5's goal: ``minersim run scenarios/base.yaml`` at the default 10,000 paths
 5 s of wall time on 2 cores including the report, with report.html under 3 MB.
 
     python benchmarks/bench_run.py [--scenario base] [--paths 10000] [--repeat 1] [--out DIR]
+    python benchmarks/bench_run.py --command 9      # the whole command, nine times
 
-Each phase is timed with ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of
+``--command N`` times what the user waits for: ``python -m simulator run`` in a fresh
+process, N times, and prints each run's wall time with their median and minimum (CPU time
+includes every process of the run). Otherwise each phase is timed with ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of
 this process; on a shared machine CPU time is the steadier number to compare). Imports are
 timed as the CLI pays them, in a fresh interpreter, so run this script as a new process.
 Save and report are timed alone, then as the runner does them: the report rendered by a
-forked child while this process writes results.nc (CPU then includes the child's; the
-child here is forked after the imports, so unlike the CLI's it does not import in the
-shadow of the simulation).
+forked child (drawing half its charts in a forked helper) while this process writes
+results.nc (CPU then includes the children's; the child here is forked after every import,
+so unlike the CLI's it does not import matplotlib in the shadow of the simulation).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,15 +62,37 @@ def _as_run(cube, out: Path) -> None:
         _write_outputs(cube, out / "results.nc", out / "report.html", {}, reporter)
 
 
+def _command(scenario: str, paths: int | None, times: int, out: Path) -> None:
+    """Wall and CPU time of the whole ``minersim run`` command, ``times`` times, fresh each time."""
+    cmd = [sys.executable, "-m", "simulator", "run", scenario, "--out", str(out)]
+    cmd += ["--paths", str(paths)] if paths else []
+    walls = []
+    for i in range(times):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        walls.append(time.perf_counter() - wall)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"  run {i + 1:2d}: {walls[-1]:5.2f} s wall  {cpu:5.2f} s cpu (every process)")
+    print(f"{' '.join(cmd[1:])}: median {statistics.median(walls):.2f} s, "
+          f"min {min(walls):.2f} s, max {max(walls):.2f} s over {times} runs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="base")
-    ap.add_argument("--paths", type=int, default=10_000)
+    ap.add_argument("--paths", type=int, default=None, help="default: the scenario's (10,000 for base)")
     ap.add_argument("--repeat", type=int, default=1, help="runs after the first (warm) one")
     ap.add_argument("--out", type=Path, default=None, help="keep results.nc/report.html here")
+    ap.add_argument("--command", type=int, default=0, metavar="N",
+                    help="time the whole command N times instead of its phases")
     args = ap.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_run_"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.command:
+        _command(args.scenario, args.paths, args.command, out)
+        return
     print(f"imports (simulate, save, report): {_T_IMPORT[0]:6.2f} s wall  {_T_IMPORT[1]:6.2f} s cpu")
     for run in range(1 + args.repeat):
         clock = _Clock()
@@ -75,7 +103,7 @@ def main() -> None:
         html = clock("render report", render_report, cube)
         clock("save || report", _as_run, cube, out)
         label = "first run (cold caches)" if run == 0 else f"repeat {run}"
-        print(f"\n{args.scenario}, {args.paths:,} paths, {label}:")
+        print(f"\n{args.scenario}, {int(cube.attrs['paths']):,} paths, {label}:")
         for name, wall, cpu in clock.rows:
             print(f"  {name:18s} {wall:6.2f} s wall  {cpu:6.2f} s cpu")
         as_run = [r for r in clock.rows if r[0] not in ("save results.nc", "render report")]

@@ -1,8 +1,8 @@
-"""Scale benchmark: the full engine at 10k, 100k and 1M paths, serial and on 2 Dask workers.
+"""Scale benchmark: the engine at 10k, 100k and 1M paths, in one process, on every core, on Dask.
 
 Run from the repository root::
 
-    python benchmarks/bench_scale.py                       # 10k, 100k, 1M serial; 1M on 2 workers
+    python benchmarks/bench_scale.py                       # 10k, 100k, 1M serial; 1M parallel
     python benchmarks/bench_scale.py --sizes 10000 100000 --workers-paths 100000 --repeat 3
     python benchmarks/bench_scale.py --sizes 100000 --workers-paths 0   # serial only
 
@@ -13,8 +13,11 @@ chunk reductions and the cube assembly; not the netCDF write or the report. Both
 time are taken (CPU time is what to compare on a shared machine). The floor is numpy's time to
 draw as many float64 standard normals as the engine asked its ``Draws`` streams for (counted
 call by call), drawn in the same process in chunk-sized pieces into one buffer, timed the
-same two ways. A Dask run warms its workers first (imports) as the serial run warms itself,
-and reports the CPU time of the client and of all workers during ``simulate()``.
+same two ways. The serial rows run every chunk in one process (``processes=1``). The
+parallel comparison runs the same paths as ``minersim run`` does by default (chunks dealt to
+forked helpers, one process per core; their CPU time is added once they are reaped) and on a
+local Dask cluster of ``--workers`` processes, which warms its workers first (imports) as the
+serial run warms itself, and reports the CPU time of the client and of all workers.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ def _peak_rss_mb() -> float:
 def _cpu_s() -> float:
     """User + system CPU seconds of this process, all threads."""
     r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's reaped children (forked helpers)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
 
@@ -68,26 +77,30 @@ def _normal_floor(count: int, chunk: int) -> tuple[float, float]:
     return time.perf_counter() - wall, _cpu_s() - cpu
 
 
-def measure(paths: int, workers: int, scenario_name: str) -> dict[str, float]:
-    """One measurement, in this process (``workers=0``: serial)."""
+def measure(paths: int, workers: int, scenario_name: str, processes: int = 1) -> dict[str, float]:
+    """One measurement, in this process (``workers=0``: ``processes`` local processes)."""
+    from simulator._memory import keep_freed_memory
     from simulator.parallel import dask_client
     from simulator.scenario import load_scenario
     from simulator.simulate import simulate
 
+    keep_freed_memory()  # as the minersim command does
     scenario = load_scenario(scenario_name)
     months = scenario.simulation.horizon_months
-    simulate(scenario, paths=1_024, seed=1)  # warm imports and caches
-    counts = _count_normals() if not workers else None
+    simulate(scenario, paths=1_024, seed=1, processes=1)  # warm imports and caches
+    counts = _count_normals() if not workers and processes == 1 else None
     started = time.perf_counter()
     with dask_client(workers=workers or None) as client:
         if client is not None:
             simulate(scenario, paths=2 * 1_024, seed=1, chunk_paths=1_024, client=client)
             workers_cpu = client.run(_cpu_s)
-        ready, cpu = time.perf_counter(), _cpu_s()
-        cube = simulate(scenario, paths=paths, seed=1, client=client)
+        ready, cpu, helpers = time.perf_counter(), _cpu_s(), _children_cpu_s()
+        cube = simulate(scenario, paths=paths, seed=1, client=client,
+                        processes=None if client is not None else processes)
         done, cpu = time.perf_counter(), _cpu_s() - cpu
-        out = {"paths": paths, "months": months, "workers": workers, "wall_s": done - ready,
-               "cpu_s": cpu, "rss_mb": _peak_rss_mb(),
+        out = {"paths": paths, "months": months, "workers": workers, "processes": processes,
+               "wall_s": done - ready, "cpu_s": cpu, "helpers_cpu_s": _children_cpu_s() - helpers,
+               "rss_mb": _peak_rss_mb(),
                "median_value": float(np.nanmedian(cube["value_per_share"].values))}
         if client is not None:
             after = client.run(_cpu_s)
@@ -100,9 +113,11 @@ def measure(paths: int, workers: int, scenario_name: str) -> dict[str, float]:
     return out
 
 
-def _run_child(paths: int, workers: int, args: argparse.Namespace) -> dict[str, float]:
+def _run_child(paths: int, workers: int, args: argparse.Namespace,
+               processes: int = 1) -> dict[str, float]:
     """The fastest (by wall time) of ``args.repeat`` measurements, each in a fresh process."""
-    cmd = [sys.executable, __file__, "--one", str(paths), "--workers", str(workers), "--scenario", args.scenario]
+    cmd = [sys.executable, __file__, "--one", str(paths), "--workers", str(workers), "--scenario",
+           args.scenario, "--processes", str(processes)]
     runs = []
     for _ in range(args.repeat):
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -121,10 +136,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (one thread each)")
     ap.add_argument("--scenario", default="base", help="shipped scenario name or YAML path")
     ap.add_argument("--repeat", type=int, default=1, help="measurements per size; the fastest is shown")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="local processes of the parallel comparison (default: one per core)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.workers, args.scenario)))
+        print(json.dumps(measure(args.one, args.workers, args.scenario, args.processes)))
         return
     print(f"{'paths':>10} {'months':>6} {'wall s':>7} {'CPU s':>7} {'path-months/s':>14} {'normals':>14} "
           f"{'floor s':>8} {'x floor':>8} {'peak RSS MB':>12}", flush=True)
@@ -144,10 +161,18 @@ def main() -> None:
     n = args.workers_paths
     if n <= 0:
         return
+    from simulator.parallel import local_processes
+
     serial = rows.get(n) or _run_child(n, 0, args)
-    par = _run_child(n, args.workers, args)
+    procs = args.processes or local_processes()
+    local = _run_child(n, 0, args, processes=procs)
     print(f"{n:,} paths: serial {serial['wall_s']:.1f} s wall, {serial['cpu_s']:.1f} s CPU "
-          f"(peak RSS {serial['rss_mb']:,.0f} MB); --workers {args.workers} {par['wall_s']:.1f} s wall, "
+          f"(peak RSS {serial['rss_mb']:,.0f} MB); {procs} local processes (the default) "
+          f"{local['wall_s']:.1f} s wall, CPU {local['cpu_s']:.1f} s here + "
+          f"{local['helpers_cpu_s']:.1f} s helpers (peak RSS {local['rss_mb']:,.0f} MB here); "
+          f"speed-up {serial['wall_s'] / local['wall_s']:.2f}x", flush=True)
+    par = _run_child(n, args.workers, args)
+    print(f"{n:,} paths: --workers {args.workers} {par['wall_s']:.1f} s wall, "
           f"CPU {par['workers_cpu_s']:.1f} s workers + {par['cpu_s']:.1f} s client; "
           f"{par['total_s']:.1f} s with cluster start/stop (peak RSS client {par['rss_mb']:,.0f} MB, "
           f"worker {par['worker_rss_mb']:,.0f} MB); speed-up {serial['wall_s'] / par['wall_s']:.2f}x",
