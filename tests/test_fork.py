@@ -36,6 +36,28 @@ with forked(prepare, fn) as job:
     job.submit(out, os.getpid())
 print(open(out).read())
 """,
+    # Large arrays reach the child through shared memory, whole and writable (copy on write:
+    # the child's writes never reach the parent).
+    "arrays": """
+import numpy as np
+def fn(path, arrays, meta):
+    a, b = arrays["a"], arrays["b"]
+    ok = a.flags.writeable and a.sum() == 2 ** 21 * (2 ** 21 - 1) // 2 and b.T.tolist() == meta
+    address = a.ctypes.data
+    mapped = "not linux"
+    if sys.platform.startswith("linux"):
+        for line in open("/proc/self/maps"):
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= address < hi:
+                mapped = "memfd:minersim-job" in line
+    a[:] = -1
+    with open(path, "w") as f:
+        f.write(f"{ok} {mapped}")
+arrays = {"a": np.arange(2 ** 21, dtype=np.int64), "b": np.asfortranarray(np.ones((3, 2)))}
+with forked(lambda: None, fn) as job:
+    job.submit(sys.argv[1], arrays, np.ones((2, 3)).tolist())
+print(open(sys.argv[1]).read(), int(arrays["a"][-1]))
+""",
     # An exception raised by fn in the child is raised again by the parent's join.
     "error": """
 def fn():
@@ -176,6 +198,7 @@ HELPER_EXPECTED = {
 
 EXPECTED = {
     "result": "True True",
+    "arrays": "True True 2097151",
     "error": "ValueError bad chart",
     "killed": "RunError the process rendering the report died (killed by signal 9)",
     "body_fails": "child gone",
