@@ -8,8 +8,9 @@ Issue 5's goal: ``minersim run scenarios/base.yaml`` at the default 10,000 paths
 
 ``--command N`` times what the user waits for: ``python -m simulator run`` in a fresh
 process, N times, and prints each run's wall time with their median and minimum (CPU time
-includes every process of the run). Otherwise each phase is timed with ``time.perf_counter`` (wall) and ``time.process_time`` (CPU of
-this process; on a shared machine CPU time is the steadier number to compare). Imports are
+includes every process of the run). Otherwise each phase is timed with
+``time.perf_counter`` (wall) and ``time.process_time`` (CPU of this process; on a shared
+machine CPU time is the steadier number to compare). Imports are
 timed as the CLI pays them, in a fresh interpreter, so run this script as a new process.
 Save and report are timed alone, then as the runner does them: the report rendered by a
 forked child (drawing half its charts in a forked helper) while this process writes
@@ -98,7 +99,8 @@ def _command(scenario: str, paths: int | None, times: int, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="base")
-    ap.add_argument("--paths", type=int, default=None, help="default: the scenario's (10,000 for base)")
+    ap.add_argument("--paths", type=int, default=None,
+                    help="default: the scenario's (10,000 for base)")
     ap.add_argument("--repeat", type=int, default=1, help="runs after the first (warm) one")
     ap.add_argument("--out", type=Path, default=None, help="keep results.nc/report.html here")
     ap.add_argument("--command", type=int, default=0, metavar="N",

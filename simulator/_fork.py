@@ -4,12 +4,13 @@
 while the parent works, then renders the report from arguments sent later while the parent
 writes results.nc (:mod:`simulator.runner`). :func:`forked` gives the ``with`` body a
 :class:`Job`: :meth:`Job.submit` sends the arguments down a pipe, pickled; :meth:`Job.join`
-waits and re-raises the child's exception, if any, sent back pickled. :func:`map_forked`
-shares a list of calls between this process and forked helpers that read this process's
-memory as it is (the report's charts and the cube they draw) and send back only results.
-Where fork is unavailable or unsafe (other threads alive), both run their calls in this
-process instead. A child never runs the parent's ``finally`` blocks or exit handlers, so it
-cannot remove or rename the parent's files, and on Linux it dies with its parent.
+waits and re-raises the child's exception, if any, sent back pickled. :func:`imap_forked`
+(and :func:`map_forked`) share a list of calls between this process and forked helpers that
+read this process's memory as it is (a run's chunks and the scenario they simulate; the
+report's charts and the cube they draw) and send back only results. Where fork is
+unavailable or unsafe (other threads alive), both run their calls in this process instead.
+A child never runs the parent's ``finally`` blocks or exit handlers, so it cannot remove or
+rename the parent's files, and on Linux it dies with its parent.
 """
 
 from __future__ import annotations
@@ -255,10 +256,10 @@ def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2,
     For CPU-bound calls that read large data this process holds: a forked helper reads it
     in place, without a copy, and sends back only its results, pickled. Call ``i`` runs in
     share ``shares[i]`` (default ``i % processes``): this process runs share 0, one forked
-    helper each of the others, so deal shares of similar cost. A helper sends each result as soon as it has it and waits
-    (the pipe full) until it is taken, so at most about one result per helper is in flight:
-    memory stays bounded however many calls there are. Results are the objects a serial
-    run would give, in the same order.
+    helper each of the others, so deal shares of similar cost. A helper sends each result as
+    soon as it has it and waits (the pipe full) until it is taken, so at most about one
+    result per helper is in flight: memory stays bounded however many calls there are.
+    Results are the objects a serial run would give, in the same order.
 
     Raises
     ------
@@ -284,7 +285,7 @@ def imap_forked(calls: Sequence[Callable[[], T]], *, processes: int = 2,
         for call in calls:
             yield call()
         return
-    helpers: dict[int, tuple[int, Any]] = {}  # share -> (pid, its result pipe, read end)
+    helpers: dict[int, tuple[int, Any]] = {}  # share -> (pid, read end of its result pipe)
     parent = os.getpid()
     try:
         for share in sorted(dealt.keys() - {0}):
@@ -324,7 +325,7 @@ def _receive(helpers: dict[int, tuple[int, Any]], share: int) -> Any:
 
 
 def _helper(write: int, calls: Sequence[Callable[[], Any]], parent: int) -> NoReturn:
-    """Body of an :func:`imap_forked` helper: send ``(True, result)`` per call, or ``(False, error)``."""
+    """Body of an :func:`imap_forked` helper: ``(True, result)`` per call, or ``(False, error)``."""
     status = 0
     try:
         _child_signals(parent)

@@ -41,6 +41,7 @@ Progress = Callable[[int, int], None]
 Until = Callable[[int, float], bool]
 """``until(paths_done, mean_se_usd) -> stop?``, called in path order after each chunk."""
 
+
 def local_processes() -> int:
     """Cores this process may run on (its CPU affinity where the platform says)."""
     try:

@@ -305,11 +305,11 @@ _Job = tuple[str, Callable[[], Any]]
 
 
 def _charts(jobs: list[_Job], processes: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run ``jobs`` in ``processes`` processes: the charts by key (fans in a list), and the
-    drivers section's context, its figures (the tornado) among the charts.
+    """Run ``jobs`` in ``processes`` processes; the charts by key, and the drivers context.
 
-    The helpers are dealt the first job and every ``processes``-th after it; this process,
-    which still has the page to assemble and check once they are done, takes one fewer.
+    Fan charts come back in a list, the drivers section's figures (the tornado) among the
+    charts. Jobs are dealt round-robin starting with a helper, so this process, which still
+    has the page to assemble and check once they are done, never takes more than a helper.
     """
     shares = [(i + 1) % processes for i in range(len(jobs))]
     drawn = map_forked([call for _key, call in jobs], processes=processes, shares=shares)

@@ -3,10 +3,10 @@
 A child process forked once the libraries both need are imported
 (:func:`simulator._fork.forked`) imports the report's own (matplotlib, Jinja2) on one core
 while this process imports the simulation's (pydantic, the engine) on the other, then renders
-report.html while this one writes results.nc. Both outputs are
-prepared in temporary files beside their targets, created and renamed by this process only
-when the whole run has succeeded, so a failed or interrupted run leaves the previous outputs
-as they were and no partial files.
+report.html while this one writes results.nc. Both outputs are prepared in temporary files
+beside their targets, created and renamed by this process only when the whole run has
+succeeded, so a failed or interrupted run leaves the previous outputs as they were and no
+partial files.
 """
 
 from __future__ import annotations
@@ -180,8 +180,7 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
 
 
 def _prepare_report() -> None:
-    """Everything the report needs before it has a cube: half a second of imports, and the
-    page's template compiled."""
+    """Everything the report needs before it has a cube: its imports and its compiled template."""
     import simulator.report  # noqa: F401 - matplotlib, Jinja2
     from simulator.report_html import environment
 
@@ -192,11 +191,13 @@ def _write_report(cube: Any, analysis: dict[str, Any], path: Path) -> None:
     """Render report.html, its charts drawn by two processes where there are two cores.
 
     Two, not one: on two cores the report's charts take longer than results.nc, so a
-    helper drawing half of them finishes the pair sooner (``map_forked``).
+    helper drawing half of them finishes the pair sooner (``map_forked``). More than two
+    has not been measured.
     """
+    from simulator.parallel import local_processes
     from simulator.report import render_report
 
-    processes = min(2, os.cpu_count() or 1)
+    processes = min(2, local_processes())
     path.write_text(render_report(cube, processes=processes, **analysis), encoding="utf-8")
 
 
