@@ -32,7 +32,8 @@ _EXTERNAL = [
 ]
 # Every pattern above starts with one of these words. A page is mostly chart path data
 # (digits, spaces, M, L, z) where they never occur, so one scan for the words and a try of
-# the patterns where a word starts costs a sixth of six scans of the whole page.
+# the patterns where a word starts takes half the time of six scans of the whole page
+# (0.06 against 0.11 s on the base report).
 _STARTS = re.compile(r"src|href|action|poster|data|url\(|<script|<link|@import", re.I)
 
 
