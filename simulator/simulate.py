@@ -16,6 +16,7 @@ from simulator.errors import RunError
 from simulator.history import bootstrap_history
 from simulator.parallel import (ChunkTask, Progress, RunSpec, aligned_chunks, execute,
                                 local_processes)
+from simulator.rng import BLOCK_PATHS
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
@@ -87,7 +88,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         Paths per chunk (rounded up to whole 1,024-path blocks); bounds memory. Results do not
         depend on it. Default: the scenario's ``chunk_paths``, or less when that leaves a
         local process without a chunk (10,000 paths on two cores run as two chunks of 5,120
-        and 4,880, not 8,192 and 1,808).
+        and 4,880, not 8,192 and 1,808), but not less than 2,048.
     store_paths : int, optional
         Keep full ``[path, time]`` series for the first this-many paths (default: the
         scenario's ``store_paths``); exact all-path monthly mean and std are kept regardless.
@@ -156,7 +157,9 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     if chunk_paths is None:
         chunk_paths = sim.chunk_paths
         if client is None and precision is None:
-            chunk_paths = min(chunk_paths, -(-planned // processes))
+            # Not below two blocks: a run that small gains less from a second process than
+            # forking one costs (the tornado's 60 re-runs of 2,048 paths spent 5 s more CPU).
+            chunk_paths = min(chunk_paths, max(-(-planned // processes), 2 * BLOCK_PATHS))
     tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths)]
     until = None if precision is None else (lambda n, se: se < precision)
     reduced = execute(tasks, client=client, progress=progress, until=until, processes=processes)
