@@ -359,9 +359,11 @@ def _add_plain(path: Path, cube: xr.Dataset, names: list[str], series: list[str]
     import h5py
 
     dims = {d: cube.sizes[d] for name in names for d in cube[name].dims}
-    with h5netcdf.File(path, "r+") as f:  # a dimension no coordinate has made yet
-        for dim, size in dims.items():
-            if dim not in f.dimensions:
+    with h5py.File(path, "r") as f:
+        missing = {dim: size for dim, size in dims.items() if dim not in f}
+    if missing:  # a dimension no coordinate has made yet: h5netcdf makes its scale
+        with h5netcdf.File(path, "r+") as f:
+            for dim, size in missing.items():
                 f.dimensions[dim] = size
     with h5py.File(path, "r+") as f:
         scales = {dim: f[dim] for dim in dims}

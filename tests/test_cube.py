@@ -257,3 +257,14 @@ def test_plain_variables_are_laid_out_as_h5netcdf_lays_them_out(tmp_path, monkey
     assert fast.keys() == reference.keys()
     for name in reference:
         assert fast[name] == reference[name], name
+
+
+def test_a_dimension_without_coordinate_is_laid_out_as_h5netcdf_lays_it_out(tmp_path, monkeypatch):
+    """A variable on a dimension that no coordinate made: h5netcdf still makes its scale."""
+    c = synthetic_cube(paths=50, months=12)
+    c["extra_quantiles"] = (("path", "quantile"), np.ones((50, 3)), {"units": "1", "long_name": "x"})
+    cube.write(c, tmp_path / "fast.nc")
+    monkeypatch.setattr(cube, "_add_plain", _h5netcdf_plain)
+    cube.write(c, tmp_path / "reference.nc")
+    fast, reference = _layout(tmp_path / "fast.nc"), _layout(tmp_path / "reference.nc")
+    assert "quantile" in fast and fast == reference
