@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _API = {
     "load_scenario": ("simulator.scenario", "load_scenario"),
-    "simulate": ("simulator.simulate", "simulate"),
+    "simulate": ("simulator.run", "simulate"),
     "save": ("simulator.cube", "save"),
     "load": ("simulator.cube", "load"),
 }

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+
+from simulator.errors import RunError
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,14 +28,30 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it over ``target``.
 
     On any exception (including KeyboardInterrupt, or SIGTERM turned into SystemExit) the
-    temporary file is removed and ``target`` is left as it was.
+    temporary file is removed and ``target`` is left as it was. The temporary file's name
+    carries this process's id, so a run killed outright (SIGKILL) leaves a file that
+    :func:`remove_stale_temporaries` recognises and removes.
+
+    Raises
+    ------
+    RunError
+        If ``target`` exists and is not a regular file (a device, FIFO or directory is
+        never replaced), or its directory cannot be created or written.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{target.parent}: cannot create the output directory ({exc.strerror})") from None
     tmp_path: Path | None = None
     try:
         with signals_held():  # the file must not exist before its removal below is armed
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX,
+                                           dir=target.parent)
+            except OSError as exc:
+                raise RunError(f"{target.parent}: cannot write there ({exc.strerror})") from None
             tmp_path = Path(tmp)
             os.close(fd)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
@@ -43,6 +63,85 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
         raise
+
+
+_TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def check_output_file(target: str | os.PathLike[str]) -> None:
+    """Refuse an output path that is anything but a regular file or not there yet.
+
+    Raises
+    ------
+    RunError
+        If ``target`` is a directory, a device, a FIFO or a socket, or its parent exists
+        and is not a directory.
+    """
+    target = Path(target)
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise RunError(f"{target}: cannot write an output there ({exc.strerror})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise RunError(f"{target}: is {kind}; minersim only ever replaces regular files "
+                       "(give a file path)")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunError(f"{target}: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunError(f"{target}: {parent} is not writable")
+            break
+
+
+def check_output_dir(directory: str | os.PathLike[str]) -> Path:
+    """Make sure ``directory`` is, or can become, a writable directory; return it.
+
+    Called before a run simulates anything, so a bad ``--out`` costs nothing.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise RunError(f"{directory}: exists and is not a directory (give --out a directory)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{directory}: cannot create the output directory ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RunError(f"{directory}: the output directory is not writable")
+    return directory
+
+
+def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary outputs left in ``directory`` by runs whose process is gone.
+
+    A run killed outright (SIGKILL, power loss) cannot clean up after itself; the next run
+    in the same directory does. Files of a process that is still alive are left alone.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in Path(directory).iterdir():
+            match = _TMP_NAME.match(entry.name)
+            if match and entry.is_file() and not _alive(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def sync(path: str | os.PathLike[str]) -> None:

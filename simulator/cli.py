@@ -7,18 +7,15 @@ body, so ``minersim --help`` stays fast. This is the one place that renders a
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from simulator import __version__
-from simulator._memory import keep_freed_memory
 from simulator.errors import MinersimError
 
 
@@ -32,6 +29,9 @@ def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except MinersimError as exc:
             click.echo(exc.render(), err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("minersim: interrupted; earlier outputs are as they were", err=True)
+            sys.exit(130)
 
     return wrapper
 
@@ -143,7 +143,7 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
     and P90) and the breakevens against the market price, on the same seed; without it the
     report ranks inputs by correlation only.
     """
-    from simulator.runner import run_scenario
+    from simulator.report.outputs import run_scenario
 
     started = time.perf_counter()
     with _Progress() as progress:
@@ -180,7 +180,7 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     if len(sources) < 2:
         raise click.UsageError("compare needs at least two scenarios or run directories")
     from simulator.analysis.compare import compare
-    from simulator.report_compare import write_compare
+    from simulator.report.compare_report import write_compare
 
     result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution)
     path = write_compare(result, output)
@@ -209,7 +209,7 @@ def export_cmd(run_dir: str, fmt: str, output: str | None, charts_dir: str | Non
     Prints the export on standard output unless -o is given; messages about files written
     go to standard error, so the output can be piped.
     """
-    from simulator.export import export
+    from simulator.report.export import export
 
     text, written = export(run_dir, fmt, output=output, charts_dir=charts_dir)
     if output is None:
@@ -247,35 +247,9 @@ class _Progress:
             self._bar.__exit__(*exc)
 
 
-def main() -> NoReturn:
-    """The console command: run ``cli``, then end the process without tearing Python down.
-
-    Once a command has returned, its outputs are written, renamed and closed, and every
-    cluster it started is shut. What is left is the interpreter's own teardown: freeing
-    every module and object of NumPy, SciPy, pandas and xarray, about 0.7 s after a run, all
-    of it waiting time for the user. So flush the standard streams and leave with the
-    command's exit status. An exception that escapes ``cli`` is not a command's result:
-    it takes the ordinary way out, traceback and finalizers included.
-
-    Before the command runs, glibc's allocator is told to keep freed memory for reuse
-    (:mod:`simulator._memory`): the process is this command's alone, and ends with it.
-    """
-    keep_freed_memory()
-    try:
-        cli(prog_name="minersim")
-    except SystemExit as done:
-        code = done.code
-    else:  # pragma: no cover - click's standalone mode always exits
-        code = 0
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # a closed pipe must not turn success into a crash
-            stream.flush()
-    os._exit(code)
+def main() -> None:
+    """The console command."""
+    cli(prog_name="minersim")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,8 @@ money in float64 before :func:`assemble` rounds. Files are written zlib-compress
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
-import zlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +33,11 @@ import xarray as xr
 
 from simulator import units as u
 from simulator._files import atomic_path
-from simulator._xarray import dask_checked_lazily
 from simulator.errors import RunError
-from simulator.reduce import SERIES_DTYPE  # float32, as the reducer stores the series
 
-dask_checked_lazily()  # before this module builds its first xarray variable
+SERIES_DTYPE = np.float32
+"""Storage dtype of floating ``[path, time]`` series (in the reducer's sample buffers and in the
+file): about 7 significant digits, half the bytes of float64."""
 
 PT = ("path", "time")
 P = ("path",)
@@ -276,58 +272,29 @@ def manifest_of(cube: xr.Dataset) -> dict[str, Any]:
 
 
 def save(cube: xr.Dataset, path: str | Path) -> Path:
-    """Write ``cube`` to netCDF4 at ``path`` atomically (see :func:`write`) and return ``path``.
+    """Write ``cube`` to netCDF4 at ``path`` atomically and return ``path``.
 
-    A failed write leaves any previous file at ``path`` untouched.
+    xarray's own ``to_netcdf`` through the ``h5netcdf`` engine, into a temporary file beside
+    ``path`` that replaces it only once complete: a failed write leaves any previous file at
+    ``path`` untouched.
+
+    Notes
+    -----
+    Numeric variables are stored in chunks of whole rows of about 1 MB (a month's fan reads
+    every chunk once, one path's series one chunk), behind the HDF5 shuffle filter (it groups
+    the bytes of each value by significance, so exponents and high mantissa bytes compress)
+    and zlib at level :data:`ZLIB_LEVEL`: shuffled float32 compresses about as well at 1 as
+    at 4, several times faster.
     """
     with atomic_path(path) as tmp:
         write(cube, tmp)
     return Path(path)
 
 
-def write(cube: xr.Dataset, path: str | Path, *, threads: int | None = None) -> None:
-    """Write ``cube`` to netCDF4 (``h5netcdf``), shuffled and zlib-compressed, at ``path`` in place.
-
-    Not atomic: for a caller that owns a temporary file and its rename (the runner, which
-    renders the report in another process meanwhile). Everyone else uses :func:`save`.
-
-    Parameters
-    ----------
-    threads : int, optional
-        Threads compressing the series (default: one per core).
-
-    Notes
-    -----
-    xarray writes the coordinates, the file attributes and the variables that need its CF
-    encoding (booleans, strings, dates). The plain numeric variables, nearly all of the
-    ~100, go straight through h5netcdf with the same ``_FillValue``, units and long_name,
-    and read back identically: xarray's encoding costs several milliseconds per variable.
-
-    Numeric variables get the HDF5 shuffle filter (it groups the bytes of each value by
-    significance, so exponents and high mantissa bytes compress) and zlib level
-    :data:`ZLIB_LEVEL`, in chunks of whole rows of about 1 MB: a month's fan reads every
-    chunk once, one path's series reads one chunk. The float32 series, nearly all of the
-    bytes, are shuffled and deflated chunk by chunk on every core (zlib releases the GIL;
-    HDF5's own filter would run on one) and stored with HDF5's direct chunk write, for any
-    reader's shuffle + deflate filters to decode. They are deflated with zlib's run-length
-    strategy: after the shuffle, the redundancy is in runs and in the skewed bytes of each
-    byte plane, not in repeated strings, so it gives the same size (41.1 against 41.5 MB of
-    series at 10,000 paths) in half the time of the default string matching.
-    """
-    plain = [name for name, var in cube.data_vars.items()
-             if var.dtype.kind in "iuf" and var.ndim and var.size]
-    series = [name for name in plain if cube[name].dtype == SERIES_DTYPE and cube[name].ndim == 2]
-    encoded = cube.drop_vars(plain)
-    # The store, not ``to_netcdf``: with dask installed, ``to_netcdf`` imports
-    # dask.distributed just to ask which scheduler is active (0.3-1 s per run), and an
-    # explicit lock skips that question. The bytes written are the same.
-    store = xr.backends.H5NetCDFStore.open(path, mode="w", lock=threading.Lock())
-    try:
-        encoded.dump_to_store(store, encoding=_encoding(encoded))
-    finally:
-        store.close()
-    _add_plain(Path(path), cube, plain, series)
-    _write_series(Path(path), cube, series, threads or os.cpu_count() or 1)
+def write(cube: xr.Dataset, path: str | Path) -> None:
+    """Write ``cube`` to ``path`` in place, not atomically: for a caller that owns a temporary
+    file and its rename (``minersim run`` renames results.nc and report.html together)."""
+    cube.to_netcdf(path, engine="h5netcdf", encoding=_encoding(cube))
 
 
 def _chunk_rows(var: xr.Variable) -> int:
@@ -345,73 +312,19 @@ def _encoding(cube: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
-def _add_plain(path: Path, cube: xr.Dataset, names: list[str], series: list[str]) -> None:
-    """Create numeric variables in a written cube; fill all but ``series`` (see _write_series).
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """The manifest attributes of a saved cube, without reading its variables.
 
-    Through h5py, laid out exactly as ``h5netcdf.File.create_variable`` lays them out (a test
-    compares the two files object by object): a chunked, shuffled, deflated dataset with
-    attribute order tracked, its dimension scales attached, ``_Netcdf4Coordinates`` (the
-    dimension ids), ``_Netcdf4Dimid`` (the first one's), ``_FillValue`` for floats, then the
-    variable's own attributes. h5netcdf spends about 9 ms a variable on name lookups and
-    checks; this takes about 1.
+    Raises
+    ------
+    RunError
+        If ``path`` is not a readable netCDF4 file.
     """
-    import h5netcdf
-    import h5py
-
-    dims = {d: cube.sizes[d] for name in names for d in cube[name].dims}
-    with h5py.File(path, "r") as f:
-        missing = {dim: size for dim, size in dims.items() if dim not in f}
-    if missing:  # a dimension no coordinate has made yet: h5netcdf makes its scale
-        with h5netcdf.File(path, "r+") as f:
-            for dim, size in missing.items():
-                f.dimensions[dim] = size
-    with h5py.File(path, "r+") as f:
-        scales = {dim: f[dim] for dim in dims}
-        ids = {dim: np.int32(scale.attrs["_Netcdf4Dimid"]) for dim, scale in scales.items()}
-        for name in names:
-            var = cube[name].variable
-            fill = var.dtype.type(np.nan) if var.dtype.kind == "f" else None
-            new = f.create_dataset(name, var.shape, dtype=var.dtype,
-                                   data=None if name in series else var.values,
-                                   chunks=(_chunk_rows(var), *var.shape[1:]), compression="gzip",
-                                   compression_opts=ZLIB_LEVEL, shuffle=True, fillvalue=fill,
-                                   track_order=True)
-            for axis, dim in enumerate(var.dims):
-                new.dims[axis].attach_scale(scales[dim])
-            new.attrs["_Netcdf4Coordinates"] = np.array([ids[d] for d in var.dims], np.int32)
-            new.attrs["_Netcdf4Dimid"] = ids[var.dims[0]]
-            if fill is not None:
-                new.attrs["_FillValue"] = np.array([fill])
-            for key, value in var.attrs.items():  # as h5netcdf: non-string scalars as 1-D
-                plain = np.isscalar(value) and not isinstance(value, (str, bytes))
-                new.attrs[key] = np.atleast_1d(value) if plain else value
-
-
-def _write_series(path: Path, cube: xr.Dataset, names: list[str], threads: int) -> None:
-    """Fill created ``[*, time]`` float32 variables, compressing their chunks in threads."""
-    if not names:
-        return
-    import h5py
-
-    rows = {name: _chunk_rows(cube[name].variable) for name in names}
-    jobs = [(name, r0) for name in names for r0 in range(0, cube[name].shape[0], rows[name])]
-
-    def deflate(job: tuple[str, int]) -> bytes:
-        name, r0 = job
-        data = cube[name].values
-        chunk = np.full((rows[name], *data.shape[1:]), np.nan, dtype=data.dtype)
-        part = data[r0:r0 + rows[name]]
-        chunk[:part.shape[0]] = part
-        # HDF5's shuffle filter: byte k of every value, for k = 0 .. itemsize - 1.
-        shuffled = np.ascontiguousarray(chunk.view(np.uint8).reshape(-1, data.itemsize).T)
-        stream = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
-        return stream.compress(shuffled) + stream.flush()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool, \
-            h5py.File(path, "r+") as f:
-        for (name, r0), blob in zip(jobs, pool.map(deflate, jobs)):
-            offset = (r0,) + (0,) * (cube[name].ndim - 1)
-            f[name].id.write_direct_chunk(offset, blob)
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return dict(ds.attrs)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: not a readable minersim cube (netCDF4): {exc}") from None
 
 
 def load(path: str | Path) -> xr.Dataset:

@@ -46,3 +46,24 @@ def mw_from_hashrate(hashrate_ehs: float, j_per_th: float) -> float:
     1 EH/s = 1e6 TH/s; at J/TH that is 1e6·J/TH watts = J/TH MW (CHK-4: 50 × 16.07 = 803.5).
     """
     return hashrate_ehs * j_per_th
+
+
+# Scenario key suffix -> units of an input (the longest matching suffix wins): keys name their
+# units because YAML has no docstrings (design.md, "The scenario language").
+INPUT_SUFFIXES = {
+    "_usd_per_mwh": USD_PER_MWH, "_usd_per_kw_month": USD_PER_KW_MONTH,
+    "_usd_m_per_mw_it": "USD million/MW", "_usd_m_per_mw": "USD million/MW",
+    "_usd_per_mw_month": "USD/MW-month", "_usd_m_per_year": "USD million/year",
+    "_usd_m": "USD million", "_usd_per_th": "USD/TH", "_usd": USD, "_btc_per_block": BTC,
+    "_btc": BTC, "_ehs": EHS, "_mw": MW, "_j_per_th": J_PER_TH, "_months": MONTHS,
+    "_per_year": "1/year", "_monthly": "1/month", "_years": "years",
+    ".date": "months after valuation date", ".btc": BTC,
+}
+
+
+def input_units(key: str) -> str:
+    """Units of a scenario input from its key path's suffix (rates, ratios, multiples: ``1``)."""
+    for suffix in sorted(INPUT_SUFFIXES, key=len, reverse=True):
+        if key.endswith(suffix):
+            return INPUT_SUFFIXES[suffix]
+    return ONE

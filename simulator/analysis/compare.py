@@ -228,7 +228,7 @@ def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: st
     makes uncertain) is merged with the next one.
     """
     from simulator.scenario.models import Scenario
-    from simulator.simulate import simulate
+    from simulator.run import simulate
 
     a, b = canonical(scen_a), canonical(scen_b)
     doc, prev = a, float(np.nanmedian(start))
@@ -289,7 +289,7 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
         ``attribution`` (A to B, or None), ``beta`` (:func:`decoupling.btc_beta` of each),
         ``paths``, ``seed``, ``sampling``, ``reused`` (labels of saved runs used as saved).
     """
-    from simulator.simulate import simulate
+    from simulator.run import simulate
 
     if len(sources) < 2:
         raise RunError(f"compare needs at least two scenarios or runs (got {len(sources)})")

@@ -16,7 +16,8 @@ import numpy as np
 from scipy import stats as sps
 
 from simulator.analysis.compare import paired_quantile_se
-from simulator.simulate import input_units, sampled_dists, simulate
+from simulator.run import sampled_dists, simulate
+from simulator.units import input_units
 
 Progress = Callable[[int, int], None]
 
@@ -65,7 +66,7 @@ def tornado(scenario: Any, *, paths: int = 2_000, seed: int | None = None,
     keys : sequence of str, optional
         Input key paths (default: every uncertain input of the scenario).
     client : dask.distributed.Client, optional
-        Passed through to :func:`simulator.simulate.simulate`.
+        Passed through to :func:`simulator.run.simulate`.
     progress : callable(done, total), optional
         Called after each re-run.
 

@@ -20,15 +20,19 @@ Order inside :func:`run_company`:
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Mapping
+import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
 import simulator.engine.capital as capital
+import simulator.engine.inputs as inputs_
+import simulator.engine.market as market
+import simulator.engine.network as network
 import simulator.engine.fleet as fleet
 import simulator.engine.renewal as renewal
 import simulator.engine.sites as sites
+import simulator.engine.timegrid as timegrid
 import simulator.engine.treasury as treasury
 import simulator.engine.valuation as valuation
 from simulator import units
@@ -38,8 +42,7 @@ from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams,
 
 __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Deployment",
            "FleetParams", "MarketPaths", "SiteParams", "TreasuryParams", "ValuationParams",
-           "MONTHS_AHEAD", "Num", "SERIES", "PER_PATH", "company_shocks_needed", "month_starts",
-           "run_company", "simulate_chunk"]
+           "MONTHS_AHEAD", "Num", "company_shocks_needed", "run_company", "simulate_chunk"]
 
 
 def company_shocks_needed(params: CompanyParams, months: int) -> list[tuple[str, str, int]]:
@@ -311,262 +314,71 @@ def run_company(market: MarketPaths, params: CompanyParams,
 
 
 # ------------------------------------------------------------------ the whole chain for one chunk
-#
-# Below, the scenario (duck-typed: the engine imports no pydantic) and the sampled inputs are
-# mapped onto the stage calls. An input is a scenario value that is a number, a ``fixed``
-# spec, or a distribution whose per-path draws sit in ``inputs`` under its dotted key path.
 
-SERIES = ("btc_price", "fees_per_block", "subsidy", "block_height", "network_hashrate", "hashprice",
-          "company_hashrate", "mining_mw", "hpc_mw_it", "curtailed", "btc_mined", "mining_revenue",
-          "power_cost", "mining_margin", "hpc_revenue", "hpc_noi", "site_opex", "sga", "interest",
-          "capex", "free_cash_flow", "btc_held", "btc_sold", "cash")
-"""``[path, time]`` outputs of :func:`simulate_chunk` (the rest are per path or per site)."""
-
-PER_PATH = ("value_per_share", "equity_value", "pv_mining", "pv_hpc", "treasury_value", "net_debt",
-            "diluted_shares", "shares_issued", "path_failed", "value_per_share_forward",
-            "sign_month", "energise_month")
-
-
-def _value(inputs: Mapping[str, np.ndarray], key: str, spec):
-    """The per-path draws of ``key`` if it was sampled, else its fixed number."""
-    if key in inputs:
-        return inputs[key]
-    if spec is None or isinstance(spec, (int, float)):
-        return spec
-    if getattr(spec, "is_fixed", False):
-        return spec.value
-    raise KeyError(f"input {key!r} is uncertain but was not sampled")
-
-
-def month_starts(scenario) -> np.ndarray:
-    """Month starts of the simulation calendar, datetime64[M] [T]."""
-    start = np.datetime64(scenario.simulation.valuation_date, "M")
-    return start + np.arange(scenario.simulation.horizon_months)
-
-
-def _month_index(scenario, date) -> int:
-    """Months from the valuation date to ``date`` (a month start)."""
-    origin = scenario.simulation.valuation_date
-    return (date.year - origin.year) * 12 + date.month - origin.month
-
-
-def _market(scenario, inputs, draws, history) -> tuple[MarketPaths, np.ndarray]:
-    """BTC price, fees and the network for this chunk; also returns block heights [P, T].
-
-    ``history`` is the bootstrap process's monthly log returns (None for other processes).
-    """
-    from simulator.engine import market, network, timegrid
-
-    months = scenario.simulation.horizon_months
-    cal = month_starts(scenario)
-    days = timegrid.days_in_month(cal)
-    btc = scenario.market.btc
-    proc = btc.process
-    key = "market.btc.process"
-    s0 = _value(inputs, "market.btc.spot_usd", btc.spot_usd)
-    shocks = {name: getattr(draws, kind)(f"btc_price.{name}") for name, kind in market.PRICE_SHOCKS[proc.kind]}
-    if proc.kind == "gbm":
-        params = dict(mu=_value(inputs, f"{key}.drift", proc.drift),
-                      sigma=_value(inputs, f"{key}.volatility", proc.volatility))
-    elif proc.kind == "merton":
-        params = {"mu": _value(inputs, f"{key}.drift", proc.drift),
-                  "sigma": _value(inputs, f"{key}.volatility", proc.volatility),
-                  **{k: _value(inputs, f"{key}.{k}", getattr(proc, k))
-                     for k in ("jump_intensity_per_year", "jump_mean", "jump_sd")}}
-    elif proc.kind == "regime":
-        def pair(name):
-            vals = [_value(inputs, f"{key}.{name}.{i}", v) for i, v in enumerate(getattr(proc, name))]
-            return np.stack(np.broadcast_arrays(*[np.asarray(v, np.float64) for v in vals]), axis=-1)
-        initial = None if proc.initial_state == "stationary" else int(proc.initial_state)
-        params = dict(mu=pair("drift"), sigma=pair("volatility"), p_stay=pair("stay_probability_monthly"),
-                      initial_state=initial)
-    else:
-        if history is None:
-            raise ValueError("a bootstrap BTC process needs its history's monthly log returns "
-                             "(simulator.history.bootstrap_history, read once per run)")
-        params = dict(returns=history, block_months=proc.block_months,
-                      target_vol=_value(inputs, f"{key}.target_volatility", proc.target_volatility))
+def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws) -> tuple[MarketPaths, np.ndarray]:
+    """BTC price, fees and the network for one chunk; also returns block heights [P, T]."""
+    months = draws.n_months
+    days = timegrid.days_in_month(calendar)
+    shocks = {name: getattr(draws, kind)(f"btc_price.{name}")
+              for name, kind in market.PRICE_SHOCKS[mi.price_process]}
     # The process hands back the log returns it drew (no log pass over the prices) and the
     # same returns standardised ex ante, which fees and network noise correlate with.
     log_ret, btc_shock = np.empty((draws.n_paths, months)), np.empty((draws.n_paths, months))
-    btc_price = market.PRICE_PROCESSES[proc.kind](s0, months, shocks, **params, log_returns_out=log_ret,
-                                                  btc_shock_out=btc_shock)
-
-    fees = scenario.market.fees
-    fk = "market.fees"
-    fee = market.fees_per_block(
-        _value(inputs, f"{fk}.median_btc_per_block", fees.median_btc_per_block),
-        _value(inputs, f"{fk}.log_sd", fees.log_sd),
-        _value(inputs, f"{fk}.persistence_monthly", fees.persistence_monthly), months,
-        draws.normal("fees.z"), btc_shock=btc_shock,
-        rho_btc=_value(inputs, f"{fk}.btc_correlation", fees.btc_correlation))
-
-    net = scenario.network
-    model = net.model
-    names = {"growth": {"growth_year1": "growth_year1", "growth_decay_per_year": "growth_decay_per_year",
-                        "btc_beta": "btc_beta", "volatility": "vol", "btc_correlation": "rho_btc"},
-             "cost_curve": {"marginal_j_per_th": "marginal_j_per_th",
-                            "efficiency_improvement_per_year": "efficiency_improvement_per_year",
-                            "power_price_usd_per_mwh": "power_usd_per_mwh", "entry_speed": "entry_speed",
-                            "exit_speed": "exit_speed", "volatility": "vol"}}[model.kind]
-    net_params = {engine_name: _value(inputs, f"network.model.{field}", getattr(model, field))
-                  for field, engine_name in names.items()}
-    if model.kind == "growth":
-        net_params["lag_months"] = model.lag_months
-    h0 = _value(inputs, "network.hashrate_ehs", net.hashrate_ehs)
-    days_to_valuation = (scenario.simulation.valuation_date - net.block_height_date).days
-    height0 = net.block_height + days_to_valuation * 144
-    halvings = tuple(net.halving_heights)
+    btc_price = market.PRICE_PROCESSES[mi.price_process](
+        mi.spot_usd, months, shocks, **mi.price_params, log_returns_out=log_ret, btc_shock_out=btc_shock)
+    f = mi.fees
+    fee = market.fees_per_block(f["median"], f["log_sd"], f["persistence"], months, draws.normal("fees.z"),
+                                btc_shock=btc_shock, rho_btc=f["rho_btc"])
+    halvings, subsidy0 = mi.halving_heights, mi.subsidy_btc
     paths = network.simulate_network(
-        model.kind, h0_ehs=h0, height0=height0, btc_price=btc_price, fees_per_block=fee, days=days,
-        subsidy_fn=lambda h: timegrid.subsidy(h, halvings, net.subsidy_btc), z_hash=draws.normal("network.z"),
-        params=net_params, btc_price0=s0, btc_log_return=log_ret, btc_shock=btc_shock)
-    mp = MarketPaths(calendar=cal, days=days, btc_price=btc_price, fees_per_block=fee, subsidy=paths.subsidy,
-                     blocks=paths.blocks, network_hashrate=paths.network_hashrate, hashprice=paths.hashprice,
-                     btc_price0=s0)
+        mi.network_model, h0_ehs=mi.hashrate_ehs, height0=mi.height0, btc_price=btc_price,
+        fees_per_block=fee, days=days, subsidy_fn=lambda h: timegrid.subsidy(h, halvings, subsidy0),
+        z_hash=draws.normal("network.z"), params=mi.network_params, btc_price0=mi.spot_usd,
+        btc_log_return=log_ret, btc_shock=btc_shock)
+    mp = MarketPaths(calendar=calendar, days=days, btc_price=btc_price, fees_per_block=fee,
+                     subsidy=paths.subsidy, blocks=paths.blocks, network_hashrate=paths.network_hashrate,
+                     hashprice=paths.hashprice, btc_price0=mi.spot_usd)
     return mp, paths.block_height
 
 
-def _sites(scenario, inputs, draws) -> tuple[SiteParams, ...]:
-    """Per-site parameters; signing is a per-path Bernoulli draw from the stream ``sign.<site>``."""
-    out = []
-    n = draws.n_paths
-    for site in scenario.sites:
-        key = f"sites.{site.name}"
-        conv = site.conversion
-        lease = site.lease
-        lk = f"{key}.lease"
-        gross = _value(inputs, f"{key}.gross_mw", site.gross_mw)
-        if conv is None:
-            sign = np.full(n, -1, dtype=np.int64)
-            build = np.ones(n)
-            conv_kw: dict = {"gross_to_it": 1.0}  # never used: a site without a conversion never signs
-        else:
-            ck = f"{key}.conversion"
-            p_sign = _value(inputs, f"{ck}.signing_probability", conv.signing_probability)
-            u_sign = draws.uniform(f"sign.{site.name}", cols=1)[:, 0]
-            when = np.rint(np.asarray(_value(inputs, f"{ck}.signing_months", conv.signing_months), np.float64))
-            sign = np.where(u_sign < p_sign, np.broadcast_to(when, (n,)), -1).astype(np.int64)
-            build = np.broadcast_to(np.rint(np.asarray(
-                _value(inputs, f"{ck}.build_months", conv.build_months), np.float64)), (n,))
-            if conv.converted_gross_mw is not None:
-                gross = _value(inputs, f"{ck}.converted_gross_mw", conv.converted_gross_mw)
-            fin = conv.financing
-            conv_kw = dict(
-                gross_to_it=_value(inputs, f"{ck}.gross_to_it", conv.gross_to_it),
-                capex_usd_per_mw_it=np.asarray(_value(inputs, f"{ck}.capex_usd_m_per_mw_it",
-                                                      conv.capex_usd_m_per_mw_it)) * 1e6,
-                # Tranche k energises delay_k months after the site's first energisation.
-                tranches=tuple((t.fraction, build + t.delay_months) for t in conv.tranches),
-                financing=fin.kind)
-            if fin.kind == "project_debt":
-                conv_kw.update(loan_to_cost=_value(inputs, f"{ck}.financing.loan_to_cost", fin.loan_to_cost),
-                               debt_rate=_value(inputs, f"{ck}.financing.rate", fin.rate),
-                               amortisation_years=fin.amortisation_years)
-        hazard_annual = np.asarray(_value(inputs, f"{lk}.tenant_default_probability_annual",
-                                          lease.tenant_default_probability_annual), np.float64)
-        out.append(SiteParams(
-            name=site.name, gross_mw=gross, sign_month=sign, build_months=build,
-            lease_rate_usd_per_kw_month=_value(inputs, f"{lk}.rate_usd_per_kw_month", lease.rate_usd_per_kw_month),
-            escalator=_value(inputs, f"{lk}.escalator", lease.escalator),
-            term_years=_value(inputs, f"{lk}.term_years", lease.term_years),
-            noi_margin=_value(inputs, f"{lk}.noi_margin", lease.noi_margin),
-            default_hazard_monthly=1.0 - (1.0 - hazard_annual) ** (1.0 / 12.0),
-            downtime_months=_value(inputs, f"{lk}.downtime_months", lease.downtime_months),
-            relet_rate_usd_per_kw_month=(_value(inputs, f"{lk}.relet_rate_usd_per_kw_month",
-                                                lease.relet_rate_usd_per_kw_month)
-                                         if lease.after_default == "relet" else None),
-            renewal_probability=_value(inputs, f"{lk}.renewal_probability", lease.renewal_probability),
-            # A site that mines until it converts is valued through mining EBITDA until then.
-            land_value_usd=0.0 if site.mining_until_conversion else np.asarray(gross, np.float64) * 1e6
-            * np.asarray(_value(inputs, f"{key}.powered_land_usd_m_per_mw", site.powered_land_usd_m_per_mw)),
-            **conv_kw))
-    return tuple(out)
-
-
-def _company_params(scenario, inputs, draws, sites_params) -> CompanyParams:
-    co = scenario.company
-    fl, pw = co.fleet, co.power
-    deployments = []
-    for i, d in enumerate(fl.deployments):
-        dk = f"company.fleet.deployments.{i}"
-        # A fixed date is a month index; a month_range was sampled as per-path month offsets.
-        month = _month_index(scenario, d.date) if isinstance(d.date, dt.date) else inputs[f"{dk}.date"]
-        deployments.append(Deployment(month=month, hashrate_ehs=_value(inputs, f"{dk}.hashrate_ehs", d.hashrate_ehs),
-                                      j_per_th=_value(inputs, f"{dk}.efficiency_j_per_th", d.efficiency_j_per_th),
-                                      capex_usd_per_th=_value(inputs, f"{dk}.capex_usd_per_th", d.capex_usd_per_th)))
-    h0 = _value(inputs, "company.fleet.hashrate_ehs", fl.hashrate_ehs)
-    j0 = _value(inputs, "company.fleet.efficiency_j_per_th", fl.efficiency_j_per_th)
-    if fl.renewal is not None:
-        rn, rk = fl.renewal, "company.fleet.renewal"
-        cohorts = renewal.aged_fleet(h0, j0, rn.machine_life_years)
-        cohorts += [(d.month, d.hashrate_ehs, d.j_per_th) for d in deployments]
-        deployments += [Deployment(*dep) for dep in renewal.renewal_deployments(
-            cohorts, months=scenario.simulation.horizon_months, life_years=rn.machine_life_years,
-            frontier_j_per_th=_value(inputs, f"{rk}.frontier_j_per_th", rn.frontier_j_per_th),
-            frontier_improvement_per_year=_value(inputs, f"{rk}.frontier_improvement_per_year",
-                                                 rn.frontier_improvement_per_year),
-            capex_usd_per_th=_value(inputs, f"{rk}.capex_usd_per_th", rn.capex_usd_per_th),
-            capex_change_per_year=_value(inputs, f"{rk}.capex_change_per_year", rn.capex_change_per_year))]
-    # Greenfield sites never were part of the mining footprint: their MW come on top of it.
-    contracted = np.asarray(_value(inputs, "company.power.contracted_mw", pw.contracted_mw), np.float64)
-    for s, p in zip(scenario.sites, sites_params):
-        if not s.mining_until_conversion:
-            contracted = contracted + np.asarray(p.gross_mw, np.float64)
-    fleet_params = FleetParams(
-        hashrate_ehs=h0, j_per_th=j0, contracted_mw=contracted, realisation=_value(inputs, "company.fleet.realisation", fl.realisation),
-        power_price_usd_per_mwh=_value(inputs, "company.power.price_usd_per_mwh", pw.price_usd_per_mwh),
-        site_opex_usd_per_mw_month=_value(inputs, "company.power.site_opex_usd_per_mw_month",
-                                          pw.site_opex_usd_per_mw_month),
-        sga_usd_per_month=np.asarray(_value(inputs, "company.sga_usd_m_per_year", co.sga_usd_m_per_year)) * 1e6 / 12,
-        deployments=tuple(deployments))
-    pol = co.treasury.policy
-    treasury_params = TreasuryParams(
-        btc_held0=_value(inputs, "company.treasury.btc", co.treasury.btc), policy=pol.kind,
-        sell_fraction=_value(inputs, "company.treasury.policy.fraction", getattr(pol, "fraction", 0.0)),
-        floor_usd=np.asarray(_value(inputs, "company.treasury.policy.floor_usd_m",
-                                    getattr(pol, "floor_usd_m", 0.0))) * 1e6)
-    debt = tuple(DebtParams(
-        name=d.name, kind=d.kind, principal_usd=d.principal_usd_m * 1e6, coupon=d.coupon,
-        maturity_month=_month_index(scenario, d.maturity),
-        amortisation=0.0 if d.amortisation == "bullet" else 1.0 / max(
-            _month_index(scenario, d.maturity) / 12.0, 1.0 / 12.0),
-        conversion_price=d.conversion_price_usd, capped_call_cap_price=d.capped_call_cap_usd) for d in co.debt)
-    capital_params = CapitalParams(
-        cash0_usd=np.asarray(_value(inputs, "company.cash_usd_m", co.cash_usd_m)) * 1e6,
-        basic_shares=co.basic_shares_m * 1e6, debt=debt, allow_equity_raise=co.allow_equity_raise)
-    val = scenario.valuation
-    vk = "valuation"
-    valuation_params = ValuationParams(
-        mining_discount_rate=_value(inputs, f"{vk}.discount_rate_mining", val.discount_rate_mining),
-        hpc_discount_rate=_value(inputs, f"{vk}.discount_rate_hpc", val.discount_rate_hpc),
-        mining_multiple=_value(inputs, f"{vk}.terminal_multiple_mining", val.terminal_multiple_mining),
-        hpc_multiple=_value(inputs, f"{vk}.terminal_multiple_hpc", val.terminal_multiple_hpc),
-        forward_years=max(val.forward_years))
-    return CompanyParams(fleet=fleet_params, treasury=treasury_params, capital=capital_params,
-                         valuation=valuation_params, sites=sites_params)
+def _renewed(fleet_params: FleetParams, renewal_kw: dict | None) -> FleetParams:
+    """The fleet with its retire-and-replace deployments added (fleet renewal switched on)."""
+    if renewal_kw is None:
+        return fleet_params
+    cohorts = renewal.aged_fleet(fleet_params.hashrate_ehs, fleet_params.j_per_th, renewal_kw["life_years"])
+    cohorts += [(d.month, d.hashrate_ehs, d.j_per_th) for d in fleet_params.deployments]
+    extra = [Deployment(*dep) for dep in renewal.renewal_deployments(cohorts, **renewal_kw)]
+    return dataclasses.replace(fleet_params, deployments=fleet_params.deployments + tuple(extra))
 
 
 def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws,
                    history: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Run every stage for one chunk of paths; returns cube-named arrays.
+    """Run every stage for one chunk of paths; returns arrays named as the cube names them.
 
     ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
     number comes from a named stream of it, so a path's numbers do not depend on the chunking.
     ``history`` is the monthly log returns a ``bootstrap`` BTC process resamples, read once per
-    run outside the engine (``simulator.history.bootstrap_history``); None for other processes.
+    run outside the engine (``simulator.scenario.history.bootstrap_history``); None otherwise.
     """
     months = scenario.simulation.horizon_months
-    mp, height = _market(scenario, inputs, draws, history)
-    params = _company_params(scenario, inputs, draws, _sites(scenario, inputs, draws))
+    mp, height = run_market(inputs_.market_inputs(scenario, inputs, history),
+                            inputs_.month_starts(scenario), draws)
+    params = inputs_.company_params(scenario, inputs, inputs_.site_params(scenario, inputs, draws))
+    params = dataclasses.replace(params, fleet=_renewed(params.fleet, inputs_.renewal_params(scenario, inputs)))
     shocks = {name: getattr(draws, kind)(f"company.{name}", cols=cols)
               for name, kind, cols in company_shocks_needed(params, months)}
     co = run_company(mp, params, shocks)
-    out = {name: getattr(co, name) for name in SERIES if hasattr(co, name)}
-    out.update(btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy,
-               block_height=height, network_hashrate=mp.network_hashrate, hashprice=mp.hashprice)
-    for name in PER_PATH:
-        out[name] = getattr(co, name)
     years = np.asarray(scenario.valuation.forward_years) - 1
-    out["value_per_share_forward"] = out["value_per_share_forward"][:, years]
-    return out
+    return dict(
+        btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy, block_height=height,
+        network_hashrate=mp.network_hashrate, hashprice=mp.hashprice,
+        company_hashrate=co.company_hashrate, mining_mw=co.mining_mw, hpc_mw_it=co.hpc_mw_it,
+        curtailed=co.curtailed, btc_mined=co.btc_mined, mining_revenue=co.mining_revenue,
+        power_cost=co.power_cost, mining_margin=co.mining_margin, hpc_revenue=co.hpc_revenue,
+        hpc_noi=co.hpc_noi, site_opex=co.site_opex, sga=co.sga, interest=co.interest, capex=co.capex,
+        free_cash_flow=co.free_cash_flow, btc_held=co.btc_held, btc_sold=co.btc_sold, cash=co.cash,
+        value_per_share=co.value_per_share, equity_value=co.equity_value, pv_mining=co.pv_mining,
+        pv_hpc=co.pv_hpc, treasury_value=co.treasury_value, net_debt=co.net_debt,
+        diluted_shares=co.diluted_shares, shares_issued=co.shares_issued, path_failed=co.path_failed,
+        value_per_share_forward=co.value_per_share_forward[:, years], sign_month=co.sign_month,
+        energise_month=co.energise_month)

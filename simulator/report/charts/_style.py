@@ -1,4 +1,4 @@
-"""House style, rendering and layout shared by every chart in :mod:`simulator.charts`.
+"""House style, rendering and layout shared by every chart in :mod:`simulator.report.charts`.
 
 Layout is computed here in one pass from measured text (:func:`place`) instead of by
 matplotlib's constrained layout, which draws each figure twice and measures every tick

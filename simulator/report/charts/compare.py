@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from simulator import units as u
-from simulator.charts._style import (ACCENT, BAND_INNER, GREY, NAVY, OVERLAY, legend_top, money,
+from simulator.report.charts._style import (ACCENT, BAND_INNER, GREY, NAVY, OVERLAY, legend_top, money,
                                      new_figure, styled)
 
 

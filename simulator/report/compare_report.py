@@ -1,7 +1,7 @@
 """The self-contained HTML report of ``minersim compare``: several scenarios side by side.
 
-Same approach as :mod:`simulator.report`, with the formatters, Jinja2 environment and
-self-containment check every minersim page shares (:mod:`simulator.report_html`): Python
+Same approach as :mod:`simulator.report.run_report`, with the formatters, Jinja2 environment and
+self-containment check every minersim page shares (:mod:`simulator.report.html`): Python
 prepares a flat context of formatted strings and inline SVG, and ``templates/compare.html.j2``
 only branches and loops.
 """
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simulator import charts
+from simulator.report import charts
 from simulator._files import atomic_write
-from simulator.report_html import check_self_contained, environment, figure, num, usd
+from simulator.report.html import check_self_contained, environment, figure, num, usd
 
 
 def render_compare(result: Mapping[str, Any]) -> str:

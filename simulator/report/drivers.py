@@ -102,9 +102,9 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
                     breakevens: Sequence[Mapping[str, Any]] | None
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Flat context and figures of the drivers and breakeven sections."""
-    from simulator import charts
+    from simulator.report import charts
     from simulator.analysis.drivers import rank_correlations
-    from simulator.report_html import figure, usd
+    from simulator.report.html import figure, usd
 
     price = cube.attrs.get("share_price")
     price = float(price) if price is not None else None
@@ -146,7 +146,7 @@ def drivers_context(cube: Any, tornado: Mapping[str, Any] | None,
 
 def _breakeven_rows(results: Sequence[Mapping[str, Any]],
                     price: float | None) -> tuple[list[dict[str, str]], str]:
-    from simulator.report_html import usd
+    from simulator.report.html import usd
 
     if not results:
         return [], "Breakevens were not computed for this report; run `minersim run SCENARIO --drivers` for them."

@@ -5,7 +5,7 @@ figure, renders it and lets it go; nothing is written to disk. SVG output has fo
 paths, no metadata, no DOCTYPE and ids prefixed with a content hash, so several charts can
 be inlined in one HTML page without id clashes or external references, and the same inputs
 always give the same bytes. House style, rendering and the one-pass layout live in
-:mod:`simulator.charts._style`.
+:mod:`simulator.report.charts._style`.
 
 Arrays over paths are reduced before they reach matplotlib (histograms binned, CDFs drawn
 on a grid of quantiles), so drawing costs the same at 1,000 or 1,000,000 paths.
@@ -21,11 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from simulator import units as u
-from simulator.charts._style import (ACCENT, BAND_INNER, BAND_OUTER, BLUE, GREY, NAVY, NEG,
+from simulator.report.charts._style import (ACCENT, BAND_INNER, BAND_OUTER, BLUE, GREY, NAVY, NEG,
                                      OVERLAY, RC, TEAL, TEAL_LIGHT, WIDTH, halving_lines,
                                      legend_top, money, new_figure, plain, plain_minor,
                                      render, styled)
-from simulator.charts.compare import decoupling_overlay, tornado, value_overlay
+from simulator.report.charts.compare import decoupling_overlay, tornado, value_overlay
 
 _RC = RC  # the house rcParams, for callers that build figures with ``__wrapped__``
 

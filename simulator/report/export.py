@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator import charts
+from simulator.report import charts
 from simulator import units as u
 from simulator._files import atomic_write
 from simulator.analysis import decoupling, stats

@@ -1,4 +1,4 @@
-"""The public ``simulate``: scenario -> sampled inputs -> engine chunks -> cube."""
+"""Running a scenario: sampling, the chunk plan, execution, reductions, and the public ``simulate``."""
 
 from __future__ import annotations
 
@@ -11,33 +11,14 @@ import numpy as np
 from simulator import __version__
 from simulator import units as u
 from simulator.cube import assemble
-from simulator.engine import chain
+from simulator.engine.inputs import month_starts
 from simulator.errors import RunError
-from simulator.history import bootstrap_history
-from simulator.parallel import (ChunkTask, Progress, RunSpec, aligned_chunks, execute,
-                                local_processes)
-from simulator.rng import BLOCK_PATHS
+from simulator.run.execute import Progress, chunk_executor, execute, local_processes
+from simulator.run.plan import RunSpec, aligned_chunks, chunk_size
+from simulator.scenario.history import bootstrap_history
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
-
-# Input key suffix -> units (longest match wins); keys carry their units (design.md).
-_SUFFIX_UNITS = {
-    "_usd_per_mwh": u.USD_PER_MWH, "_usd_per_kw_month": u.USD_PER_KW_MONTH, "_usd_m_per_mw_it": "USD million/MW",
-    "_usd_m_per_mw": "USD million/MW", "_usd_per_mw_month": "USD/MW-month", "_usd_m_per_year": "USD million/year",
-    "_usd_m": "USD million", "_usd_per_th": "USD/TH", "_usd": u.USD, "_btc_per_block": u.BTC, "_btc": u.BTC,
-    "_ehs": u.EHS, "_mw": u.MW, "_j_per_th": u.J_PER_TH, "_months": u.MONTHS, "_per_year": "1/year",
-    "_monthly": "1/month", "_years": "years", ".date": "months after valuation date", ".btc": u.BTC,
-}
-
-
-def input_units(key: str) -> str:
-    """Units of an input from its key path's suffix (rates, ratios and multiples are ``1``)."""
-    for suffix in sorted(_SUFFIX_UNITS, key=len, reverse=True):
-        if key.endswith(suffix):
-            return _SUFFIX_UNITS[suffix]
-    return u.ONE
-
 
 def sampled_dists(scenario: Any) -> dict[str, Any]:
     """Every uncertain input -> an object with ``ppf`` (month ranges become month offsets)."""
@@ -95,8 +76,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     client : dask.distributed.Client, optional
         Run chunks on this cluster; the numbers are identical to a serial run.
     processes : int, optional
-        Without a client: processes sharing the chunks, this one and forked helpers
-        (default: one per usable core; 1 runs every chunk here). The numbers are identical.
+        Without a client: worker processes of the local pool (default: one per usable core;
+        1, or a one-chunk run, runs every chunk in this process). The numbers are identical.
     progress : callable(done, total), optional
         Called after each chunk.
     precision : float, optional
@@ -157,17 +138,16 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     if chunk_paths is None:
         chunk_paths = sim.chunk_paths
         if client is None and precision is None:
-            # Not below two blocks: a run that small gains less from a second process than
-            # forking one costs (the tornado's 60 re-runs of 2,048 paths spent 5 s more CPU).
-            chunk_paths = min(chunk_paths, max(-(-planned // processes), 2 * BLOCK_PATHS))
-    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(planned, chunk_paths)]
+            chunk_paths = chunk_size(planned, chunk_paths, processes)
+    chunks = aligned_chunks(planned, chunk_paths)
     until = None if precision is None else (lambda n, se: se < precision)
-    reduced = execute(tasks, client=client, progress=progress, until=until, processes=processes)
+    with chunk_executor(client=client, processes=processes, chunks=len(chunks)) as (executor, window):
+        reduced = execute(run, chunks, executor, window=window, progress=progress, until=until)
     manifest = {
         "scenario_name": scenario.name, "scenario_description": scenario.description,
         "scenario_yaml": scenario_yaml, "scenario_sha256": scenario_sha256, "seed": seed,
         "paths": reduced.paths, "sampling": sampling, "store_paths": min(store, reduced.paths),
-        "chunk_paths": tasks[0].stop - tasks[0].start, "minersim_version": __version__,
+        "chunk_paths": chunks[0][1] - chunks[0][0], "minersim_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "valuation_date": sim.valuation_date.isoformat(),
         "share_price": scenario.company.share_price_usd, "ticker": scenario.company.ticker,
@@ -180,8 +160,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     if precision is not None:
         manifest.update(precision_target_usd=float(precision), precision_se_usd=reduced.mean_se,
                         max_paths=int(max_paths), precision_reached=bool(reduced.mean_se < precision))
-    inputs = {key: (arr, input_units(key), key) for key, arr in reduced.inputs.items()}
-    return assemble({**reduced.per_path, **reduced.series}, calendar=chain.month_starts(scenario),
+    inputs = {key: (arr, u.input_units(key), key) for key, arr in reduced.inputs.items()}
+    return assemble({**reduced.per_path, **reduced.series}, calendar=month_starts(scenario),
                     sites=[s.name for s in scenario.sites], forward_years=list(scenario.valuation.forward_years),
                     inputs=inputs, manifest=manifest, summary=reduced.summary)
 

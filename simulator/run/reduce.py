@@ -7,7 +7,7 @@ buffers allocated once, in path order, and keeps per-block (count, mean, M2) of 
 order (:func:`combine_stats`), so the all-path monthly mean and standard deviation are
 bit-identical however the run was chunked or scheduled. :class:`Precision` keeps the running
 standard error that adaptive runs stop on. NumPy only: the chunk plan and the execution, serial
-or on Dask, are :mod:`simulator.parallel`.
+or on Dask, are :mod:`simulator.run.execute`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.cube import SERIES_DTYPE
 from simulator.rng import BLOCK_PATHS
 
-SERIES_DTYPE = np.float32
-"""Storage dtype of floating ``[path, time]`` series, in the reducer's sample buffers and in the
-cube (``simulator.cube`` takes it from here): about 7 significant digits, half the bytes."""
 
 PRECISION_VARIABLE = "value_per_share"
 """The per-path variable whose standard error of the mean drives adaptive precision."""

@@ -5,8 +5,8 @@ Python prepares a flat context of formatted strings and inline SVG; the Jinja2 t
 the only markup marked safe. This module keeps the headline, assumptions, bridge, forward
 values, decoupling, sites, manifest and chart sections, and :func:`render_report`, which
 assembles them. The drivers and breakeven sections (and the re-runs behind them) are in
-:mod:`simulator.report_drivers`; the formatters, figures, Jinja2 environment and the
-self-containment check that every minersim page shares are in :mod:`simulator.report_html`.
+:mod:`simulator.report.drivers`; the formatters, figures, Jinja2 environment and the
+self-containment check that every minersim page shares are in :mod:`simulator.report.html`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator import charts
+from simulator.report import charts
 from simulator import units as u
 from simulator._files import atomic_write
-from simulator._fork import map_forked
 from simulator.analysis import decoupling, stats
 from simulator.cube import manifest_of
-from simulator.report_drivers import drivers_context
-from simulator.report_html import check_self_contained, environment, figure, num, usd
+from simulator.report.drivers import drivers_context
+from simulator.report.html import check_self_contained, environment, figure, num, usd
 
 _FANS = (  # (variable, title, axis label, scale, log)
     ("btc_price", "BTC price", f"BTC price [{u.USD_PER_BTC}, log scale]", 1.0, True),
@@ -39,8 +38,7 @@ _FANS = (  # (variable, title, axis label, scale, log)
 
 def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
                   notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
-                  breakevens: Sequence[Mapping[str, Any]] | None = None,
-                  processes: int = 1) -> str:
+                  breakevens: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Render the run's report as one HTML string with inline SVG charts.
 
     Parameters
@@ -53,20 +51,16 @@ def render_report(cube: Any, *, beta: Mapping[str, Any] | None = None,
         Plain-text notices shown under the headline (e.g. "real-world BTC drift: what-if").
     drivers, breakevens : optional
         A :func:`simulator.analysis.drivers.tornado` result and a list of
-        :mod:`simulator.analysis.breakeven` results, as :func:`simulator.report_drivers.analyse`
+        :mod:`simulator.analysis.breakeven` results, as :func:`simulator.report.drivers.analyse`
         gives them (``minersim run --drivers``). Rank correlations are always shown; they come
         from the run itself.
-    processes : int
-        Processes drawing the charts: this one and ``processes - 1`` forked helpers (see
-        :func:`simulator._fork.map_forked`). The HTML is the same for any number.
 
     Raises
     ------
     RunError
         If the rendered HTML references anything outside itself.
     """
-    ctx = context(cube, beta=beta, notes=notes, drivers=drivers, breakevens=breakevens,
-                  processes=processes)
+    ctx = context(cube, beta=beta, notes=notes, drivers=drivers, breakevens=breakevens)
     html = environment().get_template("report.html.j2").render(**ctx)
     check_self_contained(html)
     return html
@@ -79,13 +73,8 @@ def write_report(cube: Any, path: str | Path, **kw: Any) -> Path:
 
 def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
             notes: Sequence[str] = (), drivers: Mapping[str, Any] | None = None,
-            breakevens: Sequence[Mapping[str, Any]] | None = None,
-            processes: int = 1) -> dict[str, Any]:
-    """The flat template context: formatted strings, small row dicts and inline SVG.
-
-    The charts and the drivers section, nearly all of the time, are drawn by ``processes``
-    processes (see :func:`render_report`).
-    """
+            breakevens: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The flat template context: formatted strings, small row dicts and inline SVG."""
     man = manifest_of(cube)
     price = man.get("share_price")
     price = float(price) if price is not None else None
@@ -109,7 +98,7 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
     jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"])
     jobs.append(("drivers", functools.partial(drivers_context, cube, drivers, breakevens)))
-    ctx["charts"], extra = _charts(jobs, processes)
+    ctx["charts"], extra = _charts(jobs)
     ctx.update(extra)
     return ctx
 
@@ -304,15 +293,13 @@ _Job = tuple[str, Callable[[], Any]]
 """One part of the report: where it goes (a chart key, "fans", or "drivers") and its call."""
 
 
-def _charts(jobs: list[_Job], processes: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run ``jobs`` in ``processes`` processes; the charts by key, and the drivers context.
+def _charts(jobs: list[_Job]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``jobs``; the charts by key, and the drivers context.
 
     Fan charts come back in a list, the drivers section's figures (the tornado) among the
-    charts. Jobs are dealt round-robin starting with a helper, so this process, which still
-    has the page to assemble and check once they are done, never takes more than a helper.
+    charts.
     """
-    shares = [(i + 1) % processes for i in range(len(jobs))]
-    drawn = map_forked([call for _key, call in jobs], processes=processes, shares=shares)
+    drawn = [call() for _key, call in jobs]
     out: dict[str, Any] = {"fans": []}
     extra: dict[str, Any] = {}
     for (key, _call), result in zip(jobs, drawn, strict=True):

@@ -1,12 +1,9 @@
-"""``minersim run`` as a function: load, simulate, then write results.nc and report.html together.
+"""``minersim run`` as a function: load, check where outputs go, simulate, write them together.
 
-A child process forked once the libraries both need are imported
-(:func:`simulator._fork.forked`) imports the report's own (matplotlib, Jinja2) on one core
-while this process imports the simulation's (pydantic, the engine) on the other, then renders
-report.html while this one writes results.nc. Both outputs are prepared in temporary files
-beside their targets, created and renamed by this process only when the whole run has
-succeeded, so a failed or interrupted run leaves the previous outputs as they were and no
-partial files.
+Both outputs are prepared in temporary files beside their targets and renamed only when the
+whole run has succeeded, so a failed or interrupted run leaves the previous outputs as they
+were and no partial files; a run killed outright leaves temporary files that the next run in
+the same directory removes. Where the outputs go is checked before anything is simulated.
 """
 
 from __future__ import annotations
@@ -14,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator._files import atomic_path, run_dir, sync
-from simulator._fork import Job, forked
+from simulator._files import (atomic_path, check_output_dir, check_output_file,
+                              remove_stale_temporaries, run_dir)
+from simulator.errors import RunError
 
 if TYPE_CHECKING:
-    from simulator.parallel import Progress
+    from simulator.run.execute import Progress
 
 
 @dataclass(frozen=True)
@@ -63,13 +62,100 @@ class RunResult:
         if s.get("n_failed"):
             lines.append(f"  failed paths              {s['n_failed']:,} (cash ran out with equity raises off)")
         if self.analysis:
-            from simulator.report_drivers import analysis_lines
+            from simulator.report.drivers import analysis_lines
 
             lines += analysis_lines(self.analysis["drivers"], self.analysis["breakevens"])
         lines.append(f"  results: {self.results_path}")
         if self.report_path is not None:
             lines.append(f"  report:  {self.report_path}")
         return lines
+
+
+def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, seed: int | None = None,
+                 sampling: str | None = None, out: str | os.PathLike[str] | None = None,
+                 chunk_paths: int | None = None, store_paths: int | None = None, report: bool = True,
+                 client: Any = None, workers: int | None = None, scheduler: str | None = None,
+                 scheduler_timeout: float = 10.0, precision: float | None = None,
+                 max_paths: int | None = None, progress: Progress | None = None,
+                 drivers: bool = False, drivers_paths: int = 1024, processes: int | None = None,
+                 overwrite: bool = False) -> RunResult:
+    """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        Run chunks on this cluster.
+    workers : int, optional
+        Start a LocalCluster of this many single-threaded worker processes for the run.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``); unreachable within
+        ``scheduler_timeout`` [s] raises :class:`RunError`.
+    precision, max_paths : optional
+        Adaptive run: stop once the standard error of the mean value per share is below
+        ``precision`` [USD/share], or at ``max_paths`` (default 1,000,000).
+    drivers, drivers_paths : optional
+        Also run the tornado and both breakevens (about 60 re-runs of ``drivers_paths`` paths
+        each, same seed) and put them in the report and ``RunResult.analysis``.
+    overwrite : bool
+        Replace a run directory that holds a run of another scenario file. Without it that
+        is refused before anything is simulated.
+
+    Other parameters are those of :func:`simulator.run.simulate`. Results do not depend
+    on ``chunk_paths`` or on where the chunks run.
+    """
+    from simulator.run import DEFAULT_MAX_PATHS, simulate
+    from simulator.run.execute import dask_client
+    from simulator.scenario import load
+
+    started = time.perf_counter()
+    loaded = load(scenario)
+    out_dir = check_output_dir(run_dir(loaded.path, out))
+    results_path = out_dir / "results.nc"
+    report_path = out_dir / "report.html" if report else None
+    for target in (results_path, report_path):
+        if target is not None:
+            check_output_file(target)
+    if not overwrite:
+        _check_same_scenario(results_path, loaded.path)
+    remove_stale_temporaries(out_dir)
+    with _terminate_as_exit():
+        main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
+        analysis: dict[str, Any] = {}
+        with contextlib.ExitStack() as cluster:
+            if client is None:
+                client = cluster.enter_context(dask_client(workers=workers, scheduler=scheduler,
+                                                           timeout=scheduler_timeout))
+            cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths,
+                            store_paths=store_paths, client=client, progress=main_progress,
+                            precision=precision, processes=processes,
+                            max_paths=DEFAULT_MAX_PATHS if max_paths is None else max_paths,
+                            scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
+            if drivers:
+                from simulator.report.drivers import analyse
+
+                analysis["drivers"], analysis["breakevens"] = analyse(
+                    cube, drivers_paths, scenario=loaded.scenario, client=client,
+                    progress=analysis_progress)
+        cube.attrs["assumptions_json"] = assumptions_json(loaded)
+        cube.attrs["scenario_file"] = str(Path(loaded.path).resolve())
+        _write_outputs(cube, results_path, report_path, analysis, started)
+    return RunResult(cube, out_dir, results_path, report_path, analysis)
+
+
+def _check_same_scenario(results_path: Path, scenario_path: str | os.PathLike[str]) -> None:
+    """Refuse to replace a saved run of a different scenario file (``--overwrite`` allows it)."""
+    if not results_path.is_file():
+        return
+    from simulator.cube import read_attrs
+
+    try:
+        previous = read_attrs(results_path).get("scenario_file")
+    except RunError:
+        return  # not a cube: the atomic rename replaces it as any stale file
+    here = str(Path(scenario_path).resolve())
+    if previous and previous != here:
+        raise RunError(f"{results_path.parent}: holds a run of {previous}, not of {here}; give another "
+                       "--out, or --overwrite to replace it")
 
 
 @contextlib.contextmanager
@@ -89,116 +175,19 @@ def _terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, seed: int | None = None,
-                 sampling: str | None = None, out: str | os.PathLike[str] | None = None,
-                 chunk_paths: int | None = None, store_paths: int | None = None, report: bool = True,
-                 client: Any = None, workers: int | None = None, scheduler: str | None = None,
-                 scheduler_timeout: float = 10.0, precision: float | None = None,
-                 max_paths: int | None = None, progress: Progress | None = None,
-                 drivers: bool = False, drivers_paths: int = 1024) -> RunResult:
-    """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory.
-
-    Parameters
-    ----------
-    client : dask.distributed.Client, optional
-        Run chunks on this cluster.
-    workers : int, optional
-        Start a LocalCluster of this many single-threaded worker processes for the run.
-    scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``); unreachable within
-        ``scheduler_timeout`` [s] raises :class:`RunError`.
-    precision, max_paths : optional
-        Adaptive run: stop once the standard error of the mean value per share is below
-        ``precision`` [USD/share], or at ``max_paths`` (default 1,000,000).
-    drivers, drivers_paths : optional
-        Also run the tornado and both breakevens (about 60 re-runs of ``drivers_paths`` paths
-        each, same seed) and put them in the report and ``RunResult.analysis``.
-
-    Other parameters are those of :func:`simulator.simulate.simulate`. Results do not depend
-    on ``chunk_paths`` or on where the chunks run.
-    """
-    # Forked after the imports both need (importing them twice would cost more than a core
-    # idling meanwhile) and before any thread starts: the child imports what only the report
-    # needs while this process imports and loads what only the simulation needs.
-    import scipy.stats  # noqa: F401 - the scenario's distributions; the report's statistics
-
-    import simulator.cube  # noqa: F401 - xarray, pandas, NumPy
-
-    with _terminate_as_exit(), forked(_prepare_report, _write_report, enabled=report) as reporter:
-        from simulator.parallel import dask_client
-        from simulator.scenario import load
-        from simulator.simulate import DEFAULT_MAX_PATHS, simulate
-
-        loaded = load(scenario)
-        out_dir = run_dir(loaded.path, out)
-        main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
-        analysis: dict[str, Any] = {}
-        with contextlib.ExitStack() as cluster:
-            if client is None:
-                client = cluster.enter_context(dask_client(workers=workers, scheduler=scheduler,
-                                                           timeout=scheduler_timeout))
-            cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths,
-                            store_paths=store_paths, client=client, progress=main_progress,
-                            precision=precision,
-                            max_paths=DEFAULT_MAX_PATHS if max_paths is None else max_paths,
-                            scenario_yaml=loaded.yaml_text, scenario_sha256=loaded.sha256)
-            if drivers:
-                from simulator.report_drivers import analyse
-
-                analysis["drivers"], analysis["breakevens"] = analyse(
-                    cube, drivers_paths, scenario=loaded.scenario, client=client,
-                    progress=analysis_progress)
-        cube.attrs["assumptions_json"] = assumptions_json(loaded)
-        results_path = out_dir / "results.nc"
-        report_path = out_dir / "report.html" if report else None
-        _write_outputs(cube, results_path, report_path, analysis, reporter)
-    return RunResult(cube, out_dir, results_path, report_path, analysis)
-
-
 def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
-                   analysis: dict[str, Any], reporter: Job) -> None:
-    """Write results.nc here while ``reporter`` renders report.html, then rename both.
-
-    Neither needs the other, so on two cores the pair costs about the longer of them (the
-    report). This process creates both temporary files and does both renames, only after
-    both have succeeded.
-    """
+                   analysis: dict[str, Any], started: float) -> None:
+    """Write results.nc and report.html into temporary files; rename both once both exist."""
     from simulator.cube import write
 
-    # Plain ``with`` rather than an ExitStack: no gap between a temporary file appearing and
-    # its cleanup being armed, where a signal could slip in.
     with atomic_path(results_path) as tmp_results, \
             (atomic_path(report_path) if report_path else contextlib.nullcontext()) as tmp_report:
-        threads = None
         if tmp_report is not None:
-            reporter.submit(cube, analysis, tmp_report)
-            if reporter.concurrent:  # leave the report's core to it
-                threads = max(1, (os.cpu_count() or 1) - 1)
-        write(cube, tmp_results, threads=threads)
-        sync(tmp_results)  # while the report is still being drawn, not after
-        reporter.join()
+            from simulator.report.run_report import render_report
 
-
-def _prepare_report() -> None:
-    """Everything the report needs before it has a cube: its imports and its compiled template."""
-    import simulator.report  # noqa: F401 - matplotlib, Jinja2
-    from simulator.report_html import environment
-
-    environment().get_template("report.html.j2")
-
-
-def _write_report(cube: Any, analysis: dict[str, Any], path: Path) -> None:
-    """Render report.html, its charts drawn by two processes where there are two cores.
-
-    Two, not one: on two cores the report's charts take longer than results.nc, so a
-    helper drawing half of them finishes the pair sooner (``map_forked``). More than two
-    has not been measured.
-    """
-    from simulator.parallel import local_processes
-    from simulator.report import render_report
-
-    processes = min(2, local_processes())
-    path.write_text(render_report(cube, processes=processes, **analysis), encoding="utf-8")
+            cube.attrs["wall_seconds"] = round(time.perf_counter() - started, 3)
+            tmp_report.write_text(render_report(cube, **analysis), encoding="utf-8")
+        write(cube, tmp_results)
 
 
 def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, Progress | None]:
@@ -208,7 +197,7 @@ def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, 
     """
     if progress is None or scenario is None:
         return progress, None
-    from simulator.report_drivers import analysis_steps
+    from simulator.report.drivers import analysis_steps
 
     extra, main_total = analysis_steps(scenario), [0]
 

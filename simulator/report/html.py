@@ -1,7 +1,7 @@
 """What every minersim HTML page shares: number formatters, figures, Jinja2, self-containment.
 
-The one-run report (:mod:`simulator.report`), its drivers and breakevens sections
-(:mod:`simulator.report_drivers`) and the compare report (:mod:`simulator.report_compare`) all
+The one-run report (:mod:`simulator.report.run_report`), its drivers and breakevens sections
+(:mod:`simulator.report.drivers`) and the compare report (:mod:`simulator.report.compare_report`) all
 format numbers with :func:`usd` and :func:`num`, wrap chart SVG with :func:`figure`, render
 through :func:`environment` (shipped templates, autoescaped) and pass the result through
 :func:`check_self_contained`, which refuses HTML that would fetch anything when opened. Pure

@@ -1,0 +1,104 @@
+"""The chunk plan of a run and the work of one chunk.
+
+Paths are split into chunks of whole :data:`~simulator.rng.BLOCK_PATHS` blocks. Each chunk
+samples its inputs and draws its shocks from streams keyed by ``(seed, stream, block)``, so
+the numbers of a path do not depend on how the run is split or where it runs.
+:func:`run_chunk` is what an executor runs: it takes plain, picklable arguments and returns a
+:class:`~simulator.run.reduce.ChunkResult` for the reducer.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator.cube import PT, SERIES_DTYPE, VARIABLES
+from simulator.engine import chain
+from simulator.run.reduce import ChunkResult, block_stats
+from simulator.run.sampling import sample_inputs
+from simulator.rng import BLOCK_PATHS, Draws, chunk_plan
+
+MIN_SHARED_CHUNK_PATHS = 2 * BLOCK_PATHS
+"""A local run's chunks are not shrunk below this to give every core one: a run that small
+gains less from a second process than handing it over costs."""
+
+
+def aligned_chunks(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` chunks of whole blocks (``chunk_paths`` rounded up to a block multiple)."""
+    size = -(-max(chunk_paths, 1) // BLOCK_PATHS) * BLOCK_PATHS
+    return chunk_plan(n_paths, size)
+
+
+def chunk_size(planned: int, chunk_paths: int, workers: int) -> int:
+    """Paths per chunk: ``chunk_paths``, or less where that leaves one of ``workers`` idle.
+
+    10,000 paths on two workers run as 5,120 + 4,880, not 8,192 + 1,808; never below
+    :data:`MIN_SHARED_CHUNK_PATHS`. The numbers do not depend on the chunk size.
+    """
+    if workers <= 1:
+        return chunk_paths
+    return min(chunk_paths, max(-(-planned // workers), MIN_SHARED_CHUNK_PATHS))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the chunks of one run share; picklable, so it can travel to any worker."""
+
+    scenario: Any
+    dists: Mapping[str, Any]
+    corr: np.ndarray | None
+    seed: int
+    sampling: str
+    n_total: int
+    """Paths of the whole run (Latin hypercube sizes its last block by it); the path cap in
+    adaptive runs, so that chunk ``k`` covers the same paths in both kinds of run."""
+    store_paths: int
+    overrides: Mapping[str, float] = field(default_factory=dict)
+    """Inputs held at one value on every path (tornado, breakevens); all else as sampled."""
+    history: np.ndarray | None = None
+    """Monthly log returns a ``bootstrap`` BTC process resamples, read once where the run
+    starts (:func:`simulator.scenario.history.bootstrap_history`); None for other processes."""
+
+
+def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
+    """Sample inputs and run the engine for paths ``[start, stop)`` of ``run``.
+
+    The ``[path, time]`` rows of the stored sample come back as :data:`SERIES_DTYPE`, as the
+    cube stores them (half the bytes to hand back); their block statistics are taken first,
+    in float64.
+    """
+    inputs = sample_inputs(run.dists, method=run.sampling, seed=run.seed, start=start, stop=stop,
+                           n_total=run.n_total, corr=run.corr)
+    for key, value in run.overrides.items():
+        inputs[key] = np.full(stop - start, value, dtype=np.float64)
+    draws = Draws(run.seed, start, stop, run.scenario.simulation.horizon_months)
+    out = chain.simulate_chunk(run.scenario, inputs, draws, run.history)
+    per_path, series, stats = {}, {}, {}
+    keep = max(0, min(stop, run.store_paths) - start)
+    for name, arr in out.items():
+        if VARIABLES[name][0] == PT:
+            stats[name] = block_stats(arr)
+            if keep:
+                series[name] = arr[:keep].astype(SERIES_DTYPE) if arr.dtype.kind == "f" else arr[:keep]
+        else:
+            per_path[name] = arr
+    return ChunkResult(start, stop, per_path, series, stats, inputs)
+
+
+def run_pickled_chunk(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
+    """:func:`run_chunk` for a run sent pickled once per chunk, unpickled once per process.
+
+    Rebuilding the scenario and its frozen scipy distributions takes about 10 ms; a worker
+    running many chunks of one run does it once.
+    """
+    return run_chunk(_unpickle_run(run_pickle), start, stop)
+
+
+@functools.lru_cache(maxsize=2)
+def _unpickle_run(run_pickle: bytes) -> RunSpec:
+    return pickle.loads(run_pickle)
