@@ -1,6 +1,8 @@
 """minersim: Monte Carlo valuation of bitcoin miners converting megawatts to AI/HPC leases.
 
-The public API is loaded lazily so that ``minersim --help`` imports no numerical library.
+The public API is ``load_scenario``, ``simulate``, ``save`` and ``load``. It is loaded lazily,
+so that ``minersim --help`` imports no numerical library, and each name is bound once on first
+use: no submodule shares a name with it, so importing any submodule later never replaces it.
 """
 
 from __future__ import annotations
@@ -25,4 +27,9 @@ def __getattr__(name: str) -> Any:
         module, attr = _API[name]
     except KeyError:
         raise AttributeError(f"module 'simulator' has no attribute {name!r}") from None
-    return getattr(import_module(module), attr)
+    value = globals()[name] = getattr(import_module(module), attr)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -1,0 +1,1 @@
+"""Presentation: the run report, the compare report, the drivers sections, exports, charts."""
