@@ -14,8 +14,8 @@ time are taken (CPU time is what to compare on a shared machine). The floor is n
 draw as many float64 standard normals as the engine asked its ``Draws`` streams for (counted
 call by call), drawn in the same process in chunk-sized pieces into one buffer, timed the
 same two ways. The serial rows run every chunk in one process (``processes=1``). The
-parallel comparison runs the same paths as ``minersim run`` does by default (chunks dealt to
-forked helpers, one process per core; their CPU time is added once they are reaped) and on a
+parallel comparison runs the same paths as ``minersim run`` does by default (a process pool
+of one worker per core; its wall time, since its workers' CPU time is not this process's) and on a
 local Dask cluster of ``--workers`` processes, which warms its workers first (imports) as the
 serial run warms itself, and reports the CPU time of the client and of all workers.
 """
@@ -42,15 +42,9 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _children_cpu_s() -> float:
-    """User + system CPU seconds of this process's reaped children (forked helpers)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def _count_normals() -> list[int]:
-    """Make ``simulator.parallel`` use a Draws that counts the normals it hands out (serial only)."""
-    from simulator import parallel
+    """Make ``simulator.run.plan`` use a Draws that counts the normals it hands out (serial only)."""
+    from simulator.run import plan
     from simulator.rng import Draws
 
     count = [0]
@@ -61,7 +55,7 @@ def _count_normals() -> list[int]:
             count[0] += out.size
             return out
 
-    parallel.Draws = Counted
+    plan.Draws = Counted
     return count
 
 
@@ -79,12 +73,10 @@ def _normal_floor(count: int, chunk: int) -> tuple[float, float]:
 
 def measure(paths: int, workers: int, scenario_name: str, processes: int = 1) -> dict[str, float]:
     """One measurement, in this process (``workers=0``: ``processes`` local processes)."""
-    from simulator._memory import keep_freed_memory
-    from simulator.parallel import dask_client
+    from simulator.run import simulate
+    from simulator.run.execute import dask_client
     from simulator.scenario import load_scenario
-    from simulator.simulate import simulate
 
-    keep_freed_memory()  # as the minersim command does
     scenario = load_scenario(scenario_name)
     months = scenario.simulation.horizon_months
     simulate(scenario, paths=1_024, seed=1, processes=1)  # warm imports and caches
@@ -94,12 +86,12 @@ def measure(paths: int, workers: int, scenario_name: str, processes: int = 1) ->
         if client is not None:
             simulate(scenario, paths=2 * 1_024, seed=1, chunk_paths=1_024, client=client)
             workers_cpu = client.run(_cpu_s)
-        ready, cpu, helpers = time.perf_counter(), _cpu_s(), _children_cpu_s()
+        ready, cpu = time.perf_counter(), _cpu_s()
         cube = simulate(scenario, paths=paths, seed=1, client=client,
                         processes=None if client is not None else processes)
         done, cpu = time.perf_counter(), _cpu_s() - cpu
         out = {"paths": paths, "months": months, "workers": workers, "processes": processes,
-               "wall_s": done - ready, "cpu_s": cpu, "helpers_cpu_s": _children_cpu_s() - helpers,
+               "wall_s": done - ready, "cpu_s": cpu,
                "rss_mb": _peak_rss_mb(),
                "median_value": float(np.nanmedian(cube["value_per_share"].values))}
         if client is not None:
@@ -161,15 +153,14 @@ def main() -> None:
     n = args.workers_paths
     if n <= 0:
         return
-    from simulator.parallel import local_processes
+    from simulator.run.execute import local_processes
 
     serial = rows.get(n) or _run_child(n, 0, args)
     procs = args.processes or local_processes()
     local = _run_child(n, 0, args, processes=procs)
     print(f"{n:,} paths: serial {serial['wall_s']:.1f} s wall, {serial['cpu_s']:.1f} s CPU "
           f"(peak RSS {serial['rss_mb']:,.0f} MB); {procs} local processes (the default) "
-          f"{local['wall_s']:.1f} s wall, CPU {local['cpu_s']:.1f} s here + "
-          f"{local['helpers_cpu_s']:.1f} s helpers (peak RSS {local['rss_mb']:,.0f} MB here); "
+          f"{local['wall_s']:.1f} s wall (peak RSS {local['rss_mb']:,.0f} MB here); "
           f"speed-up {serial['wall_s'] / local['wall_s']:.2f}x", flush=True)
     par = _run_child(n, args.workers, args)
     print(f"{n:,} paths: --workers {args.workers} {par['wall_s']:.1f} s wall, "
