@@ -113,6 +113,8 @@ def scenarios() -> None:
               help="Add paths until the standard error of the mean value per share is below USD.")
 @click.option("--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True,
               help="Path cap for --precision.")
+@click.option("--processes", type=click.IntRange(min=1), metavar="N",
+              help="Local worker processes (default: one per core; 1 runs every chunk in this process).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Run on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://host:8786).")
@@ -127,7 +129,8 @@ def scenarios() -> None:
 @_reports_errors
 def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
         chunk_paths: int | None, store_paths: int | None, precision: float | None, max_paths: int,
-        workers: int | None, scheduler: str | None, scheduler_timeout: float, no_report: bool,
+        processes: int | None, workers: int | None, scheduler: str | None, scheduler_timeout: float,
+        no_report: bool,
         drivers: bool, drivers_paths: int) -> None:
     """Simulate SCENARIO and write results.nc and report.html.
 
@@ -149,7 +152,8 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
     with _Progress() as progress:
         result = run_scenario(scenario, paths=paths, seed=seed, sampling=sampling, out=out,
                               chunk_paths=chunk_paths, store_paths=store_paths, report=not no_report,
-                              workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout,
+                              processes=processes, workers=workers, scheduler=scheduler,
+                              scheduler_timeout=scheduler_timeout,
                               precision=precision,
                               max_paths=max_paths, progress=progress.update,
                               drivers=drivers, drivers_paths=drivers_paths)
