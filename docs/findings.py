@@ -17,7 +17,7 @@ import numpy as np
 
 from simulator.analysis import decoupling, stats
 from simulator.scenario import load_scenario
-from simulator.simulate import simulate
+from simulator.run import simulate
 
 SCENARIOS = ("base", "bull", "bear", "no-pivot")
 YEARS = (1, 2, 3)

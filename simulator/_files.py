@@ -101,17 +101,21 @@ def check_output_file(target: str | os.PathLike[str]) -> None:
 def check_output_dir(directory: str | os.PathLike[str]) -> Path:
     """Make sure ``directory`` is, or can become, a writable directory; return it.
 
-    Called before a run simulates anything, so a bad ``--out`` costs nothing.
+    Called before a run simulates anything, so a bad ``--out`` costs nothing. Nothing is
+    created here: a run that fails before writing leaves no empty directory behind.
     """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise RunError(f"{directory}: exists and is not a directory (give --out a directory)")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{directory}: cannot create the output directory ({exc.strerror})") from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise RunError(f"{directory}: the output directory is not writable")
+    for existing in (directory, *directory.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise RunError(f"{directory}: {existing} is not a directory, so the output "
+                               "directory cannot be created")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                what = "the output directory" if existing == directory else f"{existing}"
+                raise RunError(f"{directory}: {what} is not writable")
+            break
     return directory
 
 

@@ -121,6 +121,8 @@ def scenarios() -> None:
 @click.option("--scheduler-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, metavar="SECONDS", help="Give up connecting to --scheduler after this long.")
 @click.option("--no-report", is_flag=True, help="Write results.nc only.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an output directory that holds a run of another scenario file.")
 @click.option("--drivers", is_flag=True,
               help="Also run the tornado and the BTC-spot and lease-signing breakevens "
               "(about two re-runs per uncertain input) and add them to the report.")
@@ -130,13 +132,13 @@ def scenarios() -> None:
 def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
         chunk_paths: int | None, store_paths: int | None, precision: float | None, max_paths: int,
         processes: int | None, workers: int | None, scheduler: str | None, scheduler_timeout: float,
-        no_report: bool,
-        drivers: bool, drivers_paths: int) -> None:
+        no_report: bool, overwrite: bool, drivers: bool, drivers_paths: int) -> None:
     """Simulate SCENARIO and write results.nc and report.html.
 
     SCENARIO is a YAML file or the name of a shipped scenario. Outputs go to
     runs/<scenario>/ unless --out says otherwise; they are replaced only when the whole
-    run succeeds.
+    run succeeds, and a directory holding a run of another scenario file only with
+    --overwrite.
 
     The same seed gives the same numbers however the run is split: serially, with
     --workers on this machine, or with --scheduler on a cluster. --precision picks the
@@ -156,7 +158,7 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
                               scheduler_timeout=scheduler_timeout,
                               precision=precision,
                               max_paths=max_paths, progress=progress.update,
-                              drivers=drivers, drivers_paths=drivers_paths)
+                              drivers=drivers, drivers_paths=drivers_paths, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     for line in result.summary_lines(elapsed):
         click.echo(line)

@@ -8,7 +8,7 @@ import pytest
 from simulator.analysis import breakeven
 from simulator.analysis.drivers import value_samples
 from simulator.scenario import load
-from simulator.simulate import simulate
+from simulator.run import simulate
 
 PATHS = 1024
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.scenario import load_scenario
-from simulator.simulate import simulate
+from simulator.run import simulate
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.text import Text
 from synthetic import synthetic_cube
 
-from simulator import charts
+from simulator.report import charts
 from simulator.analysis import decoupling, stats
 
 
@@ -137,7 +137,7 @@ def test_layout_keeps_every_label_inside_the_figure(cube, calls, name):
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from simulator.charts import _style
+    from simulator.report.charts import _style
     fn, args, kw = calls[name] if name in calls else _compare_calls(cube)[name]
     with matplotlib.rc_context(charts._RC):
         fig = fn.__wrapped__(*args, **kw)

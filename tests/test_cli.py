@@ -107,20 +107,3 @@ def test_console_command_flushes_what_was_not_flushed():
                           timeout=60,
                           env=env)
     assert (done.returncode, done.stdout, done.stderr) == (3, "buffered, no newline", "err")
-
-
-def test_the_command_keeps_freed_memory_for_reuse():
-    """cli.main tunes glibc's malloc before running a command (Linux with glibc: accepted)."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from unittest import mock; from simulator import cli, _memory\n"
-            "calls = []\n"
-            "with mock.patch.object(cli, 'keep_freed_memory', lambda: calls.append(1)), "
-            "mock.patch.object(sys, 'argv', ['minersim', '--version']), "
-            "mock.patch.object(cli.os, '_exit', lambda code: print(calls, code, _memory.keep_freed_memory())):\n"
-            "    cli.main()\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    glibc = sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver())
-    assert done.stdout.strip().endswith(f"[1] 0 {glibc}")

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from simulator.analysis import compare as cmp
 from simulator.analysis import decoupling
 from simulator.cli import cli
-from simulator.report_compare import render_compare
-from simulator.report_html import check_self_contained
+from simulator.report.compare_report import render_compare
+from simulator.report.html import check_self_contained
 from simulator.scenario import load
-from simulator.simulate import simulate
+from simulator.run import simulate
 
 PATHS = 1024
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,98 +170,3 @@ def test_saved_series_are_shuffled_deflated_and_chunked(tmp_path, monkeypatch):
         assert f["btc_price"].chunks == (7, 40)
         assert f["btc_price"].id.get_num_chunks() == 9  # 60 rows in chunks of 7
     xr.testing.assert_identical(ds, cube.load(target))
-
-
-def test_building_a_cube_does_not_import_dask_but_dask_arrays_still_work():
-    """xarray would import dask (about 0.7 s) to build the first variable; the cube module's
-    lazy check keeps a serial run free of it, and dask arrays made later are still dask."""
-
-    code = (
-        "import sys, numpy as np\n"
-        "from synthetic import synthetic_cube\n"
-        "c = synthetic_cube(paths=8, months=6)\n"
-        "assert 'dask' not in sys.modules, sorted(m for m in sys.modules if m.startswith('dask'))\n"
-        "import dask.array as da, xarray as xr\n"
-        "ds = xr.Dataset({'a': ('x', da.zeros(4, chunks=2))}, coords={'x': np.arange(4)})\n"
-        "assert ds.chunks == {'x': (2, 2)}, ds.chunks\n"
-        "assert float(ds['a'].sum().compute()) == 0.0\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                          cwd=Path(__file__).parent, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def _h5netcdf_plain(path, cube_, names, series):
-    """The reference: each numeric variable made by ``h5netcdf.File.create_variable``."""
-    import h5netcdf
-
-    with h5netcdf.File(path, "r+") as f:
-        for name in names:
-            var = cube_[name].variable
-            fill = {"fillvalue": var.dtype.type(np.nan)} if var.dtype.kind == "f" else {}
-            new = f.create_variable(name, var.dims, dtype=var.dtype,
-                                    data=None if name in series else var.values,
-                                    chunks=(cube._chunk_rows(var), *var.shape[1:]),
-                                    compression="gzip", compression_opts=cube.ZLIB_LEVEL,
-                                    shuffle=True, **fill)
-            new.attrs.update(var.attrs)
-
-
-def _layout(path):
-    """Every HDF5 object of a file as readers see it: storage, filters, attributes, data."""
-    import hashlib
-
-    import h5py
-
-    def attribute(obj, key):
-        kind = h5py.h5a.open(obj.id, key.encode()).get_type()
-        is_str = kind.get_class() == h5py.h5t.STRING
-        form = (kind.get_class(), "vlen" if is_str and kind.is_variable_str() else kind.get_size(),
-                kind.get_cset() if is_str else None)
-        value = obj.attrs[key]
-        if key == "DIMENSION_LIST":
-            value = [[f[ref].name for ref in row] for row in value]
-        elif key == "REFERENCE_LIST":
-            value = sorted((f[ref].name, int(axis)) for ref, axis in value)
-        return key, form, repr(value)
-
-    with h5py.File(path, "r") as f:
-        out = {"/": sorted(set(f.attrs) - {"created", "runtime_seconds"})}
-        for name, ds in f.items():
-            plist = ds.id.get_create_plist()
-            data = ds[()]
-            raw = repr(data.tolist()).encode() if data.dtype.kind == "O" else data.tobytes()
-            out[name] = (ds.shape, ds.dtype.str, ds.chunks, ds.compression, ds.compression_opts,
-                         ds.shuffle, repr(ds.fillvalue), plist.get_attr_creation_order(),
-                         plist.get_fill_time(), [attribute(ds, k) for k in ds.attrs],
-                         hashlib.sha256(raw).hexdigest())
-    return out
-
-
-@pytest.mark.parametrize("store", [None, 100])
-def test_plain_variables_are_laid_out_as_h5netcdf_lays_them_out(tmp_path, monkeypatch, store):
-    """``write`` makes the numeric variables through h5py, for speed; the file must not differ.
-
-    The reference is the same write with ``h5netcdf.File.create_variable`` making them: every
-    dataset, filter, fill value, attribute (order, type, value, dimension references) and
-    byte of data is compared. With ``store`` the series sit on a ``sample`` dimension.
-    """
-    c = synthetic_cube(paths=300, months=24, failed=2, sample=store)
-    cube.write(c, tmp_path / "fast.nc")
-    monkeypatch.setattr(cube, "_add_plain", _h5netcdf_plain)
-    cube.write(c, tmp_path / "reference.nc")
-    fast, reference = _layout(tmp_path / "fast.nc"), _layout(tmp_path / "reference.nc")
-    assert fast.keys() == reference.keys()
-    for name in reference:
-        assert fast[name] == reference[name], name
-
-
-def test_a_dimension_without_coordinate_is_laid_out_as_h5netcdf_lays_it_out(tmp_path, monkeypatch):
-    """A variable on a dimension that no coordinate made: h5netcdf still makes its scale."""
-    c = synthetic_cube(paths=50, months=12)
-    c["extra_quantiles"] = (("path", "quantile"), np.ones((50, 3)), {"units": "1", "long_name": "x"})
-    cube.write(c, tmp_path / "fast.nc")
-    monkeypatch.setattr(cube, "_add_plain", _h5netcdf_plain)
-    cube.write(c, tmp_path / "reference.nc")
-    fast, reference = _layout(tmp_path / "fast.nc"), _layout(tmp_path / "reference.nc")
-    assert "quantile" in fast and fast == reference

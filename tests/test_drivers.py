@@ -12,7 +12,7 @@ from scipy import stats as sps
 from simulator.analysis import drivers
 from simulator.scenario import load
 from simulator.scenario.models import Scenario
-from simulator.simulate import sampled_dists, simulate
+from simulator.run import sampled_dists, simulate
 
 PATHS = 1024
 DOMINANT = "company.power.price_usd_per_mwh"
@@ -107,8 +107,8 @@ def test_rank_correlations_match_scipy_and_skip_constants():
 def test_report_shows_drivers_and_breakevens():
     from synthetic import synthetic_cube
 
-    from simulator.report import render_report
-    from simulator.report_drivers import drivers_context
+    from simulator.report.run_report import render_report
+    from simulator.report.drivers import drivers_context
 
     cube = synthetic_cube(paths=400, months=40)
     tornado = {"rows": [{"key": "sites.texas.lease.rate_usd_per_kw_month", "units": "USD/kW-month",

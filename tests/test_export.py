@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from simulator import cube as cube_mod
-from simulator import export
+from simulator.report import export
 from simulator.cli import cli
 from simulator.scenario import load
-from simulator.simulate import simulate
+from simulator.run import simulate
 
 PATHS = 1024
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from simulator.engine import market
 from simulator.errors import InputDataError
-from simulator.history import read_close_csv
+from simulator.scenario.history import read_close_csv
 from simulator.rng import Draws
 
 S0 = 84_500.0

@@ -40,3 +40,12 @@ def test_installed_wheel_validates_shipped_scenario_elsewhere(tmp_path):
     assert str(env_dir) in where[0], "the installed package, not the source tree, was imported"
     assert str(env_dir) in where[1] and str(env_dir) in where[2]
     assert "report.html.j2" in where[3]
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    """pyproject.toml names the packages one by one: a new folder left out breaks the install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "simulator").rglob("__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"

@@ -9,12 +9,13 @@ import socket
 import numpy as np
 import pytest
 
-from simulator import history
+from simulator.scenario import history
 from simulator.errors import RunError
-from simulator.parallel import aligned_chunks, dask_client, execute
-from simulator.reduce import ChunkResult, Reducer, combine_stats
+from simulator.run.execute import InProcessExecutor, dask_client, execute
+from simulator.run.plan import aligned_chunks
+from simulator.run.reduce import ChunkResult, Reducer, combine_stats
 from simulator.rng import BLOCK_PATHS
-from simulator.simulate import simulate
+from simulator.run import simulate
 from test_simulate import assert_same_data, short_scenario
 
 
@@ -86,7 +87,7 @@ def test_reducer_is_order_free_grows_and_drops_chunks_past_the_stop():
 
 def test_execute_refuses_an_empty_plan():
     with pytest.raises(RunError, match="nothing to simulate"):
-        execute([])
+        execute(None, [], InProcessExecutor(), window=1)
 
 
 def test_dask_run_is_bit_identical_to_serial(base12, client):
@@ -192,11 +193,11 @@ def test_bootstrap_history_is_read_once_and_workers_need_no_copy(base12, client,
     assert serial.attrs["history_sha256"] == on_dask.attrs["history_sha256"] == "f" * 64
 
 
-_FORKED_RUNS = """
-import hashlib, os, sys, threading
+_POOLED_RUNS = """
+import hashlib, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from simulator.simulate import simulate
+from simulator.run import simulate
 from test_simulate import short_scenario
 
 def digest(cube):
@@ -207,7 +208,6 @@ def digest(cube):
         h.update(values.tobytes() if values.dtype.kind != "O" else repr(values.tolist()).encode())
     return h.hexdigest()
 
-assert threading.active_count() == 1  # so the helpers really are forked
 sc = short_scenario(24)
 runs = {
     "here": simulate(sc, 2_500, 11, processes=1),
@@ -221,29 +221,22 @@ print(len({digest(runs[k]) for k in list(runs)[:3]}), len({digest(runs[k]) for k
 adaptive = simulate(sc, seed=11, precision=1e9, max_paths=6_144, chunk_paths=1_024, processes=2)
 fixed = simulate(sc, adaptive.attrs["paths"], 11, processes=1, chunk_paths=1_024)
 print(adaptive.attrs["paths"], digest(adaptive) == digest(fixed))
-try:
-    os.wait()
-    print("a helper was left")
-except ChildProcessError:
-    print("no helper left")
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked helpers need fork")
-def test_forked_processes_give_the_serial_numbers():
-    """Chunks dealt to forked helpers: the same cube bit for bit, whatever the split.
+def test_pooled_processes_give_the_serial_numbers():
+    """Chunks on a local process pool: the same cube bit for bit, whatever the split.
 
-    In a fresh interpreter: the suite's own process keeps a Dask thread, and with another
-    thread alive simulate runs every chunk in-process. The default chunk shrinks so that each
-    process has one (2,500 paths on two: 1,250 rounded up to whole blocks, 2,048 + 452). An
-    adaptive run that has its paths after the first chunk stops the helper computing the
-    second, and equals the fixed run of as many paths.
+    In a fresh interpreter, so the pool's forkserver starts from a clean process. The default
+    chunk shrinks so that each process has one (2,500 paths on two: 1,250 rounded up to whole
+    blocks, 2,048 + 452). An adaptive run that has its paths after the first chunk equals the
+    fixed run of as many paths.
     """
     import subprocess
     import sys
     from pathlib import Path
 
-    done = subprocess.run([sys.executable, "-c", _FORKED_RUNS, str(Path(__file__).parent)],
+    done = subprocess.run([sys.executable, "-c", _POOLED_RUNS, str(Path(__file__).parent)],
                           check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:4] == ["2048 2500", "1 1", "1024 True", "no helper left"]
+    assert done.stdout.split("\n")[:3] == ["2048 2500", "1 1", "1024 True"]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from synthetic import ASSUMPTIONS, SHARE_PRICE, synthetic_cube
 
-from simulator import report
+from simulator.report import run_report as report
 from simulator.errors import RunError
-from simulator.report_html import check_self_contained
+from simulator.report.html import check_self_contained
 
 
 HOSTILE = {"key": "x", "description": '<img src="x">', "source": "s", "assumption": True}
@@ -127,7 +127,7 @@ def test_check_self_contained_rejects(bad):
 def test_check_self_contained_finds_what_full_scans_find(html):
     """The check tries each pattern only where one of its first words starts; that must find
     exactly what a scan of the whole page per pattern finds, on a real page and on mixes."""
-    from simulator import report_html as rh
+    from simulator.report import html as rh
 
     pages = [html, '<IMG SRC=chart.png> <a HREF="//x">x</a> xsrc=//y metadata="//z"',
              "<style>@import 'x';</style><div style=\"background: URL( 'http://x')\">",
@@ -158,43 +158,3 @@ def test_write_report_and_size_at_10k_paths(tmp_path):
     size = path.stat().st_size
     assert size < 3_000_000, f"report is {size / 1e6:.2f} MB"
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-
-
-_TWO_PROCESSES = """
-import os, sys, threading
-sys.path.insert(0, sys.argv[1])
-from synthetic import synthetic_cube
-from simulator import charts, report
-
-assert threading.active_count() == 1  # so the helper really is forked
-cube = synthetic_cube(paths=1_500, months=48, failed=3)
-print(report.render_report(cube, processes=2) == report.render_report(cube, processes=1))
-
-def broken(*args, **kwargs):
-    if os.getpid() != parent:
-        raise ValueError("chart failed in the helper")
-    return original(*args, **kwargs)
-
-parent, original = os.getpid(), charts.value_hist_cdf
-charts.value_hist_cdf = broken
-try:
-    report.render_report(cube, processes=2)
-except ValueError as exc:
-    print(exc)
-"""
-
-
-def test_two_processes_draw_the_same_report():
-    """Charts dealt to a forked helper: the same HTML byte for byte, and its errors surface.
-
-    In a fresh interpreter, where no other thread stops the fork. The value histogram is the
-    first chart, and the helper is dealt the first job.
-    """
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    done = subprocess.run([sys.executable, "-c", _TWO_PROCESSES, str(Path(__file__).parent)],
-                          check=False, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["True", "chart failed in the helper"]

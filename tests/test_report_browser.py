@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from synthetic import synthetic_cube
 
-from simulator import report
+from simulator.report import run_report as report
 
 pytestmark = pytest.mark.browser
 

@@ -102,7 +102,7 @@ def test_interrupted_run_leaves_previous_outputs_and_no_temp_files(tmp_path, sig
         (out / name).write_bytes(data)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario), "--paths", "4000",
-                             "--seed", "2", "--store-paths", "4000", "--out", str(out)],
+                             "--seed", "2", "--store-paths", "4000", "--out", str(out), "--overwrite"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + 60
     try:
@@ -124,8 +124,8 @@ def test_interrupted_run_leaves_previous_outputs_and_no_temp_files(tmp_path, sig
 
 def test_a_failing_report_fails_the_run_and_keeps_the_previous_outputs(short, tmp_path, monkeypatch,
                                                                        previous):
-    """The report is rendered in a forked process: its error still reaches the user, alone."""
-    from simulator import report
+    """A report that cannot be drawn fails the run with its own message, and nothing is replaced."""
+    from simulator.report import run_report as report
     from simulator.errors import RunError
 
     def broken(*_args, **_kwargs):
@@ -163,35 +163,33 @@ def test_help_lists_the_scale_options():
         assert option in result.output
 
 
-_WHO_IMPORTS_WHAT = """
-import os, sys
-from simulator import runner
+def test_a_run_of_another_scenario_is_not_replaced_without_overwrite(short, tmp_path, previous):
+    """The directory holds short.yaml's run: another file's run is refused before simulating."""
+    other = _scenario(tmp_path, name="other")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in previous.items():
+        (out / name).write_bytes(data)
+    refused = CliRunner().invoke(cli, ["run", str(other), "--paths", "200", "--out", str(out)])
+    assert refused.exit_code == 2
+    assert refused.stderr == (f"{out}: holds a run of {short.resolve()}, not of {other.resolve()}; "
+                              "give another --out, or --overwrite to replace it\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == previous
+    replaced = CliRunner().invoke(cli, ["run", str(other), "--paths", "200", "--out", str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert load(out / "results.nc").attrs["scenario_name"] == "other"
 
-seen = {}
-prepare = runner._prepare_report
-def watched():
-    modules = ("scipy.stats", "xarray", "matplotlib", "simulator.engine.chain")
-    seen.update({m: m in sys.modules for m in modules})
-    prepare()
-    with open(sys.argv[3], "w") as f:
-        f.write(repr(seen))
-runner._prepare_report = watched
-result = runner.run_scenario(sys.argv[1], paths=300, out=sys.argv[2])
-print(result.report_path.is_file(), "matplotlib" in sys.modules, open(sys.argv[3]).read())
-"""
 
+def test_a_bad_out_is_refused_before_anything_is_simulated(short, tmp_path, monkeypatch):
+    import simulator.run as run_mod
 
-def test_the_report_process_is_forked_after_the_shared_imports_only(short, tmp_path):
-    """The run's layout of work over two cores, in a fresh interpreter (no other threads).
+    def never(*_args, **_kwargs):
+        raise AssertionError("simulated before checking --out")
 
-    The report child starts with what both processes need (SciPy's distributions, xarray)
-    and without what only one needs (matplotlib; the engine), so neither imports anything
-    twice and each imports its own while the other does too. The run's own process never
-    imports matplotlib.
-    """
-    done = subprocess.run([sys.executable, "-c", _WHO_IMPORTS_WHAT, str(short), str(tmp_path / "out"),
-                           str(tmp_path / "seen.txt")], check=False, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ("True False {'scipy.stats': True, 'xarray': True, "
-                                   "'matplotlib': False, 'simulator.engine.chain': False}")
+    monkeypatch.setattr(run_mod, "simulate", never)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(cli, ["run", str(short), "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert result.stderr == f"{blocker / 'sub'}: {blocker} is not a directory, so the output directory cannot be created\n"
+    assert blocker.read_text() == "x"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from simulator import cli as cli_mod
 from simulator.cli import cli
-from simulator.report_drivers import BREAKEVEN_STEPS, analysis_lines, analysis_steps
+from simulator.report.drivers import BREAKEVEN_STEPS, analysis_lines, analysis_steps
 from simulator.scenario import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def test_counting_and_summarising_the_drivers_imports_no_report_library():
     """The main process of ``minersim run --drivers`` needs analysis_steps and analysis_lines
     only; matplotlib and Jinja2 belong to the report child (about 0.9 s of imports)."""
     code = ("import sys\n"
-            "from simulator.report_drivers import analysis_lines, analysis_steps\n"
+            "from simulator.report.drivers import analysis_lines, analysis_steps\n"
             "print(','.join(m for m in ('matplotlib', 'jinja2') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                           timeout=120)

@@ -6,7 +6,7 @@ from scipy import stats
 
 from simulator.errors import ScenarioError
 from simulator.rng import BLOCK_PATHS, chunk_plan
-from simulator.sampling import METHODS, sample_inputs, spearman_to_pearson, unit_hypercube
+from simulator.run.sampling import METHODS, sample_inputs, spearman_to_pearson, unit_hypercube
 
 DISTS = {
     "power_price_usd_per_mwh": stats.triang(c=(56 - 45) / (65 - 45), loc=45, scale=20),

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from simulator.errors import RunError
-from simulator.parallel import ChunkTask, RunSpec, aligned_chunks, execute
+from simulator.run.execute import InProcessExecutor, execute
+from simulator.run.plan import RunSpec, aligned_chunks
 from simulator.scenario import load_scenario
-from simulator.simulate import correlation, sampled_dists, simulate
+from simulator.run import correlation, sampled_dists, simulate
 
 
 def short_scenario(months: int = 12):
@@ -100,10 +101,10 @@ def _peak_bytes(scenario, paths: int) -> int:
     dists = sampled_dists(scenario)
     corr = correlation(scenario, list(dists))
     run = RunSpec(scenario, dists, corr, 1, "random", paths, 1_024)
-    tasks = [ChunkTask(run, a, b) for a, b in aligned_chunks(paths, 1_024)]
+    chunks = aligned_chunks(paths, 1_024)
     tracemalloc.start()
     try:
-        execute(tasks)
+        execute(run, chunks, InProcessExecutor(), window=1)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -22,7 +22,7 @@ from matplotlib.ticker import FuncFormatter
 
 from simulator import units as u
 from simulator.report.charts._style import (ACCENT, BAND_INNER, BAND_OUTER, BLUE, GREY, NAVY, NEG,
-                                     OVERLAY, RC, TEAL, TEAL_LIGHT, WIDTH, halving_lines,
+                                     RC, TEAL, TEAL_LIGHT, WIDTH, halving_lines,
                                      legend_top, money, new_figure, plain, plain_minor,
                                      render, styled)
 from simulator.report.charts.compare import decoupling_overlay, tornado, value_overlay
