@@ -58,6 +58,7 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "company_hashrate": (PT, u.EHS, "company hashrate"),
     "mining_mw": (PT, u.MW, "power drawn by mining"),
     "hpc_mw_it": (PT, u.MW, "leased HPC critical IT load"),
+    "hpc_mw_gross": (PT, u.MW, "gross site MW out of mining for HPC (build, lease, downtime)"),
     "curtailed": (PT, u.ONE, "fraction of the month curtailed"),
     "btc_mined": (PT, u.BTC_PER_MONTH, "BTC mined"),
     "mining_revenue": (PT, u.USD_PER_MONTH, "mining revenue"),

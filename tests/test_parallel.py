@@ -16,12 +16,7 @@ from simulator.run.plan import aligned_chunks
 from simulator.run.reduce import ChunkResult, Reducer, combine_stats
 from simulator.rng import BLOCK_PATHS
 from simulator.run import simulate
-from test_simulate import assert_same_data, short_scenario
-
-
-@pytest.fixture(scope="module")
-def base12():
-    return short_scenario(12)
+from support import assert_same_data
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +193,7 @@ import hashlib, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from simulator.run import simulate
-from test_simulate import short_scenario
+from support import short_scenario
 
 def digest(cube):
     h = hashlib.sha256()

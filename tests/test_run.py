@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,22 +14,7 @@ from click.testing import CliRunner
 from simulator import cli as cli_mod
 from simulator.cli import cli
 from simulator.cube import load
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _scenario(tmp_path: Path, months: int = 12, name: str = "short") -> Path:
-    """The shipped base case over a short horizon (forward values at year 1 only)."""
-    years = list(range(1, min(3, months // 12) + 1))
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"extends: {ROOT / 'scenarios' / 'base.yaml'}\nname: {name}\n"
-                    f"simulation: {{horizon_months: {months}}}\nvaluation: {{forward_years: {years}}}\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def short(tmp_path_factory):
-    return _scenario(tmp_path_factory.mktemp("scenario"))
+from support import short_yaml
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +79,7 @@ def test_unreachable_scheduler_exits_2_without_traceback(short, tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_interrupted_run_leaves_previous_outputs_and_no_temp_files(tmp_path, signum, previous):
     """Signal the run the moment its temporary results file appears (mid-write)."""
-    scenario = _scenario(tmp_path, months=120, name="long")
+    scenario = short_yaml(tmp_path, months=120, name="long")
     out = tmp_path / "out"
     out.mkdir()
     for name, data in previous.items():
@@ -165,7 +149,7 @@ def test_help_lists_the_scale_options():
 
 def test_a_run_of_another_scenario_is_not_replaced_without_overwrite(short, tmp_path, previous):
     """The directory holds short.yaml's run: another file's run is refused before simulating."""
-    other = _scenario(tmp_path, name="other")
+    other = short_yaml(tmp_path, name="other")
     out = tmp_path / "out"
     out.mkdir()
     for name, data in previous.items():

@@ -20,15 +20,6 @@ PATHS, DRIVERS_PATHS = "64", "32"
 
 
 @pytest.fixture(scope="module")
-def short(tmp_path_factory):
-    """The shipped base case over 12 months: every uncertain input, few months."""
-    path = tmp_path_factory.mktemp("scenario") / "short.yaml"
-    path.write_text(f"extends: {ROOT / 'scenarios' / 'base.yaml'}\nname: short\n"
-                    "simulation: {horizon_months: 12}\nvaluation: {forward_years: [1]}\n")
-    return path
-
-
-@pytest.fixture(scope="module")
 def with_drivers(short, tmp_path_factory):
     """Summary, report and every progress call of one ``--drivers`` run."""
     out = tmp_path_factory.mktemp("drivers")

@@ -10,32 +10,8 @@ import pytest
 from simulator.errors import RunError
 from simulator.run.execute import InProcessExecutor, execute
 from simulator.run.plan import RunSpec, aligned_chunks
-from simulator.scenario import load_scenario
 from simulator.run import correlation, sampled_dists, simulate
-
-
-def short_scenario(months: int = 12):
-    """The shipped base scenario over a shorter horizon (validated again), to keep tests fast."""
-    sc = load_scenario("base")
-    data = sc.model_dump()
-    data["simulation"]["horizon_months"] = months
-    data["valuation"]["forward_years"] = [1]
-    return type(sc).model_validate(data)
-
-
-@pytest.fixture(scope="module")
-def base12():
-    return short_scenario(12)
-
-
-def assert_same_data(a, b):
-    """Bit-identical data variables and coordinates (attrs such as ``created`` may differ)."""
-    assert sorted(a.data_vars) == sorted(b.data_vars)
-    assert sorted(a.coords) == sorted(b.coords)
-    for name in [*a.data_vars, *a.coords]:
-        x, y = a[name].values, b[name].values
-        assert x.dtype == y.dtype and x.shape == y.shape, name
-        assert x.tobytes() == y.tobytes(), f"{name} differs"
+from support import assert_same_data, short_scenario
 
 
 def se_of_mean(values):

@@ -304,13 +304,17 @@ def run_company(market: MarketPaths, params: CompanyParams,
     fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], sga, capex,
                                    interest)
     return CompanyPaths(
-        fr.company_hashrate, fr.mining_mw, now["hpc_mw_it"], fr.curtailed, fr.btc_mined,
-        fr.mining_revenue, fr.power_cost, fr.mining_margin, fr.site_opex, sga, now["rent"],
-        now["noi"], capex, interest, fcf, b.btc_sold, b.btc_held, b.cash, debt, shares, vps,
-        today.equity_value, today.pv_mining, today.pv_hpc, today.treasury_value,
-        today.net_debt, today.pv_equity_raised, diluted, issued, failed, fwd, converted,
-        tuple(d.name for d in cp.debt), tuple(s.name for s in params.sites), sign, energise,
-        sign < 0)
+        company_hashrate=fr.company_hashrate, mining_mw=fr.mining_mw, hpc_mw_it=now["hpc_mw_it"],
+        hpc_mw_gross=now["off_mw"], curtailed=fr.curtailed, btc_mined=fr.btc_mined,
+        mining_revenue=fr.mining_revenue, power_cost=fr.power_cost, mining_margin=fr.mining_margin,
+        site_opex=fr.site_opex, sga=sga, hpc_revenue=now["rent"], hpc_noi=now["noi"], capex=capex,
+        interest=interest, free_cash_flow=fcf, btc_sold=b.btc_sold, btc_held=b.btc_held, cash=b.cash,
+        debt=debt, shares_outstanding=shares, value_per_share=vps, equity_value=today.equity_value,
+        pv_mining=today.pv_mining, pv_hpc=today.pv_hpc, treasury_value=today.treasury_value,
+        net_debt=today.net_debt, pv_equity_raised=today.pv_equity_raised, diluted_shares=diluted,
+        shares_issued=issued, path_failed=failed, value_per_share_forward=fwd, converted=converted,
+        debt_names=tuple(d.name for d in cp.debt), site_names=tuple(s.name for s in params.sites),
+        sign_month=sign, energise_month=energise, never_signs=sign < 0)
 
 
 # ------------------------------------------------------------------ the whole chain for one chunk
@@ -373,6 +377,7 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws,
         btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy, block_height=height,
         network_hashrate=mp.network_hashrate, hashprice=mp.hashprice,
         company_hashrate=co.company_hashrate, mining_mw=co.mining_mw, hpc_mw_it=co.hpc_mw_it,
+        hpc_mw_gross=co.hpc_mw_gross,
         curtailed=co.curtailed, btc_mined=co.btc_mined, mining_revenue=co.mining_revenue,
         power_cost=co.power_cost, mining_margin=co.mining_margin, hpc_revenue=co.hpc_revenue,
         hpc_noi=co.hpc_noi, site_opex=co.site_opex, sga=co.sga, interest=co.interest, capex=co.capex,

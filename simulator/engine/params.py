@@ -134,6 +134,7 @@ class CompanyPaths:
     company_hashrate: np.ndarray  #: [EH/s]
     mining_mw: np.ndarray  #: [MW]
     hpc_mw_it: np.ndarray  #: [MW]
+    hpc_mw_gross: np.ndarray  #: gross MW out of mining for HPC (build, lease, downtime) [MW]
     curtailed: np.ndarray  #: [1]
     btc_mined: np.ndarray  #: [BTC/month]
     mining_revenue: np.ndarray  #: [USD/month]
