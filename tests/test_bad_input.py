@@ -1,0 +1,198 @@
+"""Bad input, one row each: what a user gives minersim, and exactly what minersim says back.
+
+Each row of :data:`ROWS` writes its files into a fresh directory, runs one command through
+click's ``CliRunner`` and checks the exit status and the whole of stderr: exact text, or a
+regular expression (``re.compile``) where a path or a number varies. ``{tmp}`` stands for
+the row's directory, ``{base}`` for the shipped base scenario, ``{run}`` for a saved run.
+No row may print a traceback. The tests after the table check what a row cannot see:
+that nothing was written or touched, and that warnings and waivers let a command go on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simulator._files import scenarios_dir
+from simulator.cli import cli
+
+BASE = scenarios_dir() / "base.yaml"
+SHIPPED = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
+
+
+# ------------------------------------------------------------------ file makers
+
+def sparse(size: int) -> Callable[[Path], None]:
+    """A file of ``size`` bytes that takes no disk space."""
+    def make(path: Path) -> None:
+        with open(path, "wb") as fh:
+            fh.truncate(size)
+    return make
+
+
+def closes(*values: float | str, first: int = 2019) -> str:
+    """A bootstrap CSV: one close per month from January of ``first``, dated the 28th."""
+    rows = [f"{first + m // 12}-{m % 12 + 1:02d}-28,{v}" for m, v in enumerate(values)]
+    return "date,close\n" + "".join(row + "\n" for row in rows)
+
+
+def bootstrap(csv: str, extra: str = "") -> str:
+    """A scenario on the base case whose BTC process resamples ``csv``."""
+    return (f"extends: {{base}}\nname: bs\ncorrelations: []\nmarket:\n  btc:\n    process:\n"
+            f"      kind: bootstrap\n      csv: {csv}\n{extra}")
+
+
+def alias_bomb() -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+PSD = ("market.btc.process.volatility", "market.fees.median_btc_per_block",
+       "network.model.efficiency_improvement_per_year")
+
+
+# ------------------------------------------------------------------ the table
+
+@dataclass(frozen=True)
+class Row:
+    files: dict[str, str | Callable[[Path], None]]
+    """Name -> text (``{tmp}``, ``{base}`` filled in) or a function that makes the file."""
+    stderr: str | re.Pattern[str]
+    args: tuple[str, ...] = ("validate", "{tmp}/s.yaml")
+    status: int = 2
+    needs: tuple[str, ...] = field(default=())
+    """Fixtures the row's arguments name (``run``: a saved run)."""
+
+
+def scenario(text: str, stderr: str | re.Pattern[str], **kw) -> Row:
+    """A row that writes ``text`` to ``s.yaml`` and validates it."""
+    return Row({"s.yaml": text}, stderr, **kw)
+
+
+ROWS: dict[str, Row] = {
+    # ---- reading the file
+    "empty_file": scenario("# nothing but a comment\n", "{tmp}/s.yaml: file is empty\n"),
+    "huge_file": Row({"huge.yaml": sparse(50_000_000)},
+                     "{tmp}/huge.yaml: file is 50.0 MB; the limit is 1 MiB\n",
+                     args=("validate", "{tmp}/huge.yaml")),
+    "yaml_syntax": scenario(
+        "extends: {base}\nname: [a, b\nsites: []\n",
+        "{tmp}/s.yaml:3: YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow "
+        "sequence)\n"),
+    "top_level_not_mapping": scenario(
+        "- name: base\n- name: bear\n",
+        "{tmp}/s.yaml:1: the top level must be a mapping of keys, not a list\n"),
+    "duplicate_key": scenario(
+        "extends: {base}\nnetwork:\n  hashrate_ehs: 1000\n  block_height: 925344\n  hashrate_ehs: 1100\n",
+        "{tmp}/s.yaml:5: network.hashrate_ehs: duplicate key 'hashrate_ehs' (first at line 3)\n"),
+    # a4 alone expands to 9**5 = 59,049 strings (about 66,000 nodes), so a5 crosses 100,000.
+    "alias_bomb": scenario(alias_bomb(), "{tmp}/s.yaml:6: a5: too many nodes after alias expansion "
+                                         "(limit 100,000); is this an alias bomb?\n"),
+    # ---- extends
+    "extends_cycle": Row(
+        {"a.yaml": "extends: b.yaml\nname: a\n", "b.yaml": "name: b\nextends: a.yaml\n"},
+        "{tmp}/b.yaml:2: extends: extends cycle: a.yaml -> b.yaml -> a.yaml\n",
+        args=("validate", "{tmp}/a.yaml")),
+    "extends_missing": scenario(
+        "name: mine\nextends: nothere.yaml\n",
+        "{tmp}/s.yaml:2: extends: cannot extend 'nothere.yaml': no such file {tmp}/nothere.yaml "
+        "(allowed: {shipped})\n"),
+    # ---- keys and types
+    "unknown_key": scenario(
+        "extends: {base}\nsites:\n  - name: texas\n    gros_mw: 300\n",
+        "{tmp}/s.yaml:4: sites[1]: unknown key 'gros_mw'; did you mean 'gross_mw'?\n"),
+    "missing_key": scenario(
+        "extends: {base}\nsites:\n  - name: abilene\n    mining_until_conversion: true\n",
+        "{tmp}/s.yaml:3: sites[2]: missing required key 'gross_mw'\n"),
+    "wrong_type": scenario(
+        "extends: {base}\nsimulation:\n  horizon_months: ten years\n",
+        "{tmp}/s.yaml:3: simulation.horizon_months: must be a whole number (got 'ten years')\n"),
+    "bad_date": scenario(
+        "extends: {base}\nsimulation:\n  valuation_date: 2025-13-01\n",
+        "{tmp}/s.yaml:3: simulation.valuation_date: not a valid date (got '2025-13-01'; allowed "
+        "YYYY-MM or YYYY-MM-DD)\n"),
+    **{f"non_finite_{name}": scenario(
+        f"extends: {{base}}\nnetwork:\n  hashrate_ehs: {value}\n",
+        f"{{tmp}}/s.yaml:3: network.hashrate_ehs: must be a finite number (got {value})\n")
+       for name, value in (("nan", ".nan"), ("inf", ".inf"), ("minus_inf", "-.inf"))},
+    # ---- numbers and distributions
+    "negative_mw": scenario(
+        "extends: {base}\nsites:\n  - name: texas\n    gross_mw: -5\n",
+        "{tmp}/s.yaml:4: sites[1].gross_mw: must be >= 0 (got -5)\n"),
+    "probability_above_one": scenario(
+        "extends: {base}\nsites:\n  - name: texas\n    conversion:\n      signing_probability: 1.2\n",
+        "{tmp}/s.yaml:5: sites[1].conversion.signing_probability: must be >= 0 and <= 1 (got 1.2)\n"),
+    "converted_exceeds_gross": scenario(
+        "extends: {base}\nsites:\n  - name: sandersville\n    conversion:\n      converted_gross_mw: 400\n",
+        "{tmp}/s.yaml:5: sites[0].conversion.converted_gross_mw: must not exceed gross_mw (draws "
+        "reach 400 > 250)\n"),
+    "low_above_high": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: uniform, low: 70, high: 50}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: low must be < high (got low=70.0, "
+        "high=50.0)\n"),
+    "mode_outside": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: triangular, low: 45, "
+        "mode: 80, high: 65}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: mode must lie in [low, high] (got "
+        "mode=80.0; allowed 45.0 to 65.0)\n"),
+    "unknown_distribution": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh:\n      dist: triangulr\n"
+        "      low: 45\n      mode: 56\n      high: 65\n",
+        "{tmp}/s.yaml:5: company.power.price_usd_per_mwh.dist: unknown dist 'triangulr' (allowed: "
+        "fixed, uniform, triangular, pert, normal, lognormal, beta, bernoulli, choice, month_range, "
+        "scipy); did you mean 'triangular'?\n"),
+    "correlation_unknown_input": scenario(
+        "extends: {base}\ncorrelations:\n  - between: [market.btc.process.volatility, "
+        "market.btc.process.volatilty]\n    rank_correlation: 0.3\n",
+        "{tmp}/s.yaml:3: correlations[0].between[1]: 'market.btc.process.volatilty' is not an "
+        "uncertain input; did you mean 'market.btc.process.volatility'?\n"),
+    "correlation_not_psd": scenario(
+        "extends: {base}\ncorrelations:\n"
+        f"  - {{between: [{PSD[0]}, {PSD[1]}], rank_correlation: 0.9}}\n"
+        f"  - {{between: [{PSD[0]}, {PSD[2]}], rank_correlation: 0.9}}\n"
+        f"  - {{between: [{PSD[1]}, {PSD[2]}], rank_correlation: -0.9}}\n",
+        f"{{tmp}}/s.yaml:2: correlations: the correlation matrix over {', '.join(PSD)} is not "
+        "positive semi-definite; loosen the correlations\n"),
+    # ---- the bootstrap price history
+    "history_flat_with_target_volatility": Row(
+        {"s.yaml": bootstrap("flat.csv", "      target_volatility: 0.5\n"),
+         "flat.csv": closes(*[50_000] * 24, first=2020)},
+        "{tmp}/flat.csv: every monthly log return is 0, so there is no volatility to rescale to "
+        "market.btc.process.target_volatility; give a history whose returns vary, or drop "
+        "target_volatility\n",
+        args=("run", "{tmp}/s.yaml", "--paths", "1024", "--out", "{tmp}/out")),
+}
+
+
+def _fill(text: str, tmp: Path, run: Path | None, escape: bool = False) -> str:
+    sub = (lambda s: re.escape(str(s))) if escape else str
+    out = text.replace("{tmp}", sub(tmp)).replace("{base}", sub(BASE))
+    out = out.replace("{shipped}", sub(SHIPPED))
+    return out.replace("{run}", sub(run)) if run is not None else out
+
+
+@pytest.mark.parametrize("row", list(ROWS.values()), ids=list(ROWS))
+def test_bad_input(row, tmp_path, request):
+    run = request.getfixturevalue("saved_run") if "run" in row.needs else None
+    for name, content in row.files.items():
+        if callable(content):
+            content(tmp_path / name)
+        else:
+            (tmp_path / name).write_text(_fill(content, tmp_path, run), encoding="utf-8")
+    args = [_fill(a, tmp_path, run) for a in row.args]
+    result = CliRunner().invoke(cli, args, prog_name="minersim")
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if isinstance(row.stderr, re.Pattern):
+        assert re.fullmatch(_fill(row.stderr.pattern, tmp_path, run, escape=True), result.stderr,
+                            row.stderr.flags), result.stderr
+    else:
+        assert result.stderr == _fill(row.stderr, tmp_path, run)
+    assert result.exit_code == row.status, result.output
+    assert not (tmp_path / "out").exists() or row.status == 0
