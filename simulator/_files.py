@@ -36,7 +36,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     ------
     RunError
         If ``target`` exists and is not a regular file (a device, FIFO or directory is
-        never replaced), or its directory cannot be created or written.
+        never replaced), its directory cannot be created or written, or a write fails
+        (disk full, I/O error: any ``OSError`` of the block, see :func:`writing`).
     """
     target = Path(target)
     check_output_file(target)
@@ -54,15 +55,31 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
                 raise RunError(f"{target.parent}: cannot write there ({exc.strerror})") from None
             tmp_path = Path(tmp)
             os.close(fd)
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
-        yield tmp_path
-        sync(tmp_path)
-        os.replace(tmp_path, target)
+        with writing(target):
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
+            yield tmp_path
+            sync(tmp_path)
+            os.replace(tmp_path, target)
     except BaseException:
         if tmp_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def writing(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` raised in the block (ENOSPC, EIO, EFBIG, ...) into a RunError naming ``target``.
+
+    :func:`atomic_path` wraps its block in this; a caller that writes two temporary files in
+    one block wraps each write, so that the message names the file whose write failed.
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise RunError(f"{target}: cannot write the file ({reason}); the previous file, "
+                       "if any, is as it was") from None
 
 
 _TMP_SUFFIX = ".tmp"
@@ -98,15 +115,15 @@ def check_output_file(target: str | os.PathLike[str]) -> None:
             break
 
 
-def check_output_dir(directory: str | os.PathLike[str]) -> Path:
+def check_output_dir(directory: str | os.PathLike[str], option: str = "--out") -> Path:
     """Make sure ``directory`` is, or can become, a writable directory; return it.
 
-    Called before a run simulates anything, so a bad ``--out`` costs nothing. Nothing is
-    created here: a run that fails before writing leaves no empty directory behind.
+    Called before a run simulates anything, so a bad ``--out`` (or ``option``) costs nothing.
+    Nothing is created here: a run that fails before writing leaves no empty directory behind.
     """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise RunError(f"{directory}: exists and is not a directory (give --out a directory)")
+        raise RunError(f"{directory}: exists and is not a directory (give {option} a directory)")
     for existing in (directory, *directory.parents):
         if existing.exists():
             if not existing.is_dir():

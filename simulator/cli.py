@@ -166,7 +166,7 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
 
 @cli.command("compare")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="compare.html",
+@click.option("-o", "--output", type=click.Path(), default="compare.html",
               show_default=True, help="HTML file to write.")
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per scenario (default: A's).")
 @click.option("--seed", type=click.IntRange(min=0), help="Common seed (default: A's).")
@@ -185,6 +185,9 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     """
     if len(sources) < 2:
         raise click.UsageError("compare needs at least two scenarios or run directories")
+    from simulator._files import check_output_file
+
+    check_output_file(output)  # before minutes of simulation, not after
     from simulator.analysis.compare import compare
     from simulator.report.compare_report import write_compare
 
@@ -204,9 +207,9 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md",
               show_default=True, help="md: percentile table and summary sentence; csv: "
               "per-path samples; json: summary with the manifest.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=click.Path(),
               help="Write to this file instead of standard output.")
-@click.option("--charts", "charts_dir", type=click.Path(file_okay=False),
+@click.option("--charts", "charts_dir", type=click.Path(),
               help="Also write the headline, fan and decoupling charts as PNG (300 dpi) and SVG.")
 @_reports_errors
 def export_cmd(run_dir: str, fmt: str, output: str | None, charts_dir: str | None) -> None:

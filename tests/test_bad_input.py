@@ -10,7 +10,12 @@ that nothing was written or touched, and that warnings and waivers let a command
 
 from __future__ import annotations
 
+import os
 import re
+import resource
+import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,9 @@ from simulator.cli import cli
 
 BASE = scenarios_dir() / "base.yaml"
 SHIPPED = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
+SHORT = ("extends: {base}\nname: short\nsimulation: {{horizon_months: 12}}\n"
+         "valuation: {{forward_years: [1]}}\n")
+"""A scenario file's text: the shipped base case over 12 months (fast to run)."""
 
 
 # ------------------------------------------------------------------ file makers
@@ -33,6 +41,14 @@ def sparse(size: int) -> Callable[[Path], None]:
         with open(path, "wb") as fh:
             fh.truncate(size)
     return make
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def directory(path: Path) -> None:
+    path.mkdir()
 
 
 def closes(*values: float | str, first: int = 2019) -> str:
@@ -167,6 +183,19 @@ ROWS: dict[str, Row] = {
         "market.btc.process.target_volatility; give a history whose returns vary, or drop "
         "target_volatility\n",
         args=("run", "{tmp}/s.yaml", "--paths", "1024", "--out", "{tmp}/out")),
+    # ---- outputs that are not regular files: refused before any work
+    **{f"{command}_output_{name}": Row(
+        {"target": make} if make else {},
+        f"{target}: is {kind}; minersim only ever replaces regular files (give a file path)\n",
+        args=(*args, "-o", target), needs=("run",) if command == "export" else ())
+       for command, args in (("export", ("export", "{run}")), ("compare", ("compare", "base", "base")))
+       for name, make, target, kind in (
+           ("device", None, "/dev/full", "not a regular file"),
+           ("fifo", fifo, "{tmp}/target", "not a regular file"),
+           ("directory", directory, "{tmp}/target", "a directory"))},
+    "export_charts_into_a_device": Row(
+        {}, "/dev/full: exists and is not a directory (give --charts a directory)\n",
+        args=("export", "{run}", "--charts", "/dev/full"), needs=("run",)),
 }
 
 
@@ -196,3 +225,97 @@ def test_bad_input(row, tmp_path, request):
         assert result.stderr == _fill(row.stderr, tmp_path, run)
     assert result.exit_code == row.status, result.output
     assert not (tmp_path / "out").exists() or row.status == 0
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def short_file(tmp_path_factory) -> Path:
+    """The base case over 12 months (forward value at year 1 only), as a scenario file."""
+    path = tmp_path_factory.mktemp("scenario") / "short.yaml"
+    path.write_text(SHORT.format(base=BASE), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def saved_run(short_file, tmp_path_factory) -> Path:
+    """A saved run of the short scenario (200 paths, no report), for export."""
+    out = tmp_path_factory.mktemp("saved")
+    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--no-report",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# ------------------------------------------------------------------ outputs
+
+@pytest.mark.parametrize("command", ["export", "compare"])
+@pytest.mark.parametrize("target", ["/dev/full", "fifo", "dir"])
+def test_a_refused_output_costs_no_work_and_is_left_untouched(command, target, tmp_path, monkeypatch,
+                                                               saved_run):
+    def never(*_args, **_kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr("simulator.report.export.load_run", never)
+    monkeypatch.setattr("simulator.analysis.compare.compare", never)
+    path = Path(target) if target.startswith("/") else tmp_path / target
+    (fifo if target == "fifo" else directory if target == "dir" else lambda p: None)(path)
+    before = path.stat()
+    args = ["export", str(saved_run)] if command == "export" else ["compare", "base", "base"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "wrote" not in result.output and "Traceback" not in result.output
+    after = path.stat()
+    assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([target] if path.parent == tmp_path else [])
+
+
+def test_a_write_the_disk_refuses_is_an_error_and_keeps_the_previous_file(saved_run, tmp_path):
+    """The console command under a 100-byte file-size limit: the write fails with EFBIG, as
+    it would with ENOSPC on a full disk, and the file written before stays whole."""
+    out = tmp_path / "memo.md"
+    out.write_text("previous\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # Python ignores SIGXFSZ
+
+    script = Path(sys.executable).with_name("minersim")
+    result = subprocess.run([str(script), "export", str(saved_run), "-o", str(out)],
+                            preexec_fn=limit, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"{out}: cannot write the file (File too large); the previous "
+                             "file, if any, is as it was\n")
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo.md"]
+
+
+def test_an_io_error_on_sync_is_an_error(saved_run, tmp_path, monkeypatch):
+    def eio(_fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", eio)
+    out = tmp_path / "memo.json"
+    result = CliRunner().invoke(cli, ["export", str(saved_run), "--format", "json", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"{out}: cannot write the file (Input/output error); the previous "
+                             "file, if any, is as it was\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short_file, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("results.nc", "report.html"):
+        (out / name).write_bytes(b"previous")
+
+    def full(_cube, _path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("simulator.cube.write", full)
+    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"{out / 'results.nc'}: cannot write the file (No space left on "
+                             "device); the previous file, if any, is as it was\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        "results.nc": b"previous", "report.html": b"previous"}

@@ -18,7 +18,7 @@ import numpy as np
 
 from simulator.report import charts
 from simulator import units as u
-from simulator._files import atomic_write
+from simulator._files import atomic_write, check_output_dir, check_output_file
 from simulator.analysis import decoupling, stats
 from simulator.cube import load, manifest_of
 from simulator.errors import RunError
@@ -160,10 +160,19 @@ def chart_files(cube: Any) -> dict[str, Any]:
 
 
 def write_charts(cube: Any, out_dir: str | Path) -> list[Path]:
-    """Write ``<name>.png`` (300 dpi) and ``<name>.svg`` for every chart of :func:`chart_files`."""
+    """Write ``<name>.png`` (300 dpi) and ``<name>.svg`` for every chart of :func:`chart_files`.
+
+    Every target is checked (:func:`simulator._files.check_output_file`) before the first
+    chart is drawn, so a FIFO or directory in the way costs no drawing.
+    """
     out_dir = Path(out_dir)
+    check_output_dir(out_dir, option="--charts")
+    drawers = chart_files(cube)
+    for name in drawers:
+        for ext in ("png", "svg"):
+            check_output_file(out_dir / f"{name}.{ext}")
     written = []
-    for name, draw in chart_files(cube).items():
+    for name, draw in drawers.items():
         written.append(atomic_write(out_dir / f"{name}.png", draw("png")))
         written.append(atomic_write(out_dir / f"{name}.svg", _SVG_HEAD + draw("svg")))
     return written
@@ -177,9 +186,20 @@ def export(run: str | Path, fmt: str, *, output: str | Path | None = None,
     -------
     (text, written)
         The exported text, and the paths written (``output`` if given, chart files).
+
+    Raises
+    ------
+    RunError
+        Before reading the run: an unknown ``fmt``, an ``output`` that is not a regular file
+        (a device such as ``/dev/full``, a FIFO, a directory), a ``charts_dir`` that cannot
+        be a directory. Later: a write that fails (disk full, I/O error).
     """
     if fmt not in FORMATS:
         raise RunError(f"export: format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    if output is not None:
+        check_output_file(output)
+    if charts_dir is not None:
+        check_output_dir(charts_dir, option="--charts")
     cube = load_run(run)
     text = {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](cube)
     written = [atomic_write(output, text)] if output is not None else []

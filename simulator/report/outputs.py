@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator._files import (atomic_path, check_output_dir, check_output_file,
-                              remove_stale_temporaries, run_dir)
+                              remove_stale_temporaries, run_dir, writing)
 from simulator.errors import RunError
 
 if TYPE_CHECKING:
@@ -186,8 +186,11 @@ def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
             from simulator.report.run_report import render_report
 
             cube.attrs["wall_seconds"] = round(time.perf_counter() - started, 3)
-            tmp_report.write_text(render_report(cube, **analysis), encoding="utf-8")
-        write(cube, tmp_results)
+            html = render_report(cube, **analysis)
+            with writing(report_path):  # each write names its own file if the disk fails it
+                tmp_report.write_text(html, encoding="utf-8")
+        with writing(results_path):
+            write(cube, tmp_results)
 
 
 def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, Progress | None]:
