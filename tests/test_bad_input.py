@@ -319,3 +319,22 @@ def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short_file, tmp_pat
                              "device); the previous file, if any, is as it was\n")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == {
         "results.nc": b"previous", "report.html": b"previous"}
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(short_file, tmp_path):
+    """A run killed with SIGKILL leaves ``.NAME.PID.xxxx.tmp``; the next run in that
+    directory removes it, and leaves the temporaries of a live process alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = out / f".results.nc.{gone.pid}.k1ll3d.tmp"
+    live = out / f".report.html.{os.getpid()}.w0rk1n.tmp"
+    dead.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--no-report",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not dead.exists()
+    assert live.read_bytes() == b"being written"
+    assert sorted(p.name for p in out.iterdir()) == [live.name, "results.nc"]
