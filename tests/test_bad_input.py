@@ -338,3 +338,19 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(short_file, tmp_pat
     assert not dead.exists()
     assert live.read_bytes() == b"being written"
     assert sorted(p.name for p in out.iterdir()) == [live.name, "results.nc"]
+
+
+# ------------------------------------------------------------------ what must not fail
+
+@pytest.mark.parametrize("source", ["data src=EDGAR filing", "<script>alert(1)</script>"])
+def test_any_source_text_runs_and_is_shown_escaped(source, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(SHORT.format(base=BASE) + "company:\n  cash_usd_m: {dist: triangular, low: 400, "
+                    f"mode: 460, high: 550, source: {source!r}}}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(path), "--paths", "200", "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    escaped = source.replace("<", "&lt;").replace(">", "&gt;")
+    assert escaped in html
+    assert "<script" not in html
