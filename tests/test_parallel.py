@@ -11,7 +11,7 @@ import pytest
 
 from simulator.scenario import history
 from simulator.errors import RunError
-from simulator.run.execute import InProcessExecutor, dask_client, execute
+from simulator.run.execute import InProcessExecutor, dask_client, run_chunks
 from simulator.run.plan import aligned_chunks
 from simulator.run.reduce import ChunkResult, Reducer, combine_stats
 from simulator.rng import BLOCK_PATHS
@@ -82,7 +82,7 @@ def test_reducer_is_order_free_grows_and_drops_chunks_past_the_stop():
 
 def test_execute_refuses_an_empty_plan():
     with pytest.raises(RunError, match="nothing to simulate"):
-        execute(None, [], InProcessExecutor(), window=1)
+        run_chunks(None, [], InProcessExecutor(), window=1)
 
 
 def test_dask_run_is_bit_identical_to_serial(base12, client):

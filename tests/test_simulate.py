@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.errors import RunError
-from simulator.run.execute import InProcessExecutor, execute
+from simulator.run.execute import InProcessExecutor, run_chunks
 from simulator.run.plan import RunSpec, aligned_chunks
 from simulator.run import correlation, sampled_dists, simulate
 from support import assert_same_data, short_scenario
@@ -80,7 +80,7 @@ def _peak_bytes(scenario, paths: int) -> int:
     chunks = aligned_chunks(paths, 1_024)
     tracemalloc.start()
     try:
-        execute(run, chunks, InProcessExecutor(), window=1)
+        run_chunks(run, chunks, InProcessExecutor(), window=1)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -201,7 +201,8 @@ def apply_group(doc: dict[str, Any], b: Mapping[str, Any], group: str) -> dict[s
 
 
 def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: str,
-                start: np.ndarray, end: np.ndarray, client: Any = None) -> dict[str, Any]:
+                start: np.ndarray, end: np.ndarray, client: Any = None,
+                processes: int | None = None) -> dict[str, Any]:
     """Step from A to B one changed input group at a time; median value per share per step.
 
     Parameters
@@ -240,7 +241,7 @@ def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: st
             scen = Scenario.model_validate(doc)
         except Exception:  # noqa: BLE001 - invalid on its own: merge with the next group
             continue
-        cube = simulate(scen, paths, seed, sampling, store_paths=0, client=client)
+        cube = simulate(scen, paths, seed, sampling, store_paths=0, client=client, processes=processes)
         med = float(np.nanmedian(cube["value_per_share"].values))
         steps.append({"group": " + ".join(pending), "median": med, "move": med - prev})
         prev, pending = med, []
@@ -266,7 +267,7 @@ def load_source(source: str | Path) -> tuple[Any, Any]:
 
 def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: int | None = None,
             sampling: str | None = None, attribute: bool = True,
-            client: Any = None) -> dict[str, Any]:
+            client: Any = None, processes: int | None = None) -> dict[str, Any]:
     """Simulate (or reuse) every scenario on common random numbers and compare them to A.
 
     Parameters
@@ -279,6 +280,9 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
         is reused only if it was made with exactly these settings, else it is re-simulated.
     attribute : bool
         Also step from A to B one input group at a time (one simulation per group).
+    client, processes : optional
+        Where the simulations run (see :func:`simulator.run.simulate`); the numbers do not
+        depend on it.
 
     Returns
     -------
@@ -309,7 +313,7 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
             cubes.append(saved)
             reused.append(label)
         else:
-            cubes.append(simulate(scen, paths, seed, sampling, client=client))
+            cubes.append(simulate(scen, paths, seed, sampling, client=client, processes=processes))
     values = [np.asarray(c["value_per_share"].values, dtype=np.float64) for c in cubes]
     price = float(first_scen.company.share_price_usd)
     out: dict[str, Any] = {
@@ -323,7 +327,7 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
     }
     out["attribution"] = (attribution(loaded[0][0], loaded[1][0], paths=paths, seed=seed,
                                       sampling=sampling, start=values[0], end=values[1],
-                                      client=client) if attribute else None)
+                                      client=client, processes=processes) if attribute else None)
     return out
 
 

@@ -6,16 +6,17 @@ import datetime as dt
 import time
 from typing import Any
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from simulator import __version__
-from simulator import units as u
-from simulator.cube import assemble
-from simulator.engine.inputs import month_starts
 from simulator.errors import RunError
-from simulator.run.execute import Progress, chunk_executor, execute, local_processes
+from simulator.run.execute import Progress, chunk_executor, run_chunks
 from simulator.run.plan import RunSpec, aligned_chunks, chunk_size
-from simulator.scenario.history import bootstrap_history
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    import numpy as np
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
@@ -39,6 +40,8 @@ def sampled_dists(scenario: Any) -> dict[str, Any]:
 
 def correlation(scenario: Any, keys: list[str]) -> np.ndarray | None:
     """The scenario's rank correlations laid over ``keys`` (identity elsewhere), or None."""
+    import numpy as np
+
     if not scenario.correlations:
         return None
     named, matrix = scenario.correlation_matrix()
@@ -56,7 +59,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
              progress: Progress | None = None, precision: float | None = None,
              max_paths: int = DEFAULT_MAX_PATHS, scenario_yaml: str | None = None,
              scenario_sha256: str | None = None, overrides: dict[str, float] | None = None,
-             processes: int | None = None) -> Any:
+             processes: int | None = None, executor: Executor | None = None) -> Any:
     """Simulate ``scenario`` and return the cube (an ``xarray.Dataset``, design.md's table).
 
     Parameters
@@ -76,8 +79,14 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     client : dask.distributed.Client, optional
         Run chunks on this cluster; the numbers are identical to a serial run.
     processes : int, optional
-        Without a client: worker processes of the local pool (default: one per usable core;
-        1, or a one-chunk run, runs every chunk in this process). The numbers are identical.
+        Without a client: worker processes of a local pool (default 1: every chunk runs in
+        this process). The numbers are identical. The pool's workers start from a forkserver,
+        which imports the calling script again: in a script (not a notebook) call ``simulate``
+        with ``processes`` > 1 under ``if __name__ == "__main__":``.
+    executor : concurrent.futures.Executor, optional
+        A pool of ``processes`` workers the caller started
+        (:func:`simulator.run.execute.local_executor`), so that its workers start while the
+        caller still imports and loads; used instead of a new one.
     progress : callable(done, total), optional
         Called after each chunk.
     precision : float, optional
@@ -110,6 +119,11 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     ``N`` paths gives the same cube as a fixed run of ``N`` paths with the same chunk size.
     The standard error is ``s / sqrt(n)`` over the ``n`` paths that did not fail.
     """
+    from simulator import units as u
+    from simulator.cube import assemble
+    from simulator.engine.inputs import month_starts
+    from simulator.scenario.history import bootstrap_history
+
     if not hasattr(scenario, "simulation"):
         from simulator.scenario import load
 
@@ -133,16 +147,15 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     history = bootstrap_history(scenario)
     run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}),
                   history=None if history is None else history.returns)
-    if client is None and processes is None:
-        processes = local_processes()
     if chunk_paths is None:
         chunk_paths = sim.chunk_paths
         if client is None and precision is None:
-            chunk_paths = chunk_size(planned, chunk_paths, processes)
+            chunk_paths = chunk_size(planned, chunk_paths, processes or 1)
     chunks = aligned_chunks(planned, chunk_paths)
     until = None if precision is None else (lambda n, se: se < precision)
-    with chunk_executor(client=client, processes=processes, chunks=len(chunks)) as (executor, window):
-        reduced = execute(run, chunks, executor, window=window, progress=progress, until=until)
+    with chunk_executor(client=client, executor=executor, processes=processes,
+                        chunks=len(chunks)) as (pool, window):
+        reduced = run_chunks(run, chunks, pool, window=window, progress=progress, until=until)
     manifest = {
         "scenario_name": scenario.name, "scenario_description": scenario.description,
         "scenario_yaml": scenario_yaml, "scenario_sha256": scenario_sha256, "seed": seed,

@@ -16,14 +16,17 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.errors import RunError
-from simulator.run.plan import RunSpec, run_chunk, run_pickled_chunk
-from simulator.run.reduce import PRECISION_VARIABLE, Precision, Reduced, Reducer
+from simulator.run.plan import ENGINE_MODULES, MIN_SHARED_CHUNK_PATHS, RunSpec, run_chunk, run_pickled_chunk
+
+if TYPE_CHECKING:
+    from simulator.run.reduce import Reduced, Reducer
 
 Progress = Callable[[int, int], None]
 """``progress(chunks_done, chunks_planned)``, called after each chunk."""
@@ -57,13 +60,31 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def pool_processes(planned_paths: int, processes: int | None = None) -> int:
+    """Worker processes worth starting for a run of ``planned_paths``: ``processes`` (default:
+    one per usable core), or 1 when the run is too small to give a second process a chunk."""
+    wanted = local_processes() if processes is None else max(1, int(processes))
+    return 1 if planned_paths <= MIN_SHARED_CHUNK_PATHS else wanted
+
+
+def _import_engine() -> None:
+    """A pool worker's first task: import what chunks need, once, before any chunk arrives."""
+    import importlib
+
+    for name in ENGINE_MODULES:
+        importlib.import_module(name)
+
+
 @contextlib.contextmanager
 def local_executor(processes: int) -> Iterator[Executor]:
     """A process pool of ``processes`` workers, or this process alone when ``processes`` is 1.
 
-    Workers start from a forkserver that has imported the engine once (spawn where there is
-    no forkserver). On an exception, including KeyboardInterrupt, chunks not yet started are
-    cancelled and the call returns without waiting for them.
+    The workers start at once, in the background: they come from a forkserver (spawn where
+    there is none), so no process is forked with threads alive. The forkserver imports the
+    engine (:data:`~simulator.run.plan.ENGINE_MODULES`) once, while this process goes on
+    with its own imports; every worker starts from it with the engine loaded. Created before
+    the caller's heavy imports, the pool is ready when the first chunk is. On an exception, including KeyboardInterrupt, chunks not yet
+    started are cancelled and the call returns without waiting for them.
     """
     if processes <= 1:
         yield InProcessExecutor()
@@ -71,17 +92,29 @@ def local_executor(processes: int) -> Iterator[Executor]:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["simulator.run.plan", "simulator.scenario"])
+        context.set_forkserver_preload(list(ENGINE_MODULES))  # read when the forkserver starts
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_ignore_sigint)
+    # Starting a worker blocks until it exists: start them from a thread, so this one goes on.
+    starter = threading.Thread(target=_start_workers, args=(pool, processes), daemon=True,
+                               name="minersim-pool-start")
+    starter.start()
     try:
         yield pool
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        starter.join()
     pool.shutdown(wait=True)
 
 
-def execute(run: RunSpec, chunks: list[tuple[int, int]], executor: Executor, *, window: int,
+def _start_workers(pool: ProcessPoolExecutor, processes: int) -> None:
+    with contextlib.suppress(RuntimeError, BrokenProcessPool):  # the pool shut down first
+        for _ in range(processes):
+            pool.submit(_import_engine)
+
+
+def run_chunks(run: RunSpec, chunks: list[tuple[int, int]], executor: Executor, *, window: int,
             progress: Progress | None = None, until: Until | None = None) -> Reduced:
     """Run ``chunks`` of ``run`` on ``executor`` and reduce them as they arrive.
 
@@ -104,6 +137,8 @@ def execute(run: RunSpec, chunks: list[tuple[int, int]], executor: Executor, *, 
         run there. Chunks past that point are cancelled or dropped, so the result equals a
         fixed run over ``paths_done`` paths.
     """
+    from simulator.run.reduce import Reducer
+
     if not chunks:
         raise RunError("nothing to simulate: the chunk plan is empty")
     limit = chunks[-1][1]
@@ -164,14 +199,17 @@ class _Frontier:
         self.next = 0
         self.paths = chunks[-1][1]
         self.stopped = False
+        from simulator.run.reduce import PRECISION_VARIABLE, Precision
+
         self.precision = Precision()
+        self.variable = PRECISION_VARIABLE
 
     def arrived(self, index: int, reducer: Reducer) -> bool:
         """Record chunk ``index`` as reduced; return True once the run should stop."""
         self.done.add(index)
         while not self.stopped and self.next in self.done:
             start, stop = self.chunks[self.next]
-            self.precision.add(reducer.per_path[PRECISION_VARIABLE][start:stop])
+            self.precision.add(reducer.per_path[self.variable][start:stop])
             self.next += 1
             if self.until is not None and self.until(stop, self.precision.se):
                 self.stopped, self.paths = True, stop
@@ -242,18 +280,22 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
 
 
 @contextlib.contextmanager
-def chunk_executor(*, client: Any = None, processes: int | None = None,
+def chunk_executor(*, client: Any = None, executor: Executor | None = None, processes: int | None = None,
                    chunks: int = 2) -> Iterator[tuple[Executor, int]]:
     """The executor a run's ``chunks`` go to, and how many may be in flight at once.
 
-    A Dask ``client``'s executor (chunks retried twice, recomputed if a worker is lost), or
-    :func:`local_executor` with ``processes`` workers (default: one per usable core; this
-    process alone when there is one core or one chunk).
+    A Dask ``client``'s executor (chunks retried twice, recomputed if a worker is lost); an
+    ``executor`` the caller started (a :func:`local_executor` of ``processes`` workers); or a
+    new :func:`local_executor` with ``processes`` workers (default 1: this process alone, as
+    for a one-chunk run).
     """
     if client is not None:
-        executor = client.get_executor(pure=False, retries=2)
-        yield executor, 2 * max(1, sum(client.nthreads().values()))
+        dask_executor = client.get_executor(pure=False, retries=2)
+        yield dask_executor, 2 * max(1, sum(client.nthreads().values()))
         return
-    workers = min(local_processes() if processes is None else max(1, int(processes)), chunks)
-    with local_executor(workers) as executor:
+    workers = min(1 if processes is None else max(1, int(processes)), chunks)
+    if executor is not None:
         yield executor, 2 * workers if workers > 1 else 1
+        return
+    with local_executor(workers) as pool:
+        yield pool, 2 * workers if workers > 1 else 1

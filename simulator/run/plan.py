@@ -15,13 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from simulator.cube import PT, SERIES_DTYPE, VARIABLES
-from simulator.engine import chain
-from simulator.run.reduce import ChunkResult, block_stats
-from simulator.run.sampling import sample_inputs
-from simulator.rng import BLOCK_PATHS, Draws, chunk_plan
+from simulator.rng import BLOCK_PATHS, chunk_plan
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from simulator.run.reduce import ChunkResult
+
+ENGINE_MODULES = ("numpy", "simulator.cube", "simulator.engine.chain", "simulator.run.reduce",
+                  "simulator.run.sampling", "simulator.scenario")
+"""What :func:`run_chunk` imports on first use: a process pool's workers import them once,
+before they are handed their first chunk (:func:`simulator.run.execute.local_executor`)."""
 
 MIN_SHARED_CHUNK_PATHS = 2 * BLOCK_PATHS
 """A local run's chunks are not shrunk below this to give every core one: a run that small
@@ -72,6 +78,14 @@ def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
     cube stores them (half the bytes to hand back); their block statistics are taken first,
     in float64.
     """
+    import numpy as np
+
+    from simulator.cube import PT, SERIES_DTYPE, VARIABLES
+    from simulator.engine import chain
+    from simulator.rng import Draws
+    from simulator.run.reduce import ChunkResult, block_stats
+    from simulator.run.sampling import sample_inputs
+
     inputs = sample_inputs(run.dists, method=run.sampling, seed=run.seed, start=start, stop=stop,
                            n_total=run.n_total, corr=run.corr)
     for key, value in run.overrides.items():
