@@ -17,6 +17,11 @@ import click
 
 from simulator import __version__
 from simulator.errors import MinersimError
+from simulator.limits import PATHS_MAX, PATHS_MIN, SEED_MAX, SEED_MIN
+
+# The scenario schema's bounds on simulation.paths and simulation.seed (simulator/limits.py).
+_PATHS = click.IntRange(PATHS_MIN, PATHS_MAX)
+_SEED = click.IntRange(SEED_MIN, SEED_MAX)
 
 
 def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,8 +106,8 @@ def scenarios() -> None:
 
 @cli.command()
 @click.argument("scenario")
-@click.option("--paths", type=click.IntRange(min=1), help="Number of Monte Carlo paths (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's).")
+@click.option("--paths", type=_PATHS, help="Number of Monte Carlo paths (default: the scenario's).")
+@click.option("--seed", type=_SEED, help="Random seed (default: the scenario's).")
 @click.option("--sampling", type=click.Choice(["random", "latin_hypercube", "sobol"]),
               help="How per-path inputs are drawn (default: the scenario's).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory (default: runs/<scenario>/).")
@@ -111,7 +116,7 @@ def scenarios() -> None:
               help="Keep monthly series for the first this-many paths (default: the scenario's).")
 @click.option("--precision", type=click.FloatRange(min=0, min_open=True), metavar="USD",
               help="Add paths until the standard error of the mean value per share is below USD.")
-@click.option("--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+@click.option("--max-paths", type=_PATHS, default=1_000_000, show_default=True,
               help="Path cap for --precision.")
 @click.option("--processes", type=click.IntRange(min=1), metavar="N",
               help="Local worker processes (default: one per core; 1 runs every chunk in this process).")
@@ -168,8 +173,8 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(), default="compare.html",
               show_default=True, help="HTML file to write.")
-@click.option("--paths", type=click.IntRange(min=1), help="Paths per scenario (default: A's).")
-@click.option("--seed", type=click.IntRange(min=0), help="Common seed (default: A's).")
+@click.option("--paths", type=_PATHS, help="Paths per scenario (default: A's).")
+@click.option("--seed", type=_SEED, help="Common seed (default: A's).")
 @click.option("--no-attribution", is_flag=True,
               help="Skip stepping from A to B one input group at a time (one run per group).")
 @_reports_errors

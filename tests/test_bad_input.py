@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from simulator import cli as cli_mod
 from simulator._files import scenarios_dir
 from simulator.cli import cli
 
@@ -89,6 +90,11 @@ class Row:
 def scenario(text: str, stderr: str | re.Pattern[str], **kw) -> Row:
     """A row that writes ``text`` to ``s.yaml`` and validates it."""
     return Row({"s.yaml": text}, stderr, **kw)
+
+
+def usage(command: str, problem: str) -> re.Pattern[str]:
+    """click's usage error (its help hint varies by version)."""
+    return re.compile(rf"Usage: minersim {command} .*\n\nError: {re.escape(problem)}\n", re.S)
 
 
 ROWS: dict[str, Row] = {
@@ -175,6 +181,23 @@ ROWS: dict[str, Row] = {
         f"  - {{between: [{PSD[1]}, {PSD[2]}], rank_correlation: -0.9}}\n",
         f"{{tmp}}/s.yaml:2: correlations: the correlation matrix over {', '.join(PSD)} is not "
         "positive semi-definite; loosen the correlations\n"),
+    # ---- run settings: one set of bounds for the scenario and the command line
+    "paths_below_two": scenario(
+        "extends: {base}\nsimulation:\n  paths: 1\n",
+        "{tmp}/s.yaml:3: simulation.paths: must be >= 2 (got 1)\n"),
+    "seed_beyond_int64": scenario(
+        "extends: {base}\nsimulation:\n  seed: 9223372036854775808\n",
+        "{tmp}/s.yaml:3: simulation.seed: must be <= 9223372036854775807 (got 9223372036854775808)\n"),
+    "cli_paths_one": Row({}, usage("run", "Invalid value for '--paths': 1 is not in the range "
+                                          "2<=x<=100000000."),
+                         args=("run", "base", "--paths", "1", "--out", "{tmp}/out")),
+    "cli_seed_negative": Row({}, usage("compare", "Invalid value for '--seed': -1 is not in the "
+                                                  "range 0<=x<=9223372036854775807."),
+                             args=("compare", "base", "base", "--seed", "-1", "-o", "{tmp}/c.html")),
+    "cli_seed_beyond_int64": Row(
+        {}, usage("run", "Invalid value for '--seed': 9223372036854775808 is not in the range "
+                         "0<=x<=9223372036854775807."),
+        args=("run", "base", "--seed", str(2**63), "--out", "{tmp}/out")),
     # ---- the bootstrap price history
     "history_flat_with_target_volatility": Row(
         {"s.yaml": bootstrap("flat.csv", "      target_volatility: 0.5\n"),
@@ -354,3 +377,26 @@ def test_any_source_text_runs_and_is_shown_escaped(source, tmp_path):
     escaped = source.replace("<", "&lt;").replace(">", "&gt;")
     assert escaped in html
     assert "<script" not in html
+
+
+def test_two_paths_run_end_to_end_with_a_report(short_file, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("short: 2 paths, ")
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.nc"]
+
+
+def test_cli_bounds_are_the_schema_bounds():
+    from simulator.scenario.models import Simulation
+
+    def schema(name):
+        meta = Simulation.model_fields[name].metadata
+        return (next(m.ge for m in meta if hasattr(m, "ge")), next(m.le for m in meta if hasattr(m, "le")))
+
+    for command, option, key in (("run", "paths", "paths"), ("run", "max_paths", "paths"),
+                                 ("run", "seed", "seed"), ("compare", "paths", "paths"),
+                                 ("compare", "seed", "seed")):
+        param = next(p for p in cli.commands[command].params if p.name == option)
+        assert (param.type.min, param.type.max) == schema(key), (command, option)
+    assert not cli_mod._PATHS.min_open and not cli_mod._SEED.max_open

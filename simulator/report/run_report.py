@@ -152,7 +152,9 @@ def _bridge(cube: Any, price: float | None
     if any(k not in cube for k in need):
         return [], "Bridge unavailable: the cube lacks the valuation components.", None
     v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
-    lo, hi = np.nanquantile(v, [0.45, 0.55])
+    # Bounds that are values of paths, so the band is never empty (two paths, or four,
+    # have no path between interpolated P45 and P55).
+    lo, hi = np.nanquantile(v, [0.45, 0.55], method="inverted_cdf")
     band = (v >= lo) & (v <= hi)
 
     def avg(name: str) -> float:

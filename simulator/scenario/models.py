@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.limits import PATHS_MAX, PATHS_MIN, SEED_MAX, SEED_MIN
 from simulator.scenario.company_models import Company, Site
 from simulator.scenario.distributions import Fixed
 from simulator.scenario.fields import (
@@ -37,8 +38,8 @@ from simulator.scenario.market_models import Market, Network
 class Simulation(_Model):
     """How many paths, which draws, and over what calendar."""
 
-    paths: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 20251201
+    paths: Annotated[int, Field(ge=PATHS_MIN, le=PATHS_MAX)] = 10_000
+    seed: Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)] = 20251201
     sampling: Literal["random", "latin_hypercube", "sobol"] = "random"
     valuation_date: Month = dt.date(2025, 12, 1)
     horizon_months: Annotated[int, Field(ge=12, le=600)] = 120

@@ -318,8 +318,10 @@ def convergence(n: np.ndarray, mean: np.ndarray, se: np.ndarray, *,
     ax.axhline(mean[-1], color=GREY, ls=":", lw=1.0, label=f"final {money(mean[-1])}")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(plain))
+    # Fewer than 10 paths give one point: widen the axis around it rather than collapse it.
+    xlim = (n[0], n[-1]) if n[-1] > n[0] else (n[0] / 1.5, n[0] * 1.5)
     ax.set(title="Convergence of the mean", xlabel="paths [count, log scale]", ylabel=ylabel,
-           xlim=(n[0], n[-1]))
+           xlim=xlim)
     ax.yaxis.set_major_formatter(FuncFormatter(money))
     legend_top(ax, 3)
     return fig
