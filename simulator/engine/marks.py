@@ -1,0 +1,316 @@
+"""Least-squares Monte Carlo: the regression behind the mark V_t(state) and the real options.
+
+A mark is a linear regression of discounted cash flows after t on a polynomial basis of the
+state at t (Longstaff and Schwartz 2001). :func:`basis` builds the design matrix from named
+state arrays, :func:`fit_mark` fits it on one set of paths and scores it on another, and
+:func:`american_option_lsmc` runs the textbook backward induction on the same two pieces, so
+the machinery is checked against a binomial tree before the valuation relies on it.
+
+The split between fitting and test paths is an argument (for example path-index parity), never
+drawn here, so a fit is a deterministic function of its inputs and does not depend on how the
+paths were chunked.
+
+References
+----------
+domain.md "Valuation: two questions, two measures, one mark"; issues 14 and 16.
+Longstaff, F. A. and Schwartz, E. S. (2001), "Valuing American options by simulation: a simple
+least-squares approach", Review of Financial Studies 14(1), 113-147.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from simulator.errors import RunError
+
+DEFAULT_RIDGE = 1e-8
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scaling:
+    """How each state variable was standardised: ``z = (x - mean) / std``."""
+
+    names: tuple[str, ...]
+    """State variables kept, in column order."""
+    mean: np.ndarray
+    """[D] mean of each kept variable, in its own units."""
+    std: np.ndarray
+    """[D] standard deviation of each kept variable, in its own units (all > 0)."""
+    dropped: tuple[str, ...] = ()
+    """Variables constant on the paths the scaling was computed from (absorbed by the intercept)."""
+
+
+def scaling_of(state: Mapping[str, np.ndarray]) -> Scaling:
+    """Mean and standard deviation of each state variable; exactly constant ones are dropped.
+
+    Parameters
+    ----------
+    state : mapping of str to ndarray [P]
+        State variables on the paths, each in its own units.
+
+    Returns
+    -------
+    Scaling
+        Kept names with their mean and std [units of each variable], and the dropped names.
+
+    Notes
+    -----
+    A variable is dropped when its largest and smallest values are equal. That test is exact,
+    where ``std == 0`` is not (a constant 0.1 has a mean that differs from 0.1 by rounding).
+    """
+    kept, mean, std, dropped = [], [], [], []
+    for name, x in state.items():
+        x = np.asarray(x, dtype=np.float64)
+        if x.size == 0 or x.max() == x.min():
+            dropped.append(name)
+            continue
+        kept.append(name)
+        mean.append(x.mean())
+        std.append(x.std())
+    return Scaling(tuple(kept), np.array(mean), np.array(std), tuple(dropped))
+
+
+def basis(state: Mapping[str, np.ndarray], degree: int = 2, cross: bool = True, *,
+          scaling: Scaling | None = None) -> tuple[np.ndarray, Scaling]:
+    """Design matrix of an intercept and Hermite polynomials of the standardised state.
+
+    Parameters
+    ----------
+    state : mapping of str to ndarray [P]
+        State variables at one date (log BTC price, MW energised, ...), each in its own units.
+    degree : int
+        Highest polynomial degree of each variable (>= 1).
+    cross : bool
+        Add the pairwise products ``z_i z_j`` (i < j) when ``degree >= 2``.
+    scaling : Scaling, optional
+        Standardisation to apply (from an earlier call, so that new paths are transformed as the
+        fitting paths were). Computed from ``state`` when omitted.
+
+    Returns
+    -------
+    X : ndarray [P, K]
+        Columns ``1``, then ``He_k(z_d)`` for k = 1..degree and each kept variable d, then the
+        cross products [1]. ``K = 1 + D degree + D (D - 1) / 2`` with cross terms.
+    scaling : Scaling
+        The standardisation used.
+
+    Notes
+    -----
+    ``z = (x - mean) / std`` and probabilists' Hermite polynomials ``He_0 = 1``, ``He_1 = z``,
+    ``He_{k+1} = z He_k - k He_{k-1}``. They span the same space as the powers ``z^k``, so the
+    fitted values are those of plain polynomials, but they are orthogonal when z is standard
+    normal (roughly true of log prices and of many standardised states), which keeps the normal
+    equations well conditioned at high degree. Laguerre polynomials, the paper's choice, suit a
+    positive variable scaled by the strike; a centred z is not that.
+    Constant variables (see :func:`scaling_of`) carry no information beyond the intercept and are
+    left out, so nothing is divided by zero.
+    """
+    if scaling is None:
+        scaling = scaling_of(state)
+    z = []
+    for name, m, s in zip(scaling.names, scaling.mean, scaling.std):
+        if name not in state:
+            raise RunError(f"marks: state variable {name!r} is missing (got {sorted(state)}); "
+                           "a mark needs every variable it was fitted on")
+        z.append((np.asarray(state[name], dtype=np.float64) - m) / s)
+    n = len(next(iter(state.values()))) if state else 0
+    d = len(z)
+    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)] if cross and degree >= 2 else []
+    X = np.empty((n, 1 + d * degree + len(pairs)))
+    X[:, 0] = 1.0
+    prev = [np.ones(n) for _ in z]
+    cur = z
+    for k in range(1, degree + 1):
+        for i in range(d):
+            X[:, 1 + (k - 1) * d + i] = cur[i]
+        prev, cur = cur, [zi * c - k * p for zi, c, p in zip(z, cur, prev)]
+    for col, (i, j) in enumerate(pairs, start=1 + d * degree):
+        X[:, col] = z[i] * z[j]
+    return X, scaling
+
+
+def column_names(scaling: Scaling, degree: int, cross: bool) -> tuple[str, ...]:
+    """Names of :func:`basis`'s columns: ``1``, ``x``, ``He2(x)``, ..., ``x*y``."""
+    names = list(scaling.names)
+    cols = ["1"]
+    for k in range(1, degree + 1):
+        cols += names if k == 1 else [f"He{k}({n})" for n in names]
+    if cross and degree >= 2:
+        cols += [f"{a}*{b}" for i, a in enumerate(names) for b in names[i + 1:]]
+    return tuple(cols)
+
+
+def _solve(X: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge least squares ``(X'X/n + ridge D) b = X'y/n``, D the identity without the intercept.
+
+    The columns of :func:`basis` have variance of order one, so one relative ``ridge`` fits all
+    of them; it makes collinear states (two variables equal on every path) solvable, and at
+    1e-8 it moves a well-posed fit by about 1e-8 of itself.
+    """
+    n = max(len(y), 1)
+    gram = X.T @ X / n
+    idx = np.arange(1, X.shape[1])
+    gram[idx, idx] += ridge
+    return np.linalg.solve(gram, X.T @ y / n)
+
+
+def _r2(y: np.ndarray, fitted: np.ndarray) -> float:
+    """``1 - SSE/SST`` [1]; for a constant ``y``, 1 if matched to rounding, else 0."""
+    if y.max() == y.min():
+        return 1.0 if np.allclose(fitted, y, rtol=1e-9, atol=0.0) else 0.0
+    sse = float(np.sum((y - fitted) ** 2))
+    sst = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - sse / sst
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Mark:
+    """A fitted mark: ``V(state) = basis(state) @ coef``."""
+
+    coef: np.ndarray
+    """[K] coefficients on :func:`basis`'s columns [units of the target]."""
+    scaling: Scaling
+    """Standardisation of the state, from the fitting paths."""
+    names: tuple[str, ...]
+    """[K] column names (``1``, ``x``, ``He2(x)``, ``x*y``; x standardised)."""
+    degree: int
+    cross: bool
+    r2_in: float
+    """R² on the fitting paths [1]."""
+    r2_out: float
+    """R² on the held-out test paths, ``1 - SSE/SST`` there [1]."""
+    n_fit: int
+    n_test: int
+
+    def predict(self, state: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The mark on other paths [units of the target], [P], using the fitting paths' scaling."""
+        X, _ = basis(state, self.degree, self.cross, scaling=self.scaling)
+        return X @ self.coef
+
+
+def fit_mark(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: np.ndarray,
+             degree: int = 2, cross: bool = True, ridge: float = DEFAULT_RIDGE) -> Mark:
+    """Regress ``target`` on a basis of ``state`` over the fitting paths; score it on the others.
+
+    Parameters
+    ----------
+    state : mapping of str to ndarray [P]
+        State variables at the mark date, each in its own units.
+    target : ndarray [P]
+        Discounted cash flows after the mark date, per path [e.g. USD/share].
+    fit_mask : ndarray of bool [P]
+        True for the paths the regression is fitted on, False for the held-out test paths.
+        Pass a deterministic rule (e.g. even path index) so the fit does not depend on chunking.
+    degree, cross
+        Basis options, see :func:`basis`.
+    ridge : float
+        Relative ridge on every column but the intercept [1]; see Notes.
+
+    Returns
+    -------
+    Mark
+        Coefficients [units of ``target``], the scaling, column names, and R² in and out of sample.
+
+    Raises
+    ------
+    RunError
+        Fewer than two fitting or two test paths, or non-finite inputs.
+
+    Notes
+    -----
+    The state is standardised with the fitting paths' mean and std, then
+    ``(X'X/n + ridge D) b = X'y/n`` is solved, D the identity without the intercept. Normal
+    equations rather than ``lstsq``: the Hermite columns of a standardised state are close to
+    orthogonal, so squaring the condition number costs little; ``X'X`` and ``X'y`` add up over
+    chunks; and the tiny ridge turns a collinear state (MW signed = MW energised on every path)
+    into a solvable system instead of a LinAlgError. The out-of-sample R² is ``1 - SSE/SST`` on
+    the test paths with their own mean in SST.
+    """
+    y = np.asarray(target, dtype=np.float64)
+    fit_mask = np.asarray(fit_mask, dtype=bool)
+    n_fit, n_test = int(fit_mask.sum()), int((~fit_mask).sum())
+    if n_fit < 2 or n_test < 2:
+        raise RunError(f"marks: fit_mask must leave at least 2 fitting and 2 test paths "
+                       f"(got {n_fit} and {n_test})")
+    for name, x in [("target", y), *state.items()]:
+        bad = int(np.sum(~np.isfinite(x)))
+        if bad:
+            raise RunError(f"marks: {name} has {bad} non-finite values of {len(x)} paths")
+    fit_state = {k: np.asarray(v)[fit_mask] for k, v in state.items()}
+    X, scaling = basis(fit_state, degree, cross)
+    coef = _solve(X, y[fit_mask], ridge)
+    Xt, _ = basis({k: np.asarray(v)[~fit_mask] for k, v in state.items()}, degree, cross,
+                  scaling=scaling)
+    return Mark(coef=coef, scaling=scaling, names=column_names(scaling, degree, cross),
+                degree=degree, cross=cross, r2_in=_r2(y[fit_mask], X @ coef),
+                r2_out=_r2(y[~fit_mask], Xt @ coef), n_fit=n_fit, n_test=n_test)
+
+
+def american_option_lsmc(paths: np.ndarray, payoff: Callable[[np.ndarray, int], np.ndarray],
+                         discount_per_step: float, *, degree: int = 2, itm_only: bool = True,
+                         antithetic: bool = False,
+                         ridge: float = DEFAULT_RIDGE) -> tuple[float, float]:
+    """Price of an option exercisable at dates 1..N by Longstaff-Schwartz backward induction.
+
+    Parameters
+    ----------
+    paths : ndarray [P, N+1]
+        Underlying price at dates 0..N [USD]; column 0 is today.
+    payoff : callable ``(S [P], j) -> ndarray [P]``
+        Immediate exercise value at date index j [USD].
+    discount_per_step : float
+        Discount factor from one date to the previous one, ``exp(-r dt)`` [1].
+    degree : int
+        Polynomial degree of the continuation regression (:func:`basis`).
+    itm_only : bool
+        Regress on in-the-money paths only (payoff > 0), as the paper does.
+    antithetic : bool
+        Rows ``i`` and ``i + P/2`` are antithetic partners; the standard error is then taken
+        over the P/2 pair means.
+    ridge : float
+        Relative ridge of the regression [1] (:func:`fit_mark`).
+
+    Returns
+    -------
+    price : float
+        Mean over paths of the discounted cash flow of the exercise policy [USD].
+    standard_error : float
+        Its Monte Carlo standard error [USD].
+
+    Raises
+    ------
+    RunError
+        ``antithetic`` with an odd number of paths.
+
+    Notes
+    -----
+    Each path carries the cash flow of its current policy, discounted to the date being
+    considered. At date j = N-1 .. 1 the continuation value is regressed on ``basis({"S": S_j})``
+    over the candidate paths, and a path exercises where its payoff is positive and exceeds
+    the fitted continuation; its cash flow is then replaced by the payoff. At date N the option
+    is exercised whenever the payoff is positive. Exercise at date 0 is not considered.
+    The policy is estimated and valued on the same paths, which biases the price slightly up;
+    a policy that is only approximately optimal biases it down, and that effect dominates.
+    """
+    paths = np.asarray(paths, dtype=np.float64)
+    n_paths, n_dates = paths.shape
+    if antithetic and n_paths % 2:
+        raise RunError(f"marks: antithetic paths come in pairs (got {n_paths} paths)")
+    cash = np.maximum(payoff(paths[:, -1], n_dates - 1), 0.0)
+    for j in range(n_dates - 2, 0, -1):
+        cash *= discount_per_step
+        now = payoff(paths[:, j], j)
+        candidates = np.flatnonzero(now > 0) if itm_only else np.arange(n_paths)
+        if candidates.size < 2:
+            continue
+        X, _ = basis({"S": paths[candidates, j]}, degree, cross=False)
+        continuation = X @ _solve(X, cash[candidates], ridge)
+        exercise = candidates[(now[candidates] > continuation) & (now[candidates] > 0)]
+        cash[exercise] = now[exercise]
+    cash *= discount_per_step
+    if antithetic:
+        cash = 0.5 * (cash[:n_paths // 2] + cash[n_paths // 2:])
+    return float(cash.mean()), float(cash.std(ddof=1) / np.sqrt(cash.size))
