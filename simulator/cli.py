@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from simulator import __version__
-from simulator.errors import MinersimError
+from simulator.errors import MinersimError, ScenarioWarning
 from simulator.limits import PATHS_MAX, PATHS_MIN, SEED_MAX, SEED_MIN
 
 # The scenario schema's bounds on simulation.paths and simulation.seed (simulator/limits.py).
@@ -25,12 +26,18 @@ _SEED = click.IntRange(SEED_MIN, SEED_MAX)
 
 
 def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Render MinersimError on stderr with the class's exit code, never a traceback."""
+    """Render MinersimError on stderr with the class's exit code, never a traceback.
+
+    Scenario warnings go to stderr as they come, each once, and leave the exit status alone.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", ScenarioWarning)
+                warnings.showwarning = _show_warning(warnings.showwarning)
+                return fn(*args, **kwargs)
         except MinersimError as exc:
             click.echo(exc.render(), err=True)
             sys.exit(exc.exit_code)
@@ -39,6 +46,22 @@ def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(130)
 
     return wrapper
+
+
+def _show_warning(fallback: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints each ScenarioWarning once (compare validates
+    a scenario again for each step; the same warning is not news twice) and hands other
+    warnings to ``fallback``."""
+    shown: set[tuple[str | None, str]] = set()
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if not isinstance(message, ScenarioWarning):
+            fallback(message, category, *args, **kwargs)
+        elif (message.key_path, message.message) not in shown:
+            shown.add((message.key_path, message.message))
+            click.echo(message.render(), err=True)
+
+    return show
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +86,7 @@ def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES (paths or shipped names); exit 2 on the first invalid one.
 
     Every problem is printed as FILE:LINE: key.path: what is wrong (what is allowed).
+    Odd but possible inputs are printed as FILE:LINE: warning: ... and do not fail.
     """
     from simulator.scenario import load
 

@@ -87,3 +87,31 @@ class RunError(MinersimError):
     """A run could not complete (bad run directory, unreachable scheduler, failed path)."""
 
     exit_code = 2
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario input that is odd but possible: the run goes on, and the user is told.
+
+    Raised through :func:`warnings.warn` by the scenario models; ``load`` adds the file and
+    line, and ``cli.py`` prints it as ``FILE:LINE: warning: key.path: message`` on stderr
+    (exit status unchanged).
+    """
+
+    def __init__(self, message: str, *, at: tuple[str | int, ...] = (), key_path: str | None = None,
+                 file: str | None = None, line: int | None = None) -> None:
+        self.message, self.at, self.key_path, self.file, self.line = message, at, key_path, file, line
+        super().__init__(self.render())
+
+    def located(self, file: str, line: int | None) -> ScenarioWarning:
+        """The same warning at ``file:line``."""
+        return ScenarioWarning(self.message, at=self.at, key_path=self.key_path, file=file, line=line)
+
+    def render(self) -> str:
+        where = self.file or "<scenario>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        key = f" {self.key_path}:" if self.key_path else ""
+        return f"{where}: warning:{key} {self.message}"
+
+    def __str__(self) -> str:
+        return self.render()

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from simulator import cli as cli_mod
 from simulator._files import scenarios_dir
 from simulator.cli import cli
+from simulator.errors import ScenarioWarning
 
 BASE = scenarios_dir() / "base.yaml"
 SHIPPED = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.yaml")))
@@ -198,6 +199,51 @@ ROWS: dict[str, Row] = {
         {}, usage("run", "Invalid value for '--seed': 9223372036854775808 is not in the range "
                          "0<=x<=9223372036854775807."),
         args=("run", "base", "--seed", str(2**63), "--out", "{tmp}/out")),
+    # ---- dates that cannot be
+    "valuation_before_genesis": scenario(
+        "extends: {base}\nsimulation:\n  valuation_date: 2008-06\n",
+        "{tmp}/s.yaml:3: simulation.valuation_date: is before bitcoin's genesis block of "
+        "2009-01-03 (got 2008-06; allowed 2009-01 or later)\n"),
+    "block_height_after_valuation": scenario(
+        "extends: {base}\nnetwork:\n  block_height_date: 2026-01-05\n",
+        "{tmp}/s.yaml:3: network.block_height_date: is after simulation.valuation_date (got "
+        "2026-01-05; allowed 2025-12 or before); block_height must be known on the valuation date\n"),
+    "note_matured": scenario(
+        "extends: {base}\ncompany:\n  debt:\n    - name: converts_2030\n      maturity: 2025-12-15\n",
+        "{tmp}/s.yaml:5: company.debt[0].maturity: must be after simulation.valuation_date (got "
+        "2025-12; allowed 2026-01 or later); a note that has matured is no longer outstanding\n"),
+    "deployment_before_valuation": scenario(
+        "extends: {base}\ncompany:\n  fleet:\n    deployments:\n      - date: 2025-11\n"
+        "        hashrate_ehs: 5\n        efficiency_j_per_th: 13\n",
+        "{tmp}/s.yaml:5: company.fleet.deployments[0].date: is before simulation.valuation_date "
+        "(got 2025-11; allowed 2025-12 or later); machines already hashing belong in "
+        "company.fleet.hashrate_ehs\n"),
+    "deployment_range_before_valuation": scenario(
+        "extends: {base}\ncompany:\n  fleet:\n    deployments:\n"
+        "      - date: {dist: month_range, start: 2025-10, end: 2026-03}\n"
+        "        hashrate_ehs: 5\n        efficiency_j_per_th: 13\n",
+        "{tmp}/s.yaml:5: company.fleet.deployments[0].date.start: is before "
+        "simulation.valuation_date (got 2025-10; allowed 2025-12 or later); machines already "
+        "hashing belong in company.fleet.hashrate_ehs\n"),
+    "halvings_not_increasing": scenario(
+        "extends: {base}\nnetwork:\n  halving_heights: [1050000, 1050000]\n",
+        "{tmp}/s.yaml:3: network.halving_heights: halving heights must increase (got [1050000, "
+        "1050000])\n"),
+    "halving_already_passed": scenario(
+        "extends: {base}\nnetwork:\n  halving_heights: [840000, 1050000]\n",
+        "{tmp}/s.yaml:3: network.halving_heights[0]: must be above network.block_height (got "
+        "840000; allowed > 925344); list only the halvings still to come\n"),
+    # ---- dates that can be, but seldom are meant: a warning, exit 0
+    "stale_dates_warn": Row(
+        {"s.yaml": "extends: {base}\nsimulation:\n  valuation_date: 2020-01\nnetwork:\n"
+                   "  block_height: 600000\n  block_height_date: 2019-09-20\n"
+                   "  halving_heights: [630000, 840000]\n"},
+        "{tmp}/s.yaml:3: warning: simulation.valuation_date: 2020-01 is more than 2 years ago; are "
+        "the spot price, hashrate, block height and balance sheet all as of that date?\n"
+        "{tmp}/s.yaml:6: warning: network.block_height_date: 2019-09-20 is 103 days before "
+        "simulation.valuation_date (2020-01); the block height is extrapolated at 144 blocks a "
+        "day over more than 90 days\n",
+        status=0),
     # ---- the bootstrap price history
     "history_flat_with_target_volatility": Row(
         {"s.yaml": bootstrap("flat.csv", "      target_volatility: 0.5\n"),
@@ -400,3 +446,32 @@ def test_cli_bounds_are_the_schema_bounds():
         param = next(p for p in cli.commands[command].params if p.name == option)
         assert (param.type.min, param.type.max) == schema(key), (command, option)
     assert not cli_mod._PATHS.min_open and not cli_mod._SEED.max_open
+
+
+# ------------------------------------------------------------------ warnings
+
+def test_loading_warns_with_the_file_and_line(tmp_path):
+    from simulator.scenario import load_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {BASE}\nnetwork:\n  block_height_date: 2025-06-01\n")
+    with pytest.warns(ScenarioWarning) as caught:
+        load_scenario(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}:3: warning: network.block_height_date: 2025-06-01 is 183 days before "
+        "simulation.valuation_date (2025-12); the block height is extrapolated at 144 blocks a "
+        "day over more than 90 days"]
+
+
+def test_a_valuation_date_goes_stale_with_the_calendar(monkeypatch):
+    """Which shipped scenario warns depends on today: ``models.today`` is the one clock."""
+    import datetime as dt
+
+    from simulator.scenario import load_scenario, models
+
+    monkeypatch.setattr(models, "today", lambda: dt.date(2027, 12, 2))
+    with pytest.warns(ScenarioWarning, match=r"base\.yaml:11: warning: simulation\.valuation_date: "
+                                             r"2025-12 is more than 2 years ago"):
+        load_scenario("base")
+    monkeypatch.setattr(models, "today", lambda: dt.date(2027, 12, 1))
+    load_scenario("base")  # exactly two years after 2025-12-01: no warning

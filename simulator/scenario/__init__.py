@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from simulator.errors import ScenarioWarning
 from simulator.scenario.diagnostics import from_validation_error
 from simulator.scenario.extends import resolve
-from simulator.scenario.loader import find_scenario
+from simulator.scenario.loader import find_scenario, locate
 from simulator.scenario.models import Scenario
 
 __all__ = ["Scenario", "LoadedScenario", "load_scenario", "load", "json_schema", "shipped_scenarios"]
@@ -70,13 +72,24 @@ def _trailing_comment(text: str) -> str | None:
 
 
 def load(path: str | os.PathLike[str]) -> LoadedScenario:
-    """Load, merge and validate a scenario file (or shipped name) with its line map."""
+    """Load, merge and validate a scenario file (or shipped name) with its line map.
+
+    Odd but possible inputs are warned about (:class:`~simulator.errors.ScenarioWarning`,
+    through :func:`warnings.warn`) with the file and line of the value.
+    """
     file = find_scenario(path)
     doc = resolve(file)
-    try:
-        scenario = Scenario.model_validate(doc.data)
-    except ValidationError as exc:
-        raise from_validation_error(exc, doc, Scenario) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScenarioWarning)
+        try:
+            scenario = Scenario.model_validate(doc.data)
+        except ValidationError as exc:
+            raise from_validation_error(exc, doc, Scenario) from None
+    for w in caught:
+        if isinstance(w.message, ScenarioWarning):
+            warnings.warn(w.message.located(*locate(doc.lines, w.message.at, doc.file)), stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return LoadedScenario(scenario=scenario, path=file, resolved=doc.data, lines=doc.lines)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.scenario.fields import (
@@ -132,6 +132,17 @@ class Network(_Model):
         if any(b <= a for a, b in zip(v, v[1:])):
             raise PydanticCustomError("not_increasing", "halving heights must increase (got {v})", {"v": v})
         return v
+
+    @model_validator(mode="after")
+    def _halvings_ahead(self) -> Network:
+        for i, height in enumerate(self.halving_heights):
+            if height <= self.block_height:
+                raise PydanticCustomError(
+                    "halving_passed",
+                    "must be above network.block_height (got {h}; allowed > {b}); list only "
+                    "the halvings still to come",
+                    {"h": height, "b": self.block_height, "at": ("halving_heights", i)})
+        return self
 
 
 def _day(value: Any) -> dt.date:

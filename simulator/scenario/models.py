@@ -14,12 +14,14 @@ USD). NumPy is imported only inside the one validator that needs linear algebra.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.errors import ScenarioWarning
 from simulator.limits import PATHS_MAX, PATHS_MIN, SEED_MAX, SEED_MIN
 from simulator.scenario.company_models import Company, Site
 from simulator.scenario.distributions import Fixed
@@ -31,9 +33,25 @@ from simulator.scenario.fields import (
     _Model,
     _unique_names,
 )
+from simulator.scenario.loader import format_path
 from simulator.scenario.market_models import Market, Network
 
 # ---------------------------------------------------------------- simulation
+
+GENESIS = dt.date(2009, 1, 3)
+"""Bitcoin's genesis block: no valuation date can come before its month."""
+
+STALE_YEARS = 2
+"""A valuation date more than this many years before today earns a warning."""
+
+STALE_HEIGHT_DAYS = 90
+"""A block height dated more than this many days before the valuation date earns a warning."""
+
+
+def today() -> dt.date:
+    """Today's date, against which a valuation date counts as stale (one place to pin in tests)."""
+    return dt.date.today()
+
 
 class Simulation(_Model):
     """How many paths, which draws, and over what calendar."""
@@ -45,6 +63,16 @@ class Simulation(_Model):
     horizon_months: Annotated[int, Field(ge=12, le=600)] = 120
     chunk_paths: Annotated[int, Field(ge=1, le=10_000_000)] = 8192
     store_paths: Annotated[int, Field(ge=0)] = 20_000
+
+    @field_validator("valuation_date")
+    @classmethod
+    def _after_genesis(cls, v: dt.date) -> dt.date:
+        if v < GENESIS.replace(day=1):
+            raise PydanticCustomError(
+                "before_genesis", "is before bitcoin's genesis block of {genesis} (got {got}; "
+                "allowed {month} or later)",
+                {"genesis": GENESIS.isoformat(), "got": f"{v:%Y-%m}", "month": f"{GENESIS:%Y-%m}"})
+        return v
 
 
 # ---------------------------------------------------------------- valuation
@@ -125,6 +153,54 @@ class Scenario(_Model):
                 {"keys": ", ".join(keys), "at": ("correlations",)}) from None
         return self
 
+    @model_validator(mode="after")
+    def _dates_possible(self) -> Scenario:
+        """Dates that cannot be: a block height known after the valuation date, debt already
+        matured, machines landing before the valuation month."""
+        val = self.simulation.valuation_date
+        net = self.network
+        if net.block_height_date.replace(day=1) > val:
+            raise PydanticCustomError(
+                "height_after_valuation",
+                "is after simulation.valuation_date (got {got}; allowed {val} or before); "
+                "block_height must be known on the valuation date",
+                {"got": net.block_height_date.isoformat(), "val": f"{val:%Y-%m}",
+                 "at": ("network", "block_height_date")})
+        for i, debt in enumerate(self.company.debt):
+            if debt.maturity <= val:
+                raise PydanticCustomError(
+                    "matured", "must be after simulation.valuation_date (got {got}; allowed "
+                    "{after} or later); a note that has matured is no longer outstanding",
+                    {"got": f"{debt.maturity:%Y-%m}", "after": _next_month(val),
+                     "at": ("company", "debt", i, "maturity")})
+        for i, dep in enumerate(self.company.fleet.deployments):
+            first = dep.date if isinstance(dep.date, dt.date) else dep.date.start
+            if first < val:
+                at = ("company", "fleet", "deployments", i, "date")
+                raise PydanticCustomError(
+                    "deployed_before_valuation",
+                    "is before simulation.valuation_date (got {got}; allowed {val} or later); "
+                    "machines already hashing belong in company.fleet.hashrate_ehs",
+                    {"got": f"{first:%Y-%m}", "val": f"{val:%Y-%m}",
+                     "at": at if isinstance(dep.date, dt.date) else (*at, "start")})
+        return self
+
+    @model_validator(mode="after")
+    def _dates_odd(self) -> Scenario:
+        """Dates that can be but seldom are meant: warnings, not errors."""
+        val, now = self.simulation.valuation_date, today()
+        if now > val.replace(year=val.year + STALE_YEARS):  # val is a month start: always a date
+            _warn(("simulation", "valuation_date"),
+                  f"{val:%Y-%m} is more than {STALE_YEARS} years ago; are the spot price, "
+                  "hashrate, block height and balance sheet all as of that date?")
+        height_date = self.network.block_height_date
+        if (val - height_date).days > STALE_HEIGHT_DAYS:
+            _warn(("network", "block_height_date"),
+                  f"{height_date.isoformat()} is {(val - height_date).days} days before "
+                  f"simulation.valuation_date ({val:%Y-%m}); the block height is extrapolated "
+                  f"at 144 blocks a day over more than {STALE_HEIGHT_DAYS} days")
+        return self
+
     def uncertain_inputs(self) -> Iterator[tuple[str, Any]]:
         """Every distribution (other than ``fixed``) in the scenario, by dotted key path.
 
@@ -145,6 +221,15 @@ class Scenario(_Model):
             matrix[i][j] = matrix[j][i] = corr.rank_correlation
         return keys, matrix
 
+
+
+def _next_month(d: dt.date) -> str:
+    return f"{d.year + d.month // 12}-{d.month % 12 + 1:02d}"
+
+
+def _warn(at: tuple[str | int, ...], message: str) -> None:
+    """Warn about the value at key path ``at``; ``load`` adds its file and line."""
+    warnings.warn(ScenarioWarning(message, at=at, key_path=format_path(at)), stacklevel=3)
 
 
 def _walk_dists(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
