@@ -43,8 +43,8 @@ def _cpu_s() -> float:
 
 
 def _count_normals() -> list[int]:
-    """Make ``simulator.run.plan`` use a Draws that counts the normals it hands out (serial only)."""
-    from simulator.run import plan
+    """Make chunks use a Draws that counts the normals it hands out (serial only)."""
+    from simulator import rng
     from simulator.rng import Draws
 
     count = [0]
@@ -55,7 +55,7 @@ def _count_normals() -> list[int]:
             count[0] += out.size
             return out
 
-    plan.Draws = Counted
+    rng.Draws = Counted  # run_chunk looks it up when it runs
     return count
 
 
