@@ -85,13 +85,18 @@ def cli() -> None:
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES (paths or shipped names); exit 2 on the first invalid one.
 
-    Every problem is printed as FILE:LINE: key.path: what is wrong (what is allowed).
+    Every problem is printed as FILE:LINE: key.path: what is wrong (what is allowed). The
+    price-history CSV of a bootstrap BTC process is read and checked as a run would.
     Odd but possible inputs are printed as FILE:LINE: warning: ... and do not fail.
     """
     from simulator.scenario import load
 
     for file in files:
         loaded = load(file)
+        if loaded.scenario.market.btc.process.kind == "bootstrap":
+            from simulator.scenario.history import bootstrap_history
+
+            bootstrap_history(loaded.scenario)  # the CSV a run would read, checked the same way
         n_uncertain = sum(1 for _ in loaded.scenario.uncertain_inputs())
         click.echo(f"{loaded.path}: ok ({loaded.scenario.name}; {n_uncertain} uncertain inputs)")
 

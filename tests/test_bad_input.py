@@ -59,6 +59,9 @@ def closes(*values: float | str, first: int = 2019) -> str:
     return "date,close\n" + "".join(row + "\n" for row in rows)
 
 
+STEADY = [50_000 + 1_000 * m for m in range(30)]
+
+
 def bootstrap(csv: str, extra: str = "") -> str:
     """A scenario on the base case whose BTC process resamples ``csv``."""
     return (f"extends: {{base}}\nname: bs\ncorrelations: []\nmarket:\n  btc:\n    process:\n"
@@ -245,6 +248,29 @@ ROWS: dict[str, Row] = {
         "day over more than 90 days\n",
         status=0),
     # ---- the bootstrap price history
+    "history_header_only": Row(
+        {"s.yaml": bootstrap("btc.csv"), "btc.csv": "date,close\n"},
+        "{tmp}/btc.csv: no data rows under the header; need at least 13 monthly closes\n"),
+    "history_too_short": Row(
+        {"s.yaml": bootstrap("btc.csv"), "btc.csv": closes(*STEADY[:5])},
+        "{tmp}/btc.csv: only 5 month(s) of closes; need at least 13 (12 monthly returns)\n"),
+    **{f"history_close_{name}": Row(
+        {"s.yaml": bootstrap("btc.csv"), "btc.csv": closes(*STEADY[:9], bad, *STEADY[10:])},
+        f"{{tmp}}/btc.csv:11: close on 2019-10-28: must be a positive, finite number (got {bad})\n")
+       for name, bad in (("zero", "0"), ("negative", "-5"), ("nan", "nan"), ("inf", "inf"))},
+    "history_extreme_return": Row(
+        {"s.yaml": bootstrap("btc.csv"), "btc.csv": closes(*STEADY[:9], 1, *STEADY[10:])},
+        "{tmp}/btc.csv:11: close 1 on 2019-10-28 gives a monthly log return of -11.0 (|r| > 2 is "
+        "implausible; fix the row or set market.btc.process.allow_extreme_returns: true)\n"),
+    "history_extreme_first_row": Row(
+        {"s.yaml": bootstrap("btc.csv"), "btc.csv": closes(1, *STEADY[1:])},
+        "{tmp}/btc.csv:2: close 1 on 2019-01-28 gives a monthly log return of +10.8 (|r| > 2 is "
+        "implausible; fix the row or set market.btc.process.allow_extreme_returns: true)\n"),
+    "history_overflowing_close": Row(
+        {"s.yaml": bootstrap("btc.csv", "      allow_extreme_returns: true\n"),
+         "btc.csv": closes(*STEADY[:9], "1e300", *STEADY[10:])},
+        "{tmp}/btc.csv:11: close 1e+300 on 2019-10-28 gives a monthly log return of +679.8 (|r| > "
+        "5 is refused even with market.btc.process.allow_extreme_returns; fix the row)\n"),
     "history_flat_with_target_volatility": Row(
         {"s.yaml": bootstrap("flat.csv", "      target_volatility: 0.5\n"),
          "flat.csv": closes(*[50_000] * 24, first=2020)},
@@ -431,6 +457,16 @@ def test_two_paths_run_end_to_end_with_a_report(short_file, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("short: 2 paths, ")
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.nc"]
+
+
+def test_extreme_returns_pass_when_the_scenario_allows_them(tmp_path):
+    tripled = [*STEADY[:9], STEADY[9] * 20, *STEADY[10:]]  # log(20) = 3.0 up, then back
+    (tmp_path / "btc.csv").write_text(closes(*tripled))
+    path = tmp_path / "s.yaml"
+    path.write_text(bootstrap("btc.csv", "      allow_extreme_returns: true\n").format(base=BASE))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{path}: ok (bs; 26 uncertain inputs)\n"
 
 
 def test_cli_bounds_are_the_schema_bounds():

@@ -48,7 +48,7 @@ def bootstrap_history(scenario: Any) -> History | None:
     proc = scenario.market.btc.process
     if proc.kind != "bootstrap":
         return None
-    returns = read_close_csv(proc.csv)
+    returns = read_close_csv(proc.csv, allow_extreme_returns=proc.allow_extreme_returns)
     if proc.target_volatility is not None and np.ptp(returns) == 0:
         raise InputDataError(
             f"{proc.csv}: every monthly log return is {returns[0]:.4g}, so "
@@ -65,7 +65,19 @@ def file_sha256(path: str | Path) -> str:
         raise InputDataError(f"{path}: cannot read file ({exc})") from None
 
 
-def read_close_csv(path: str | Path) -> np.ndarray:
+MAX_ABS_RETURN = 2.0
+"""Largest plausible monthly log return (a 7.4x rise or an 86 % fall in one month); beyond
+it a close is taken for a typo unless the scenario sets ``allow_extreme_returns``."""
+
+MAX_ABS_RETURN_ALLOWED = 5.0
+"""Largest monthly log return even with ``allow_extreme_returns`` (a 148x move): beyond it a
+close is a typo (a price of 1e300), and resampled over decades it would overflow the paths."""
+
+MIN_MONTHS = 13
+"""Fewest month-end closes: 12 monthly returns."""
+
+
+def read_close_csv(path: str | Path, *, allow_extreme_returns: bool = False) -> np.ndarray:
     """Monthly log returns from a CSV of ``date,close`` (daily or monthly rows).
 
     Parameters
@@ -73,6 +85,9 @@ def read_close_csv(path: str | Path) -> np.ndarray:
     path : str or Path
         CSV with a header naming ``date`` (ISO ``YYYY-MM-DD`` or ``YYYY-MM``) and ``close``
         [USD/BTC]; other columns are ignored.
+    allow_extreme_returns : bool
+        Accept monthly log returns with ``|r| >`` :data:`MAX_ABS_RETURN` (up to
+        :data:`MAX_ABS_RETURN_ALLOWED`).
 
     Returns
     -------
@@ -83,8 +98,10 @@ def read_close_csv(path: str | Path) -> np.ndarray:
     Raises
     ------
     InputDataError
-        Missing file, missing columns, unparseable date or number, non-positive close, a
-        calendar month with no rows, or fewer than 13 months.
+        Missing file, missing columns, no data rows, unparseable date or number, a close
+        that is not a positive finite number, a calendar month with no rows, fewer than
+        :data:`MIN_MONTHS` months, or a monthly log return beyond :data:`MAX_ABS_RETURN`
+        (unless allowed; beyond :data:`MAX_ABS_RETURN_ALLOWED` always), each naming the CSV row.
     """
     path = Path(path)
     try:
@@ -95,19 +112,50 @@ def read_close_csv(path: str | Path) -> np.ndarray:
             f"{path}: file not found (expected a CSV with columns date,close)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputDataError(f"{path}: cannot read file ({exc})") from None
+    if not closes.size:
+        raise InputDataError(f"{path}: no data rows under the header; need at least {MIN_MONTHS} "
+                             "monthly closes")
     order = np.argsort(dates, kind="stable")
     months = dates[order].astype("datetime64[M]")
     last = np.append(months[1:] != months[:-1], True)
     month_ends, month_closes, month_lines = months[last], closes[order][last], lines[order][last]
+    month_days = dates[order][last]
     gap = np.flatnonzero(np.diff(month_ends.astype(np.int64)) != 1)
     if gap.size:
         k = gap[0]
         raise InputDataError(f"{path}:{month_lines[k + 1]}: no rows between {month_ends[k]} and "
                              f"{month_ends[k + 1]}; monthly closes must be consecutive")
-    if month_closes.size < 13:
+    if month_closes.size < MIN_MONTHS:
         raise InputDataError(f"{path}: only {month_closes.size} month(s) of closes; need at least "
-                             f"13 (12 monthly returns)")
-    return np.diff(np.log(month_closes))
+                             f"{MIN_MONTHS} (12 monthly returns)")
+    logs = np.log(month_closes)
+    returns = np.diff(logs)
+    _check_extreme(path, returns, logs, month_days, month_closes, month_lines, allow_extreme_returns)
+    return returns
+
+
+def _check_extreme(path: Path, returns: np.ndarray, logs: np.ndarray, month_days: np.ndarray,
+                   month_closes: np.ndarray, month_lines: np.ndarray, allowed: bool) -> None:
+    """Refuse the first monthly return beyond :data:`MAX_ABS_RETURN` (or, when ``allowed``,
+    :data:`MAX_ABS_RETURN_ALLOWED`), naming the row to blame.
+
+    Of the two closes that make the return, the one further (in log) from the median close
+    is blamed, so a single mistyped close is named whether it spikes up, drops, or opens
+    the file.
+    """
+    limit = MAX_ABS_RETURN_ALLOWED if allowed else MAX_ABS_RETURN
+    bad = np.flatnonzero(np.abs(returns) > limit)
+    if not bad.size:
+        return
+    k = int(bad[0])
+    centre = np.median(logs)
+    row = k if abs(logs[k] - centre) > abs(logs[k + 1] - centre) else k + 1
+    close, day = month_closes[row], month_days[row]
+    why = (f"|r| > {limit:g} is refused even with market.btc.process.allow_extreme_returns; "
+           "fix the row" if allowed else f"|r| > {limit:g} is implausible; fix the row or set "
+           "market.btc.process.allow_extreme_returns: true")
+    raise InputDataError(f"{path}:{month_lines[row]}: close {close:g} on {day} gives a monthly "
+                         f"log return of {returns[k]:+.1f} ({why})")
 
 
 def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,7 +187,8 @@ def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         except ValueError:
             raise InputDataError(f"{path}:{line}: close: not a number (got {cell!r})") from None
         if not (math.isfinite(close) and close > 0):
-            raise InputDataError(f"{path}:{line}: close: must be a positive number (got {cell})")
+            raise InputDataError(f"{path}:{line}: close on {date}: must be a positive, finite "
+                                 f"number (got {cell})")
         lines.append(line)
         dates.append(date)
         closes.append(close)

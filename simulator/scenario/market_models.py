@@ -64,6 +64,9 @@ class Bootstrap(_Model):
     csv: Annotated[str, Field(min_length=1)]
     block_months: Annotated[int, Field(ge=1, le=60)] = 6
     target_volatility: Num(gt=0, le=5) | None = None
+    allow_extreme_returns: bool = Field(
+        False, description="Accept monthly log returns beyond +-2 (a 7x move in a month) in the "
+                           "CSV; without it such a row is taken for a typo and refused.")
 
 
 PriceProcess = Annotated[Union[Gbm, Merton, Regime, Bootstrap], Field(discriminator="kind")]
