@@ -173,6 +173,25 @@ ROWS: dict[str, Row] = {
         "{tmp}/s.yaml:5: company.power.price_usd_per_mwh.dist: unknown dist 'triangulr' (allowed: "
         "fixed, uniform, triangular, pert, normal, lognormal, beta, bernoulli, choice, month_range, "
         "scipy); did you mean 'triangular'?\n"),
+    "scipy_negative_scale": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: scipy, name: norm, "
+        "params: {scale: -5}}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: scipy.stats.norm rejects params "
+        "{scale: -5}: scale must be > 0\n"),
+    "scipy_shape_out_of_range": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: scipy, name: gamma, "
+        "params: {a: -1, scale: 50}}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: scipy.stats.gamma rejects params "
+        "{a: -1, scale: 50}: a shape parameter (a) is outside the range scipy accepts\n"),
+    "scipy_unknown_param": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: scipy, name: norm, "
+        "params: {loc: 50, sclae: 5}}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: scipy.stats.norm rejects params "
+        "{loc: 50, sclae: 5}: no parameter 'sclae' (allowed: loc, scale); did you mean 'scale'?\n"),
+    "scipy_missing_shape": scenario(
+        "extends: {base}\ncompany:\n  power:\n    price_usd_per_mwh: {dist: scipy, name: gamma}\n",
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh: scipy.stats.gamma rejects params {}: "
+        "missing shape parameter(s) a (allowed: a, loc, scale)\n"),
     "correlation_unknown_input": scenario(
         "extends: {base}\ncorrelations:\n  - between: [market.btc.process.volatility, "
         "market.btc.process.volatilty]\n    rank_correlation: 0.3\n",

@@ -434,13 +434,11 @@ class ScipyDist(_Dist):
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise PydanticCustomError(
                 "unknown_scipy", "unknown scipy.stats distribution '{name}'{hint}", {"name": self.name, "hint": hint})
-        try:
-            frozen = family(**self.params)
-            frozen.ppf(0.5)
-        except (TypeError, ValueError) as exc:
-            raise PydanticCustomError(
-                "scipy_params", "scipy.stats.{name} rejects params {params}: {err}",
-                {"name": self.name, "params": self.params, "err": str(exc)}) from None
+        problem = _scipy_problem(family, self.params)
+        if problem is not None:
+            params = "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in self.params.items()) + "}"
+            raise PydanticCustomError("scipy_params", "scipy.stats.{name} rejects params {params}: {problem}",
+                                      {"name": self.name, "params": params, "problem": problem})
         return self
 
     def support(self) -> tuple[float, float]:
@@ -455,6 +453,41 @@ class ScipyDist(_Dist):
         from scipy import stats
 
         return getattr(stats, self.name)(**self.params)
+
+
+def _scipy_problem(family: Any, params: dict[str, float]) -> str | None:
+    """What is wrong with ``params`` for a scipy.stats ``family``, in words; None if nothing.
+
+    scipy answers a bad shape or a negative scale with NaN rather than an exception, so the
+    frozen distribution's support and median are checked too.
+    """
+    import difflib
+
+    from scipy import stats
+
+    shapes = [x.strip() for x in (family.shapes or "").split(",") if x.strip()]
+    names = [*shapes, "loc"] + ([] if isinstance(family, stats.rv_discrete) else ["scale"])
+    for key in params:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            return f"no parameter '{key}' (allowed: {', '.join(names)}){hint}"
+    missing = [x for x in shapes if x not in params]
+    if missing:
+        return f"missing shape parameter(s) {', '.join(missing)} (allowed: {', '.join(names)})"
+    if params.get("scale", 1.0) <= 0:
+        return "scale must be > 0"
+    try:
+        frozen = family(**params)
+        lo, hi = (float(x) for x in frozen.support())
+        median = float(frozen.ppf(0.5))
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        return str(exc)
+    if math.isnan(lo) or math.isnan(hi):
+        return f"a shape parameter ({', '.join(shapes)}) is outside the range scipy accepts"
+    if not math.isfinite(median):
+        return f"its median is {median}"
+    return None
 
 
 DIST_KINDS = ("fixed", "uniform", "triangular", "pert", "normal", "lognormal", "beta", "bernoulli",
