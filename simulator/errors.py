@@ -7,6 +7,15 @@ traceback. Stdlib only.
 from __future__ import annotations
 
 
+def clip(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut.
+
+    A message quotes the value it rejects, never a whole file: ``extends: /etc/passwd`` must
+    not print the password file.
+    """
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class MinersimError(Exception):
     """Base class of every error minersim reports to a user."""
 
@@ -50,11 +59,11 @@ class ScenarioError(MinersimError):
             where = f"{where}:{self.line}"
         parts = [f"{where}:"]
         if self.key_path:
-            parts.append(f" {self.key_path}:")
+            parts.append(f" {clip(self.key_path, 200)}:")
         parts.append(f" {self.message}")
         detail = []
         if self.got is not None:
-            detail.append(f"got {self.got}")
+            detail.append(f"got {clip(str(self.got))}")
         if self.allowed:
             detail.append(f"allowed: {self.allowed}")
         if detail:

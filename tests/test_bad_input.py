@@ -74,6 +74,9 @@ def alias_bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
+BIG_TEXT = " ".join(f"word{i} other{i}" for i in range(60_000))[:900_000]
+"""900 KB of text that YAML reads as one string: what ``extends:`` of a log file meets."""
+
 PSD = ("market.btc.process.volatility", "market.fees.median_btc_per_block",
        "network.model.efficiency_improvement_per_year")
 
@@ -129,6 +132,10 @@ ROWS: dict[str, Row] = {
         "name: mine\nextends: nothere.yaml\n",
         "{tmp}/s.yaml:2: extends: cannot extend 'nothere.yaml': no such file {tmp}/nothere.yaml "
         "(allowed: {shipped})\n"),
+    "extends_large_text_file": Row(
+        {"s.yaml": "extends: big.txt\nname: x\n", "big.txt": BIG_TEXT},
+        "{tmp}/big.txt:1: the top level must be a mapping of keys, not the value '"
+        + BIG_TEXT[:116] + "...\n"),
     # ---- keys and types
     "unknown_key": scenario(
         "extends: {base}\nsites:\n  - name: texas\n    gros_mw: 300\n",
@@ -501,6 +508,20 @@ def test_cli_bounds_are_the_schema_bounds():
         param = next(p for p in cli.commands[command].params if p.name == option)
         assert (param.type.min, param.type.max) == schema(key), (command, option)
     assert not cli_mod._PATHS.min_open and not cli_mod._SEED.max_open
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "big.txt"])
+def test_extends_of_a_large_file_quotes_only_its_start(target, tmp_path):
+    if target == "/etc/passwd" and not os.path.isfile(target):
+        pytest.skip("no /etc/passwd here")
+    (tmp_path / "big.txt").write_text(BIG_TEXT)
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {target}\nname: x\n")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr) < 300 and result.stderr.count("\n") == 1, result.stderr
+    assert "..." in result.stderr or len(Path(target if target.startswith("/") else
+                                                  tmp_path / target).read_text()) < 100
 
 
 # ------------------------------------------------------------------ warnings

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from simulator.errors import ScenarioError, ScenarioErrors
+from simulator.errors import ScenarioError, ScenarioErrors, clip
 from simulator.scenario.extends import ResolvedDoc
 from simulator.scenario.loader import KeyPath, format_path, locate
 
@@ -340,7 +340,7 @@ def _to_error(step: _Step, err: dict, doc: ResolvedDoc, model_cls: object) -> Sc
     elif kind == "extra_forbidden":
         key = path[-1] if path else "?"
         parent = _walk(tuple(err["loc"])[:-1], doc.data, model_cls)
-        message, got = f"unknown key '{key}'", None
+        message, got = f"unknown key '{clip(str(key))}'", None
         unset, names = _field_names(parent.types, parent.value)
         hint = _hint(str(key), unset) or _hint(str(key), names)
         file, line = locate(doc.lines, path, doc.file)
@@ -354,7 +354,7 @@ def _to_error(step: _Step, err: dict, doc: ResolvedDoc, model_cls: object) -> Sc
         options = _quoted(str(ctx.get("expected_tags", "")))
         if isinstance(step.value, dict) and key in step.value:
             path += (key,)
-        message, got, allowed = f"unknown {key} '{ctx.get('tag')}'", None, ", ".join(options)
+        message, got, allowed = f"unknown {key} '{clip(str(ctx.get('tag')))}'", None, ", ".join(options)
         hint = _hint(str(ctx.get("tag")), options)
     elif kind == "union_tag_not_found":
         message, got = f"missing required key '{str(ctx.get('discriminator', '')).strip(chr(39))}'", None

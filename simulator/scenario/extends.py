@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator._files import scenarios_dir
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, clip
 from simulator.scenario.loader import (
     KeyPath,
     Lines,
@@ -52,7 +52,7 @@ def _extends_target(value: object, doc: LoadedDoc) -> Path:
     file, line = doc.lines[("extends",)]
     if not isinstance(value, str) or not value.strip():
         raise ScenarioError("must be the name of a scenario file", file=file, line=line,
-                            key_path="extends", got=repr(value))
+                            key_path="extends", got=clip(repr(value)))
     target = Path(doc.file).parent / value
     candidates = [target]
     if not target.suffix:
@@ -62,7 +62,7 @@ def _extends_target(value: object, doc: LoadedDoc) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ScenarioError(f"cannot extend '{value}': no such file {target}", file=file, line=line,
+    raise ScenarioError(f"cannot extend '{clip(value)}': no such file {clip(str(target))}", file=file, line=line,
                         key_path="extends", allowed=", ".join(shipped_names()) or None)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from simulator._files import scenarios_dir
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, clip
 
 MAX_BYTES = 1 << 20
 MAX_NODES = 100_000
@@ -166,11 +166,11 @@ class _Builder:
 
     def check_tag(self, node: yaml.Node, tag: str, path: KeyPath) -> None:
         if node.tag != tag:
-            raise self.fail(f"unsupported YAML tag '{node.tag}'", node, path)
+            raise self.fail(f"unsupported YAML tag '{clip(node.tag)}'", node, path)
 
     def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> object:
         if node.tag not in _SCALAR_TAGS:
-            raise self.fail(f"unsupported YAML tag '{node.tag}'", node, path)
+            raise self.fail(f"unsupported YAML tag '{clip(node.tag)}'", node, path)
         if node.tag.endswith(("str", "timestamp")):
             return node.value
         try:
@@ -196,7 +196,7 @@ class _Builder:
             key = self.key(key_node, path)
             line = key_node.start_mark.line + 1
             if key in first:
-                raise self.fail(f"duplicate key '{key}' (first at line {first[key]})",
+                raise self.fail(f"duplicate key '{clip(key)}' (first at line {first[key]})",
                                 key_node, path + (key,))
             first[key] = line
             if not explicit and key in out:
@@ -298,7 +298,7 @@ def load_yaml(path: str | os.PathLike[str]) -> LoadedDoc:
     builder.lines[()] = (file, root.start_mark.line + 1)
     data = builder.build(root, (), 0)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"the value {data!r}"
+        kind = "a list" if isinstance(data, list) else f"the value {clip(repr(data))}"
         raise ScenarioError(f"the top level must be a mapping of keys, not {kind}",
                             file=file, line=root.start_mark.line + 1)
     return LoadedDoc(data=data, lines=builder.lines, file=file)
@@ -328,6 +328,6 @@ def find_scenario(name_or_path: str | os.PathLike[str]) -> Path:
                 return candidate
     names = shipped_names()
     close = difflib.get_close_matches(Path(text).stem, names, n=1)
-    raise ScenarioError(f"no scenario file or shipped scenario named '{text}'",
+    raise ScenarioError(f"no scenario file or shipped scenario named '{clip(text)}'",
                         allowed=", ".join(names) or "(no shipped scenarios)",
                         hint=f"did you mean '{close[0]}'?" if close else None)
