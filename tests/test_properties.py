@@ -77,6 +77,7 @@ def test_mining_and_hpc_megawatts_never_exceed_the_contracted_power(seed, sander
     used = c["mining_mw"].values.astype(np.float64) + c["hpc_mw_gross"].values
     assert used.max() <= power * (1 + 1e-6), (used.max(), power)  # float32 storage: 7 digits
     assert c["mining_mw"].values.min() >= 0.0 and c["hpc_mw_gross"].values.min() >= 0.0
+    assert not c["mining_mw"].values[c["curtailed"].values == 1.0].any()  # a curtailed fleet draws nothing
 
 
 @settings(max_examples=6, deadline=None, derandomize=True)

@@ -286,7 +286,8 @@ def run_company(market: MarketPaths, params: CompanyParams,
         mining_multiple=vp.mining_multiple, hpc_multiple=vp.hpc_multiple)
     issued = np.zeros(n)
     issued[rerun] = b.shares_issued[rerun].sum(axis=1)  # whole rows: the same summation order
-    diluted = basic[:, 0] + new_shares[:, -1] + issued
+    issued += new_shares[:, -1]  # and the notes' conversion shares (net of the capped call)
+    diluted = basic[:, 0] + issued
     # Cash short with no raise possible. With raises allowed that means the equity was worth
     # nothing when money was needed: the path defaults and, by limited liability, the shares
     # are worth zero from then on. With raises switched off the path fails visibly (NaN).
@@ -304,7 +305,8 @@ def run_company(market: MarketPaths, params: CompanyParams,
     fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], sga, capex,
                                    interest)
     return CompanyPaths(
-        company_hashrate=fr.company_hashrate, mining_mw=fr.mining_mw, hpc_mw_it=now["hpc_mw_it"],
+        company_hashrate=fr.company_hashrate, mining_mw=fr.mining_mw * (1.0 - fr.curtailed),
+        hpc_mw_it=now["hpc_mw_it"],
         hpc_mw_gross=now["off_mw"], curtailed=fr.curtailed, btc_mined=fr.btc_mined,
         mining_revenue=fr.mining_revenue, power_cost=fr.power_cost, mining_margin=fr.mining_margin,
         site_opex=fr.site_opex, sga=sga, hpc_revenue=now["rent"], hpc_noi=now["noi"], capex=capex,

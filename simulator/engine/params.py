@@ -132,7 +132,7 @@ class CompanyPaths:
     """Every company output. [P, T] series, [P] values, [P, S] per site, [P, D] per note."""
 
     company_hashrate: np.ndarray  #: [EH/s]
-    mining_mw: np.ndarray  #: [MW]
+    mining_mw: np.ndarray  #: drawn, 0 in curtailed months [MW]
     hpc_mw_it: np.ndarray  #: [MW]
     hpc_mw_gross: np.ndarray  #: gross MW out of mining for HPC (build, lease, downtime) [MW]
     curtailed: np.ndarray  #: [1]
@@ -160,7 +160,7 @@ class CompanyPaths:
     net_debt: np.ndarray  #: [USD]
     pv_equity_raised: np.ndarray  #: [USD]
     diluted_shares: np.ndarray  #: [shares]
-    shares_issued: np.ndarray  #: by equity raises [shares]
+    shares_issued: np.ndarray  #: by conversion (net of the capped call) and equity raises [shares]
     path_failed: np.ndarray  #: bool
     value_per_share_forward: np.ndarray  #: [P, forward_years] [USD/share]
     converted: np.ndarray  #: [P, D] bool (all-False column for straight debt)
