@@ -226,7 +226,8 @@ def test_bootstrap_rescales_to_target_vol(history):
                                                  "(expected YYYY-MM-DD)"),
     ("date,close\n2024-01-31,1\n,2\n", "{p}:3: date: cannot parse '' (expected YYYY-MM-DD)"),
     ("date,close\n2024-01-31,1\n2024-02-29,abc\n", "{p}:3: close: not a number (got 'abc')"),
-    ("date,close\n2024-01-31,1\n2024-02-29,-5\n", "{p}:3: close: must be a positive number (got -5)"),
+    ("date,close\n2024-01-31,1\n2024-02-29,-5\n", "{p}:3: close on 2024-02-29: must be a positive, "
+                                                  "finite number (got -5)"),
     ("date,close\n2024-01-31\n", "{p}:2: expected 2 columns (got 1)"),
     ("date,close\n" + "".join(f"2024-{m:02d}-28,{m}\n" for m in range(1, 13)),
      "{p}: only 12 month(s) of closes; need at least 13 (12 monthly returns)"),

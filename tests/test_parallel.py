@@ -174,7 +174,7 @@ def test_bootstrap_history_is_read_once_and_workers_need_no_copy(base12, client,
     returns = np.random.default_rng(5).normal(0.01, 0.15, 60)
     calls = []
 
-    def read(path):
+    def read(path, **_options):
         calls.append(path)
         return returns
 
