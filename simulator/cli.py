@@ -225,7 +225,10 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     from simulator.analysis.compare import compare
     from simulator.report.compare_report import write_compare
 
-    result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution)
+    from simulator.run.execute import local_processes
+
+    result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution,
+                     processes=local_processes())
     path = write_compare(result, output)
     for label, s in zip(result["labels"], result["summaries"], strict=True):
         click.echo(f"{label:<24} median ${s['median']:8.2f}  (SE {s['median_se']:.2f})")
