@@ -351,18 +351,10 @@ def test_bad_input(row, tmp_path, request):
 # ------------------------------------------------------------------ fixtures
 
 @pytest.fixture(scope="module")
-def short_file(tmp_path_factory) -> Path:
-    """The base case over 12 months (forward value at year 1 only), as a scenario file."""
-    path = tmp_path_factory.mktemp("scenario") / "short.yaml"
-    path.write_text(SHORT.format(base=BASE), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def saved_run(short_file, tmp_path_factory) -> Path:
+def saved_run(short, tmp_path_factory) -> Path:
     """A saved run of the short scenario (200 paths, no report), for export."""
     out = tmp_path_factory.mktemp("saved")
-    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--no-report",
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--no-report",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
@@ -424,7 +416,7 @@ def test_an_io_error_on_sync_is_an_error(saved_run, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short_file, tmp_path, monkeypatch):
+def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     for name in ("results.nc", "report.html"):
@@ -434,7 +426,7 @@ def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short_file, tmp_pat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("simulator.cube.write", full)
-    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert result.stderr == (f"{out / 'results.nc'}: cannot write the file (No space left on "
                              "device); the previous file, if any, is as it was\n")
@@ -442,7 +434,7 @@ def test_a_full_disk_during_a_run_keeps_the_previous_outputs(short_file, tmp_pat
         "results.nc": b"previous", "report.html": b"previous"}
 
 
-def test_temporaries_of_a_killed_run_are_removed_by_the_next(short_file, tmp_path):
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(short, tmp_path):
     """A run killed with SIGKILL leaves ``.NAME.PID.xxxx.tmp``; the next run in that
     directory removes it, and leaves the temporaries of a live process alone."""
     out = tmp_path / "out"
@@ -453,7 +445,7 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(short_file, tmp_pat
     live = out / f".report.html.{os.getpid()}.w0rk1n.tmp"
     dead.write_bytes(b"half a file")
     live.write_bytes(b"being written")
-    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "200", "--no-report",
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--no-report",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert not dead.exists()
@@ -477,9 +469,9 @@ def test_any_source_text_runs_and_is_shown_escaped(source, tmp_path):
     assert "<script" not in html
 
 
-def test_two_paths_run_end_to_end_with_a_report(short_file, tmp_path):
+def test_two_paths_run_end_to_end_with_a_report(short, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", str(short_file), "--paths", "2", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("short: 2 paths, ")
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.nc"]

@@ -48,7 +48,7 @@ def test_first_month_mining_matches_hand_arithmetic():
         "network.model.efficiency_improvement_per_year": 0.08, "company.fleet.realisation": 0.92,
         "company.power.price_usd_per_mwh": 56.0, "company.fleet.deployments.0.date": 2.0,
     }
-    cube = simulate(scenario, paths=1, overrides=fixed)
+    cube = simulate(scenario, paths=2, overrides=fixed)
     # December 2025: 31 days; the deployment lands in month 2, so 50 EH/s hash in month 0.
     h0 = 1069.0
     hashrate = float(cube["network_hashrate"].values[0, 0])

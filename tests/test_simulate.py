@@ -159,3 +159,14 @@ def test_bootstrap_run_records_its_history_file_hash(base12, tmp_path):
     cube = simulate(type(base12).model_validate(data), paths=1_024, seed=2)
     assert cube.attrs["history_sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert "history_sha256" not in simulate(base12, paths=1_024, seed=2).attrs
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"paths": 1}, r"paths must be 2 to 100,000,000 \(got 1\)"),
+    ({"paths": 2, "seed": -1}, r"seed must be 0 to 2\*\*63 - 1 \(got -1\)"),
+    ({"paths": 2, "seed": 2**64}, r"seed must be 0 to 2\*\*63 - 1 \(got 18446744073709551616\)"),
+])
+def test_simulate_refuses_what_the_schema_refuses(base12, kwargs, message):
+    """Called from Python, as from the command line: a clear error before any work."""
+    with pytest.raises(RunError, match=message):
+        simulate(base12, **kwargs)

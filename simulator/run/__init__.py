@@ -109,8 +109,8 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     Raises
     ------
     RunError
-        For ``precision`` with ``paths``, a non-positive ``precision`` or ``max_paths``, or a
-        failure on the Dask cluster.
+        For ``paths`` or ``seed`` outside the bounds of :mod:`simulator.limits`, ``precision``
+        with ``paths``, a non-positive ``precision`` or ``max_paths``, or a failed chunk.
 
     Notes
     -----
@@ -136,9 +136,9 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         scenario_yaml = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, indent=1)
         scenario_sha256 = hashlib.sha256(scenario_yaml.encode()).hexdigest()
     sim = scenario.simulation
-    _check_precision(paths, precision, max_paths)
-    planned = (sim.paths if paths is None else int(paths)) if precision is None else int(max_paths)
     seed = sim.seed if seed is None else int(seed)
+    _check_settings(None if paths is None else int(paths), seed, precision, max_paths)
+    planned = (sim.paths if paths is None else int(paths)) if precision is None else int(max_paths)
     sampling = sim.sampling if sampling is None else sampling
     store = sim.store_paths if store_paths is None else int(store_paths)
     dists = sampled_dists(scenario)
@@ -179,7 +179,15 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
                     inputs=inputs, manifest=manifest, summary=reduced.summary)
 
 
-def _check_precision(paths: int | None, precision: float | None, max_paths: int) -> None:
+def _check_settings(paths: int | None, seed: int, precision: float | None, max_paths: int) -> None:
+    """The bounds the schema and the command line enforce, for callers of :func:`simulate`."""
+    from simulator.limits import PATHS_MAX, PATHS_MIN, SEED_MAX, SEED_MIN
+
+    if paths is not None and not PATHS_MIN <= paths <= PATHS_MAX:
+        raise RunError(f"paths must be {PATHS_MIN:,} to {PATHS_MAX:,} (got {paths:,}): a standard "
+                       "error needs two paths")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise RunError(f"seed must be {SEED_MIN} to 2**63 - 1 (got {seed})")
     if precision is None:
         return
     if paths is not None:
