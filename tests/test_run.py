@@ -120,7 +120,9 @@ def test_a_failing_report_fails_the_run_and_keeps_the_previous_outputs(short, tm
     out.mkdir()
     for name, data in previous.items():
         (out / name).write_bytes(data)
-    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--out", str(out)])
+    # --processes 1 draws the report in this process, where the patch applies.
+    result = CliRunner().invoke(cli, ["run", str(short), "--paths", "200", "--processes", "1",
+                                      "--out", str(out)])
     assert result.exit_code == RunError.exit_code
     assert result.stderr == "report: the template is broken\n"
     assert {p.name: p.read_bytes() for p in out.iterdir()} == previous
@@ -177,3 +179,24 @@ def test_a_bad_out_is_refused_before_anything_is_simulated(short, tmp_path, monk
     assert result.exit_code == 2
     assert result.stderr == f"{blocker / 'sub'}: {blocker} is not a directory, so the output directory cannot be created\n"
     assert blocker.read_text() == "x"
+
+
+def test_the_drawing_process_sends_back_the_html_or_the_error():
+    """The report drawn in a process of its own: the same HTML as in this process, and a
+    failure there comes back as a RunError that says what happened."""
+    from synthetic import synthetic_cube
+
+    from simulator.errors import RunError
+    from simulator.report import outputs
+    from simulator.report.run_report import render_report
+
+    cube = synthetic_cube(paths=300, months=24)
+    cube.attrs["created"] = "2026-12-07T00:00:00+00:00"
+    with outputs._ProcessDrawer() as drawer:
+        drawer.submit(cube, {})
+        html = drawer.result()
+    assert html == render_report(cube)
+    with outputs._ProcessDrawer() as drawer:
+        drawer.submit(cube.drop_vars("value_per_share"), {})
+        with pytest.raises(RunError, match=r"^report: KeyError: "):
+            drawer.result()

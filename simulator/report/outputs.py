@@ -105,7 +105,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
     on ``chunk_paths`` or on where the chunks run.
     """
     from simulator.run import DEFAULT_MAX_PATHS, simulate
-    from simulator.run.execute import dask_client, local_executor, local_processes, pool_processes
+    from simulator.run.execute import dask_client, local_executor, pool_processes
     from simulator.scenario import load
 
     started = time.perf_counter()
@@ -120,19 +120,23 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
         _check_same_scenario(results_path, loaded.path)
     remove_stale_temporaries(out_dir)
     max_paths = DEFAULT_MAX_PATHS if max_paths is None else max_paths
-    with _terminate_as_exit():
+    with _terminate_as_exit(), contextlib.ExitStack() as stack:
+        # The report's drawer starts now, so it imports matplotlib while the run simulates.
+        drawer = None
+        if report:
+            drawer = stack.enter_context(_ThreadDrawer() if processes == 1 else _ProcessDrawer())
         main_progress, analysis_progress = _phases(progress, loaded.scenario if drivers else None)
         analysis: dict[str, Any] = {}
-        with contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as running:
             pool, pooled = None, None
             if client is None and workers is None and scheduler is None:
                 # The pool starts now, so its workers import the engine while this process does.
                 planned = max_paths if precision is not None else (paths or loaded.scenario.simulation.paths)
-                pooled = pool_processes(planned, processes or local_processes())
-                pool = stack.enter_context(local_executor(pooled))
+                pooled = pool_processes(planned) if processes is None else processes
+                pool = running.enter_context(local_executor(pooled))
             elif client is None:
-                client = stack.enter_context(dask_client(workers=workers, scheduler=scheduler,
-                                                         timeout=scheduler_timeout))
+                client = running.enter_context(dask_client(workers=workers, scheduler=scheduler,
+                                                           timeout=scheduler_timeout))
             cube = simulate(loaded.scenario, paths, seed, sampling, chunk_paths=chunk_paths,
                             store_paths=store_paths, client=client, progress=main_progress,
                             precision=precision, processes=pooled, executor=pool, max_paths=max_paths,
@@ -145,7 +149,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                     progress=analysis_progress)
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
         cube.attrs["scenario_file"] = str(Path(loaded.path).resolve())
-        _write_outputs(cube, results_path, report_path, analysis, started)
+        _write_outputs(cube, results_path, report_path, analysis, started, drawer)
     return RunResult(cube, out_dir, results_path, report_path, analysis)
 
 
@@ -186,58 +190,147 @@ def _terminate_as_exit() -> Iterator[None]:
 
 
 def _write_outputs(cube: Any, results_path: Path, report_path: Path | None,
-                   analysis: dict[str, Any], started: float) -> None:
+                   analysis: dict[str, Any], started: float, drawer: Any) -> None:
     """Write results.nc and report.html into temporary files; rename both once both exist.
 
-    The report is drawn in a thread while this one writes results.nc: much of the write is
-    compression in HDF5's C code, which lets the drawing run beside it (about a quarter off
-    the two together on two cores). Only this thread touches files, so an interrupt stops the
-    run here at once: the drawing thread holds nothing but memory and is left to end with the
-    process.
+    The report is drawn by ``drawer`` (another process, or a thread of this one) while this
+    thread writes results.nc. Only this thread touches files, so an interrupt stops the run
+    here at once, and the drawer, which holds nothing but memory, is stopped on the way out.
     """
     from simulator.cube import write
 
     with atomic_path(results_path) as tmp_results, \
             (atomic_path(report_path) if report_path else contextlib.nullcontext()) as tmp_report:
-        drawing = None
         if tmp_report is not None:
-            from simulator.report.run_report import render_report
-
             cube.attrs["wall_seconds"] = round(time.perf_counter() - started, 3)
-            drawing = _Background(render_report, cube, **analysis)
+            drawer.submit(cube, analysis)
         with writing(results_path):
             write(cube, tmp_results)
-        if drawing is not None:
-            html = drawing.result()
+        if tmp_report is not None:
+            html = drawer.result()
             with writing(report_path):  # each write names its own file if the disk fails it
                 tmp_report.write_text(html, encoding="utf-8")
 
 
-class _Background:
-    """``fn(*args, **kwargs)`` in a daemon thread; :meth:`result` waits and returns or raises.
+REPORT_MODULES = ("matplotlib", "jinja2", "simulator.report.run_report")
+"""What drawing the report imports: the drawing process imports it while the run simulates."""
 
-    A daemon thread, so that an interrupted run need not wait for it to finish: it must then
-    hold nothing but memory (no files, no locks shared with the caller).
+
+class _ThreadDrawer(contextlib.AbstractContextManager):
+    """Draws the report in a daemon thread of this process (``--processes 1``).
+
+    A daemon thread, so that an interrupted run need not wait for it: it holds nothing but
+    memory. Drawing is mostly Python, so it shares the core with the write (HDF5 compresses
+    in C and lets it run now and then).
     """
 
-    def __init__(self, fn: Any, /, *args: Any, **kwargs: Any) -> None:
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
         self._value: Any = None
         self._error: BaseException | None = None
 
+    def submit(self, cube: Any, analysis: dict[str, Any]) -> None:
         def target() -> None:
+            from simulator.report.run_report import render_report
+
             try:
-                self._value = fn(*args, **kwargs)
+                self._value = render_report(cube, **analysis)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
                 self._error = exc
 
         self._thread = threading.Thread(target=target, name="minersim-report", daemon=True)
         self._thread.start()
 
-    def result(self) -> Any:
+    def result(self) -> str:
+        assert self._thread is not None
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self._value
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class _ProcessDrawer(contextlib.AbstractContextManager):
+    """Draws the report in a process of its own, started before the run simulates.
+
+    The process comes from :func:`simulator.run.execute.local_context` (a forkserver that
+    imports :data:`REPORT_MODULES`), imports what drawing needs while the run simulates, then
+    waits for the cube on a pipe and sends back the HTML. Starting it blocks until the
+    forkserver has imported, so a thread starts it. On the way out it is terminated if still
+    running: it holds nothing but memory.
+    """
+
+    def __init__(self) -> None:
+        from simulator.run.execute import local_context
+
+        context = local_context(REPORT_MODULES)
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_draw_in_child, args=(child,), name="minersim-report",
+                                        daemon=True)
+        self._starter = threading.Thread(target=self._process.start, name="minersim-report-start",
+                                         daemon=True)
+        self._starter.start()
+        self._child = child
+
+    def submit(self, cube: Any, analysis: dict[str, Any]) -> None:
+        """Hand the cube over from a thread: the pipe takes it as fast as the child reads,
+        and this thread has results.nc to write meanwhile."""
+        def send() -> None:
+            self._starter.join()
+            self._child.close()  # the child holds its own end now
+            try:
+                self._conn.send((cube, analysis))
+            except OSError as exc:  # the child is gone: result() says so
+                self._send_error = exc
+
+        self._send_error: OSError | None = None
+        self._sender = threading.Thread(target=send, name="minersim-report-send", daemon=True)
+        self._sender.start()
+
+    def result(self) -> str:
+        self._sender.join()
+        try:
+            if self._send_error is not None:
+                raise EOFError
+            status, value = self._conn.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode
+            raise RunError(f"report: the drawing process died (exit status {code}); rerun with "
+                           "--processes 1 to draw it in this process") from None
+        if status != "ok":
+            raise RunError(value)
+        return value
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._starter.is_alive():
+            return  # not started yet: it will find the pipe closed and exit
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=5)
+        self._conn.close()
+
+
+def _draw_in_child(conn: Any) -> None:
+    """The drawing process: import, wait for (cube, analysis), send back ("ok", html) or ("error", message)."""
+    import signal as signal_
+
+    from simulator.errors import MinersimError
+
+    signal_.signal(signal_.SIGINT, signal_.SIG_IGN)  # Ctrl-C is the run's own process's to handle
+    from simulator.report.run_report import render_report
+
+    try:
+        cube, analysis = conn.recv()
+    except (EOFError, OSError):
+        return  # the run ended before it needed a report
+    try:
+        conn.send(("ok", render_report(cube, **analysis)))
+    except MinersimError as exc:
+        conn.send(("error", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported by the run's own process
+        conn.send(("error", f"report: {type(exc).__name__}: {exc}"))
 
 
 def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, Progress | None]:
