@@ -148,7 +148,8 @@ def scenarios() -> None:
 @click.option("--max-paths", type=_PATHS, default=1_000_000, show_default=True,
               help="Path cap for --precision.")
 @click.option("--processes", type=click.IntRange(min=1), metavar="N",
-              help="Local worker processes (default: one per core; 1 runs every chunk in this process).")
+              help="Local processes: chunks on a pool of N, the report in a process of its own "
+              "(default: the pool from 32,768 paths, one per core; 1 keeps everything in this process).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Run on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://host:8786).")
