@@ -8,6 +8,8 @@ matures in month 18 (conversion $30, capped call to $33). No engine code is call
 expected numbers.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -177,3 +179,18 @@ def test_forward_value_year_one(out):
     debt = 100 * M  # the note is still outstanding at month 11
     expected = (5 * ebitda + 10 * noi + btc + cash - debt) / (100 * M)
     assert out.value_per_share_forward[0, 0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("mines, sign, mw", [
+    (False, -1, 900.0),   # greenfield, never built: adds nothing; 50 EH/s would need 1,000 MW
+    (True, -1, 900.0),    # a mining site that never converts is inside the 900 MW already
+    (True, 6, 700.0),     # a mining site converting from month 6 takes its 200 MW away
+    (False, 6, 900.0),    # a greenfield site being built takes nothing from mining
+])
+def test_the_mining_budget_counts_only_energised_mining_sites(mines, sign, mw):
+    p = params()
+    site = dataclasses.replace(p.sites[0], sign_month=np.array([sign]), mines_until_conversion=mines)
+    fleet = dataclasses.replace(p.fleet, contracted_mw=900.0)
+    out = run(dataclasses.replace(p, sites=(site,), fleet=fleet))
+    assert out.mining_mw[0, 0] == pytest.approx(900.0)
+    assert out.mining_mw[0, 12] == pytest.approx(mw)

@@ -66,8 +66,8 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
     ``land_at_horizon`` the powered land of sites still unsigned at the horizon [USD].
     """
     ext = months + MONTHS_AHEAD
-    keys = ("off_mw", "hpc_mw_it", "rent", "noi", "capex", "draws", "interest", "principal",
-            "balance", "value")
+    keys = ("off_mw", "mining_budget_mw", "hpc_mw_it", "rent", "noi", "capex", "draws", "interest",
+            "principal", "balance", "value")
     tot: dict[str, np.ndarray] = {}
 
     def add(key, a):
@@ -92,6 +92,13 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
             u_renewal=shocks[f"renewal_{s.name}"][:, :ext])
         for k in ("off_mw", "hpc_mw_it", "rent", "noi", "capex"):
             add(k, getattr(r, k))
+        # What the site does to the MW the fleet may draw: a mining site loses the MW it
+        # builds, leases or holds down; a greenfield site adds its MW only once built and
+        # reverted to mining (domain.md, "Sites").
+        if s.mines_until_conversion:
+            add("mining_budget_mw", -r.off_mw)
+        else:
+            add("mining_budget_mw", (r.state == sites.REVERTED) * _per_path(s.gross_mw, n)[:, None])
         sign_p = _per_path(s.sign_month, n, np.int64)
         add("value", valuation.site_value(
             r.noi, r.capex, sign_p, r.build_end_month, months=months, rate=vp.hpc_discount_rate,
@@ -216,7 +223,7 @@ def run_company(market: MarketPaths, params: CompanyParams,
         fp.hashrate_ehs, fp.j_per_th,
         [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
         months)
-    available = _per_path(fp.contracted_mw, n)[:, None] - now["off_mw"]
+    available = _per_path(fp.contracted_mw, n)[:, None] + now["mining_budget_mw"]
     fr = fleet.operate(
         planned, fleet_j, available, network_hashrate=market.network_hashrate,
         blocks=market.blocks, subsidy=market.subsidy, fees_per_block=market.fees_per_block,

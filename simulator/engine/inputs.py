@@ -164,6 +164,7 @@ def site_params(scenario, inputs, draws) -> tuple[SiteParams, ...]:
                                           lease.tenant_default_probability_annual), np.float64)
         out.append(SiteParams(
             name=site.name, gross_mw=gross, sign_month=sign, build_months=build,
+            mines_until_conversion=site.mining_until_conversion,
             lease_rate_usd_per_kw_month=value(inputs, f"{lk}.rate_usd_per_kw_month", lease.rate_usd_per_kw_month),
             escalator=value(inputs, f"{lk}.escalator", lease.escalator),
             term_years=value(inputs, f"{lk}.term_years", lease.term_years),
@@ -195,11 +196,9 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
                                       capex_usd_per_th=value(inputs, f"{dk}.capex_usd_per_th", d.capex_usd_per_th)))
     h0 = value(inputs, "company.fleet.hashrate_ehs", fl.hashrate_ehs)
     j0 = value(inputs, "company.fleet.efficiency_j_per_th", fl.efficiency_j_per_th)
-    # Greenfield sites never were part of the mining footprint: their MW come on top of it.
+    # Greenfield sites are not part of the mining footprint: chain.run_company adds their MW
+    # to the mining budget only once built and reverted to mining.
     contracted = np.asarray(value(inputs, "company.power.contracted_mw", pw.contracted_mw), np.float64)
-    for s, p in zip(scenario.sites, sites_params):
-        if not s.mining_until_conversion:
-            contracted = contracted + np.asarray(p.gross_mw, np.float64)
     fleet_params = FleetParams(
         hashrate_ehs=h0, j_per_th=j0, contracted_mw=contracted, realisation=value(inputs, "company.fleet.realisation", fl.realisation),
         power_price_usd_per_mwh=value(inputs, "company.power.price_usd_per_mwh", pw.price_usd_per_mwh),

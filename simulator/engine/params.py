@@ -47,7 +47,7 @@ class Deployment:
 class FleetParams:
     hashrate_ehs: Num  #: operating fleet at month 0 [EH/s] (C-O1)
     j_per_th: Num  #: its efficiency [J/TH] (C-O3)
-    contracted_mw: Num  #: total power contracted, mining + HPC sites [MW]
+    contracted_mw: Num  #: energised MW of the mining footprint, its mining sites included [MW] (C-O6)
     realisation: Num  #: uptime x (1 - pool fee) [1] (CHK-2)
     power_price_usd_per_mwh: Num  #: all-in [USD/MWh] (C-F11, C-F12)
     site_opex_usd_per_mw_month: Num = 0.0  #: on MW allocated to mining [USD/MW-month]
@@ -78,6 +78,10 @@ class SiteParams:
     relet_rate_usd_per_kw_month: Num | None = None  #: None: revert to mining after default
     renewal_probability: Num = 0.0  #: [1]
     land_value_usd: Num = 0.0  #: powered land while unsigned; 0 for a site that mines [USD] (V-M8)
+    mines_until_conversion: bool = True
+    """A site of the mining footprint (its MW are in ``contracted_mw`` and mine until the build
+    starts), or a greenfield site (False): not energised, it adds nothing to the mining budget
+    unless it is built and then reverts to mining after a tenant default."""
 
 
 @dataclass(frozen=True, slots=True)
