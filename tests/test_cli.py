@@ -86,8 +86,7 @@ def _as_json(data):
     (["run"], 2, "stderr", "Missing argument"),
 ])
 def test_console_command_keeps_exit_status_and_flushes_output(args, status, stream, text):
-    """``main`` leaves with os._exit (no interpreter teardown): the status and the output
-    must still come through a pipe."""
+    """Through a pipe, as a script or CI sees it: the exit status, the output, no traceback."""
     done = subprocess.run([sys.executable, "-m", "simulator", *args], check=False, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == status, done.stderr
