@@ -194,3 +194,20 @@ def test_the_mining_budget_counts_only_energised_mining_sites(mines, sign, mw):
     out = run(dataclasses.replace(p, sites=(site,), fleet=fleet))
     assert out.mining_mw[0, 0] == pytest.approx(900.0)
     assert out.mining_mw[0, 12] == pytest.approx(mw)
+
+
+def test_machines_displaced_by_the_conversion_move_at_a_cost_and_downtime():
+    """The site's 200 MW leave mining in month 6: 1,000 of 1,100 MW were installed, so 181.8 MW
+    of machines sat on them; 81.8 MW of spare capacity remains, so 81.8 MW move ($25k/MW, one
+    month offline) and 100 MW retire (the 900 MW cap, as without relocation)."""
+    p = params()
+    moving = dataclasses.replace(p, fleet=dataclasses.replace(
+        p.fleet, relocation_usd_per_mw=25_000.0, relocation_downtime_months=1))
+    base, moved = run(p), run(moving)
+    displaced = 200.0 * 1000.0 / 1100.0
+    relocated = 900.0 - (1000.0 - displaced)
+    assert moved.mining_mw[0, 4] == pytest.approx(1000.0)  # month 5 is curtailed
+    assert moved.mining_mw[0, 6] == pytest.approx(900.0 - relocated)
+    assert moved.mining_mw[0, 7] == base.mining_mw[0, 7] == pytest.approx(900.0)
+    assert moved.capex[0, 6] - base.capex[0, 6] == pytest.approx(relocated * 25_000.0)
+    assert moved.btc_mined[0, 6] == pytest.approx(base.btc_mined[0, 6] * (900.0 - relocated) / 900.0)

@@ -90,3 +90,26 @@ def test_sga_steps_yearly():
     s = fleet.sga_schedule(1000.0, 0.1, 25)
     assert s[0, 11] == 1000.0 and s[0, 12] == pytest.approx(1100.0)
     assert s[0, 24] == pytest.approx(1210.0)
+
+
+def test_displaced_machines_move_into_spare_capacity_and_the_rest_retire():
+    """1,000 MW budget, a 900 MW fleet; 200 MW leave mining in month 2. The 180 MW of machines
+    on them (900 of 1,000 MW installed) find 80 MW spare: 80 move and are offline for two
+    months, 100 retire."""
+    budget = np.array([[1000.0, 1000.0, 800.0, 800.0, 800.0]])
+    moved, offline = fleet.displacement(budget, np.full((1, 5), 900.0), 1000.0, 2)
+    np.testing.assert_allclose(moved, [[0, 0, 80, 0, 0]])
+    np.testing.assert_allclose(offline, [[0, 0, 80, 80, 0]])
+    ones = np.ones((1, 5))
+    r = fleet.operate(np.full((1, 5), 900.0 / 20.0), 20.0 * ones, budget, network_hashrate=1000.0 * ones,
+                      blocks=4320.0 * ones, subsidy=3.125 * ones, fees_per_block=0.0 * ones,
+                      btc_price=1e5 * ones, hashprice=1e3 * ones, days=np.full(5, 30.0),
+                      realisation=1.0, power_price_usd_per_mwh=50.0, site_opex_usd_per_mw_month=0.0,
+                      offline_mw=offline)
+    np.testing.assert_allclose(r.mining_mw, [[900, 900, 720, 720, 800]])
+
+
+def test_no_displacement_without_a_fall_in_the_budget():
+    budget = np.array([[800.0, 900.0, 900.0]])
+    moved, offline = fleet.displacement(budget, np.full((1, 3), 850.0), 800.0, 3)
+    assert not moved.any() and not offline.any()

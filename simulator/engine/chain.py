@@ -224,12 +224,17 @@ def run_company(market: MarketPaths, params: CompanyParams,
         [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
         months)
     available = _per_path(fp.contracted_mw, n)[:, None] + now["mining_budget_mw"]
+    offline = None
+    if fp.relocation_downtime_months > 0 or np.any(np.asarray(fp.relocation_usd_per_mw) > 0):
+        moved, offline = fleet.displacement(available, planned * fleet_j, fp.contracted_mw,
+                                            int(fp.relocation_downtime_months))
+        fleet_capex = fleet_capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
     fr = fleet.operate(
         planned, fleet_j, available, network_hashrate=market.network_hashrate,
         blocks=market.blocks, subsidy=market.subsidy, fees_per_block=market.fees_per_block,
         btc_price=market.btc_price, hashprice=market.hashprice, days=market.days,
         realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month)
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=offline)
     sga = np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
                           (n, months))
     ebitda = fr.mining_margin - fr.site_opex

@@ -123,9 +123,59 @@ class FleetResult:
     site_opex: np.ndarray  #: [USD/month]
 
 
+def displacement(budget_mw, planned_mw, contracted_mw, downtime_months: int):
+    """Machines moved when MW leave mining, and the MW offline while they move.
+
+    Parameters
+    ----------
+    budget_mw : ndarray [P, T]
+        MW the fleet may draw each month [MW].
+    planned_mw : ndarray [P or 1, T]
+        Power of the planned fleet [MW].
+    contracted_mw : float or ndarray [P]
+        The budget before month 0 [MW].
+    downtime_months : int
+        Months a moved machine is offline [month].
+
+    Returns
+    -------
+    moved : ndarray [P, T]
+        MW of machines moved into spare capacity in each month [MW].
+    offline : ndarray [P, T]
+        MW of moved machines not yet running again [MW].
+
+    Notes
+    -----
+    When the budget falls from ``B_{t-1}`` to ``B_t``, the machines installed on the MW that
+    leave are ``D_t = (B_{t-1} - B_t) x I_{t-1} / B_{t-1}``, with ``I_{t-1} = min(planned,
+    B_{t-1})`` installed and spread evenly over the budget. They move into the spare capacity
+    left, ``B_t - (I_{t-1} - D_t)``, as far as it goes (``moved``); the rest are retired (the
+    cap ``min(planned, B_t)`` in :func:`operate` drops them). A moved machine is offline for
+    ``downtime_months`` months from the month it moves.
+    """
+    n, months = budget_mw.shape
+    planned = np.broadcast_to(planned_mw, (n, months))
+    before = np.empty((n, months))
+    before[:, 0] = np.broadcast_to(np.asarray(contracted_mw, np.float64), (n,))
+    before[:, 1:] = budget_mw[:, :-1]
+    np.maximum(before, 0.0, out=before)
+    planned_before = np.concatenate([planned[:, :1], planned[:, :-1]], axis=1)
+    installed = np.minimum(planned_before, before)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(before > 0.0, installed / before, 0.0)
+    displaced = np.maximum(before - budget_mw, 0.0) * share
+    spare = np.maximum(budget_mw, 0.0) - (installed - displaced)
+    moved = np.clip(np.minimum(displaced, spare), 0.0, None)
+    running_total = np.cumsum(moved, axis=1)
+    offline = running_total.copy()
+    if downtime_months < months:
+        offline[:, downtime_months:] -= running_total[:, :months - downtime_months]
+    return moved, offline
+
+
 def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, subsidy,
             fees_per_block, btc_price, hashprice, days, realisation, power_price_usd_per_mwh,
-            site_opex_usd_per_mw_month) -> FleetResult:
+            site_opex_usd_per_mw_month, offline_mw=None) -> FleetResult:
     """Run the fleet for every month and path.
 
     Parameters
@@ -143,6 +193,8 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
     realisation : float or ndarray [P]
         Uptime x (1 - pool fee) [1].
     power_price_usd_per_mwh, site_opex_usd_per_mw_month : float or ndarray [P]
+    offline_mw : ndarray [P, T], optional
+        MW of machines being moved (:func:`displacement`): installed but not running [MW].
 
     Returns
     -------
@@ -150,7 +202,7 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
 
     Notes
     -----
-    ``H = min(planned, available_mw / J/TH)``; ``MW = H x J/TH`` (CHK-4).
+    ``H = min(planned, available_mw / J/TH) - offline_mw / J/TH``; ``MW = H x J/TH`` (CHK-4).
     The fleet is off for the whole month when ``hashprice < breakeven_hashprice`` (strictly:
     at breakeven it runs). ``BTC = H / H_net x blocks x (subsidy + fees) x realisation``
     while on (CHK-2). ``power = MW x 24 x days x USD/MWh`` while on; site opex is paid on
@@ -159,6 +211,9 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
     price = _col(power_price_usd_per_mwh)
     hashrate = np.maximum(available_mw, 0.0) / fleet_j_per_th
     np.minimum(hashrate, planned, out=hashrate)
+    if offline_mw is not None:
+        hashrate -= offline_mw / fleet_j_per_th
+        np.maximum(hashrate, 0.0, out=hashrate)
     mining_mw = hashrate * fleet_j_per_th
     running = hashprice >= breakeven_hashprice(fleet_j_per_th, price)
     curtailed = (~running).astype(np.float64)

@@ -205,7 +205,11 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
         site_opex_usd_per_mw_month=value(inputs, "company.power.site_opex_usd_per_mw_month",
                                           pw.site_opex_usd_per_mw_month),
         sga_usd_per_month=np.asarray(value(inputs, "company.sga_usd_m_per_year", co.sga_usd_m_per_year)) * 1e6 / 12,
-        deployments=tuple(deployments))
+        deployments=tuple(deployments),
+        **({} if fl.relocation is None else dict(
+            relocation_usd_per_mw=value(inputs, "company.fleet.relocation.cost_usd_per_mw",
+                                        fl.relocation.cost_usd_per_mw),
+            relocation_downtime_months=fl.relocation.downtime_months)))
     pol = co.treasury.policy
     treasury_params = TreasuryParams(
         btc_held0=value(inputs, "company.treasury.btc", co.treasury.btc), policy=pol.kind,

@@ -54,6 +54,8 @@ class FleetParams:
     sga_usd_per_month: Num = 0.0  #: [USD/month]
     sga_growth: Num = 0.0  #: annual step-up [1/yr]
     deployments: tuple[Deployment, ...] = ()
+    relocation_usd_per_mw: Num = 0.0  #: moving displaced machines to spare capacity [USD/MW]
+    relocation_downtime_months: int = 0  #: months a moved machine is offline [month]
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,12 +57,22 @@ class Renewal(_Model):
     capex_change_per_year: Num(gt=-1, le=1) = 0.0
 
 
+class Relocation(_Model):
+    """Machines on MW that leave mining (a site's build starts) move into spare energised
+    capacity at ``cost_usd_per_mw`` and are offline for ``downtime_months``; those that do
+    not fit are retired (domain.md, "Sites")."""
+
+    cost_usd_per_mw: NonNegative = 25_000.0
+    downtime_months: Annotated[int, Field(ge=0, le=24)] = 1
+
+
 class Fleet(_Model):
     hashrate_ehs: NonNegative = 50.0
     efficiency_j_per_th: Positive = 16.07
     deployments: list[Deployment] = []  # noqa: RUF012
     realisation: Num(gt=0, le=1) = 0.92
     renewal: Renewal | None = None
+    relocation: Relocation | None = None
 
 
 class Power(_Model):
