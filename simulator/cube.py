@@ -229,7 +229,9 @@ def _summary_variable(name: str, values: np.ndarray, sizes: Mapping[str, int]) -
 
 _COORD_ATTRS = {
     "path": {"long_name": "simulated path"},
-    "time": {"long_name": "month start"},
+    "time": {"long_name": "simulated month, labelled by its first day",
+             "comment": "flows (USD/month, BTC/month) are over the month; prices, balances "
+                        "(cash, BTC held, debt), block height and hashrate are at its end"},
     "site": {"long_name": "site name"},
     "horizon_year": {"long_name": "forward horizon", "units": "years"},
     "sample": {"long_name": "path id of the stored [path, time] sample"},
