@@ -225,7 +225,6 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     check_output_file(output)  # before minutes of simulation, not after
     from simulator.analysis.compare import compare
     from simulator.report.compare_report import write_compare
-
     from simulator.run.execute import local_processes
 
     result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution,

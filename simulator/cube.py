@@ -315,21 +315,6 @@ def _encoding(cube: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
-def read_attrs(path: str | Path) -> dict[str, Any]:
-    """The manifest attributes of a saved cube, without reading its variables.
-
-    Raises
-    ------
-    RunError
-        If ``path`` is not a readable netCDF4 file.
-    """
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return dict(ds.attrs)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: not a readable minersim cube (netCDF4): {exc}") from None
-
-
 def load(path: str | Path) -> xr.Dataset:
     """Read a saved cube fully into memory; the file is closed on return.
 

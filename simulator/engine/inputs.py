@@ -199,6 +199,7 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
     # Greenfield sites are not part of the mining footprint: chain.run_company adds their MW
     # to the mining budget only once built and reverted to mining.
     contracted = np.asarray(value(inputs, "company.power.contracted_mw", pw.contracted_mw), np.float64)
+    moving = fl.relocation  # None: displaced machines move at no cost or downtime
     fleet_params = FleetParams(
         hashrate_ehs=h0, j_per_th=j0, contracted_mw=contracted, realisation=value(inputs, "company.fleet.realisation", fl.realisation),
         power_price_usd_per_mwh=value(inputs, "company.power.price_usd_per_mwh", pw.price_usd_per_mwh),
@@ -206,10 +207,9 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
                                           pw.site_opex_usd_per_mw_month),
         sga_usd_per_month=np.asarray(value(inputs, "company.sga_usd_m_per_year", co.sga_usd_m_per_year)) * 1e6 / 12,
         deployments=tuple(deployments),
-        **({} if fl.relocation is None else dict(
-            relocation_usd_per_mw=value(inputs, "company.fleet.relocation.cost_usd_per_mw",
-                                        fl.relocation.cost_usd_per_mw),
-            relocation_downtime_months=fl.relocation.downtime_months)))
+        relocation_usd_per_mw=0.0 if moving is None else value(
+            inputs, "company.fleet.relocation.cost_usd_per_mw", moving.cost_usd_per_mw),
+        relocation_downtime_months=0 if moving is None else moving.downtime_months)
     pol = co.treasury.policy
     treasury_params = TreasuryParams(
         btc_held0=value(inputs, "company.treasury.btc", co.treasury.btc), policy=pol.kind,

@@ -249,7 +249,7 @@ class _ThreadDrawer(contextlib.AbstractContextManager):
         return self._value
 
     def __exit__(self, *exc: Any) -> None:
-        return None
+        """Nothing to stop: a daemon thread ends with the process."""
 
 
 class _ProcessDrawer(contextlib.AbstractContextManager):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator import __version__
 from simulator.errors import RunError

@@ -104,8 +104,9 @@ def local_executor(processes: int) -> Iterator[Executor]:
     there is none), so no process is forked with threads alive. The forkserver imports the
     engine (:data:`~simulator.run.plan.ENGINE_MODULES`) once, while this process goes on
     with its own imports; every worker starts from it with the engine loaded. Created before
-    the caller's heavy imports, the pool is ready when the first chunk is. On an exception, including KeyboardInterrupt, chunks not yet
-    started are cancelled and the call returns without waiting for them.
+    the caller's heavy imports, the pool is ready when the first chunk is. On an exception,
+    including KeyboardInterrupt, chunks not yet started are cancelled and the call returns
+    without waiting for them (but not before a worker being started exists).
     """
     if processes <= 1:
         yield InProcessExecutor()
@@ -210,14 +211,14 @@ class _Frontier:
     """Tracks the contiguous prefix of finished chunks and asks ``until`` as it advances."""
 
     def __init__(self, chunks: list[tuple[int, int]], until: Until | None) -> None:
+        from simulator.run.reduce import PRECISION_VARIABLE, Precision
+
         self.chunks = chunks
         self.until = until
         self.done: set[int] = set()
         self.next = 0
         self.paths = chunks[-1][1]
         self.stopped = False
-        from simulator.run.reduce import PRECISION_VARIABLE, Precision
-
         self.precision = Precision()
         self.variable = PRECISION_VARIABLE
 

@@ -13,9 +13,7 @@ import functools
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator.rng import BLOCK_PATHS, chunk_plan
 
