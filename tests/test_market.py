@@ -4,6 +4,7 @@ Statistical checks compare with closed forms and state their tolerance in standa
 """
 
 import calendar as pycal
+import copy
 import datetime as dt
 
 import numpy as np
@@ -360,3 +361,209 @@ def test_bootstrap_shock_uses_the_history_moments(history):
         with pytest.raises(ValueError, match="zero volatility"):
             market.bootstrap(S0, 6, {"u_block": np.zeros((2, 1))}, returns=np.full(20, level),
                              target_vol=0.5)
+
+
+# Pricing measure (risk_neutral). Moderate vols keep the 120-month lognormal's sample sd, and
+# so the standard error, trustworthy at 20,000 paths (ln-variance <= 2 over ten years).
+RATE = 0.04
+Q_CASES = [
+    ("gbm", dict(mu=0.3, sigma=0.45)),
+    ("merton", dict(mu=0.3, sigma=0.3, jump_intensity_per_year=1.0, jump_mean=-0.1, jump_sd=0.15)),
+    ("regime", dict(mu=(0.6, -0.5), sigma=(0.3, 0.6), p_stay=(0.9, 0.8))),
+]
+Q_MONTHS = (0, 11, 59, 119)
+
+
+def _discounted_growth(s, rate, t):
+    """exp(-r (t+1)/12) S_t / S0 per path: a martingale, mean 1, under the pricing measure."""
+    return np.exp(-rate * (t + 1) / 12) * s[:, t] / S0
+
+
+@pytest.mark.parametrize(("process", "params"), Q_CASES)
+def test_risk_neutral_discounted_price_has_mean_one(process, params):
+    n, months = 20_000, 120
+    q = market.risk_neutral(process, params, RATE)
+    s = market.PRICE_PROCESSES[process](S0, months, _shocks(process, n, months, seed=12), **q)
+    for t in Q_MONTHS:
+        d = _discounted_growth(s, RATE, t)
+        assert abs(d.mean() - 1.0) < 3 * d.std() / np.sqrt(n), t
+    # The real-world drifts above are far from r: the P paths fail the same check.
+    p = market.PRICE_PROCESSES[process](S0, months, _shocks(process, n, months, seed=12), **params)
+    d = _discounted_growth(p, RATE, 119)
+    assert abs(d.mean() - 1.0) > 3 * d.std() / np.sqrt(n)
+
+
+def _enumerated_mean_growth(returns, months, block, **q):
+    """Exact E[S_t / S0], t < months, by running market.bootstrap once per block-start tuple.
+
+    Blocks start independently and uniformly over the L history months, so the L^n_blocks
+    equally likely start tuples, one path each, are the whole distribution: their plain mean
+    is the expectation, with no sampling error and no use of the G_k algebra.
+    """
+    L, n_blocks = returns.size, -(-months // block)
+    starts = np.stack(np.meshgrid(*[np.arange(L)] * n_blocks, indexing="ij"), -1)
+    u = (starts.reshape(-1, n_blocks) + 0.5) / L  # floor(u L) = the start
+    s = market.bootstrap(S0, months, {"u_block": u}, returns=returns, block_months=block, **q)
+    return s.mean(axis=0) / S0
+
+
+@pytest.mark.parametrize(("name", "months", "block", "target_vol"), [
+    ("short", 30, 12, None),   # 20-month history, 2 full blocks and a partial one (20^3 paths)
+    ("short", 30, 12, 0.8),
+    ("short", 20, 7, None),    # 3 blocks, the last one partial (20^3 paths)
+    ("short", 3, 1, None),     # 1-month blocks: the i.i.d. bootstrap (20^3 paths)
+    ("fixture", 24, 12, None),  # the 120-month test history, 2 blocks (120^2 paths)
+    ("fixture", 24, 12, 0.8),
+])
+def test_risk_neutral_bootstrap_is_an_exact_martingale(history, name, months, block, target_vol):
+    if name == "fixture":
+        r = read_close_csv(history[0])
+    else:
+        # Strong momentum (AR(1), phi 0.6) so consecutive months are far from independent.
+        e = np.random.default_rng(3).normal(0.03, 0.2, 20)
+        r = np.empty(20)
+        r[0] = e[0]
+        for k in range(1, 20):
+            r[k] = 0.6 * r[k - 1] + e[k]
+    q = market.risk_neutral("bootstrap", dict(returns=r, block_months=block,
+                                              target_vol=target_vol), RATE)
+    assert q["shift"].shape == (block,)
+    growth = _enumerated_mean_growth(r, months, block, target_vol=target_vol,
+                                     shift=q["shift"])
+    t = np.arange(months)
+    np.testing.assert_allclose(growth, np.exp(RATE * (t + 1) / 12), rtol=1e-10, atol=0)
+    # The single shift of 1-month blocks (mean gross return e^(r/12)) is exact at t = 0 only.
+    c1 = market.risk_neutral("bootstrap", dict(returns=r, block_months=1,
+                                               target_vol=target_vol), RATE)["shift"]
+    assert c1.shape == (1,)
+    x = r.copy()
+    if target_vol is not None:  # the rescaling of market.bootstrap, population sd
+        x = r.mean() + (r - r.mean()) * target_vol / (r.std() * np.sqrt(12))
+    assert abs(np.exp(x - c1[0]).mean() - np.exp(RATE / 12)) < 1e-14
+    assert q["shift"][0] == pytest.approx(c1[0], rel=1e-12, abs=1e-15)
+    if block > 1:
+        flat = _enumerated_mean_growth(r, months, block, target_vol=target_vol, shift=c1[0])
+        assert flat[0] == pytest.approx(np.exp(RATE / 12), rel=1e-12)
+        assert np.max(np.abs(flat / np.exp(RATE * (t + 1) / 12) - 1)) > 1e-3
+
+
+@pytest.mark.parametrize(("block", "target_vol"), [(12, None), (12, 0.8)])
+def test_risk_neutral_bootstrap_discounted_price_has_mean_one(history, block, target_vol):
+    path, _ = history
+    r = read_close_csv(path)
+    n, months = 20_000, 120
+    shocks = _shocks("bootstrap", n, months, seed=12)
+    params = dict(returns=r, block_months=block, target_vol=target_vol)
+    s = market.bootstrap(S0, months, shocks, **market.risk_neutral("bootstrap", params, RATE))
+    for t in Q_MONTHS:
+        d = _discounted_growth(s, RATE, t)
+        assert abs(d.mean() - 1.0) < 3 * d.std() / np.sqrt(n), t
+
+
+def test_bootstrap_shift_moves_returns_not_shocks(history):
+    path, _ = history
+    r = read_close_csv(path)
+    n, months, block = 100, 36, 12
+    shocks = _shocks("bootstrap", n, months)
+    pos = np.arange(months) % block
+    z_p, z_q = np.empty((n, months)), np.empty((n, months))
+    ret_p, ret_q = np.empty((n, months)), np.empty((n, months))
+    market.bootstrap(S0, months, shocks, returns=r, target_vol=0.7, log_returns_out=ret_p,
+                     btc_shock_out=z_p)
+    per_path = np.linspace(-0.02, 0.03, n * block).reshape(n, block)
+    for shift, subtracted in ((0.013, 0.013),                       # scalar: every month
+                              (per_path[0], per_path[0][pos]),      # (b,): by block position
+                              (per_path, per_path[:, pos])):        # [P, b]: per path too
+        market.bootstrap(S0, months, shocks, returns=r, block_months=block, target_vol=0.7,
+                         shift=shift, log_returns_out=ret_q, btc_shock_out=z_q)
+        np.testing.assert_array_equal(z_q, z_p)
+        np.testing.assert_allclose(ret_q, ret_p - subtracted, rtol=0, atol=1e-15)
+    for bad in (np.zeros(block - 1), np.zeros((n, block + 1)), np.zeros((n + 1, block)),
+                np.zeros((1, 1, block))):
+        with pytest.raises(ValueError, match="shift must be"):
+            market.bootstrap(S0, months, shocks, returns=r, block_months=block, shift=bad)
+
+
+def test_risk_neutral_bootstrap_per_path_shift_is_rows_of_single_runs(history):
+    r = read_close_csv(history[0])
+    rates, vols, block = np.array([0.0, 0.04, 0.09]), np.array([0.5, 0.8, 1.1]), 12
+    for kw, rate in ((dict(), rates), (dict(target_vol=vols), RATE),
+                     (dict(target_vol=vols), rates)):
+        q = market.risk_neutral("bootstrap", dict(returns=r, block_months=block, **kw), rate)
+        assert q["shift"].shape == (3, block)
+        for i in range(3):
+            row = {k: v[i] for k, v in kw.items()}
+            one = market.risk_neutral("bootstrap", dict(returns=r, block_months=block, **row),
+                                      rate if np.ndim(rate) == 0 else rate[i])
+            assert one["shift"].shape == (block,)
+            np.testing.assert_allclose(q["shift"][i], one["shift"], rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize(("process", "params"), [
+    *Q_CASES,
+    ("regime", dict(mu=np.array([[0.6, -0.5], [0.2, 0.1]]), sigma=(0.3, 0.6), p_stay=(0.9, 0.8))),
+    ("bootstrap", dict(returns=np.linspace(-0.2, 0.25, 30), block_months=6)),
+    ("bootstrap", dict(returns=np.linspace(-0.2, 0.25, 30), block_months=6,
+                       target_vol=np.array([0.5, 0.9]))),
+])
+def test_risk_neutral_per_path_rate_broadcasts(process, params):
+    rates = np.array([0.01, 0.07])
+    months = 24
+    shocks = _shocks(process, 2, months)
+    both = market.PRICE_PROCESSES[process](S0, months, shocks,
+                                           **market.risk_neutral(process, params, rates))
+    for i in range(2):
+        row = {k: (v[i] if isinstance(v, np.ndarray) and v.shape[:1] == (2,) else v)
+               for k, v in params.items()}
+        row_shocks = {k: v[i:i + 1] for k, v in shocks.items()}
+        one = market.PRICE_PROCESSES[process](S0, months, row_shocks,
+                                              **market.risk_neutral(process, row, rates[i]))
+        np.testing.assert_allclose(both[i:i + 1], one, rtol=1e-15, atol=0)
+    # Different rates give different paths: the per-path rate is not collapsed to one value.
+    same = market.PRICE_PROCESSES[process](S0, months, shocks,
+                                           **market.risk_neutral(process, params, 0.01))
+    np.testing.assert_allclose(same[0], both[0], rtol=1e-15, atol=0)
+    assert not np.allclose(same[1], both[1], rtol=1e-6)
+
+
+def test_risk_neutral_gbm_is_the_real_world_path_times_the_drift_gap():
+    n, months, mu, sigma = 500, 120, np.linspace(-0.2, 0.6, 500), 0.45
+    shocks = _shocks("gbm", n, months)
+    p = market.gbm(S0, months, shocks, mu=mu, sigma=sigma)
+    q = market.gbm(S0, months, shocks, **market.risk_neutral("gbm", dict(mu=mu, sigma=sigma), RATE))
+    gap = np.exp((RATE - mu[:, None]) * np.arange(1, months + 1) / 12)
+    # Same shocks, so only the drift differs; the cumulative sum of 120 log increments of size
+    # < 20 rounds to a few hundred ulps at most (|ln S| < 20, ulp 3.6e-15).
+    np.testing.assert_allclose(q, p * gap, rtol=2e-12, atol=0)
+
+
+@pytest.mark.parametrize(("process", "params"), [
+    *Q_CASES,
+    ("bootstrap", dict(returns=np.linspace(-0.2, 0.25, 30), block_months=6,
+                       target_vol=np.array([0.5, 0.9]))),
+])
+def test_risk_neutral_leaves_its_input_alone(process, params):
+    before = copy.deepcopy(params)
+    arrays = {k: np.array(v, copy=True) for k, v in params.items() if v is not None}
+    q = market.risk_neutral(process, params, np.array([0.01, 0.07]))
+    assert q is not params
+    assert params.keys() == before.keys()
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(np.asarray(params[k]), v)
+    changed = "shift" if process == "bootstrap" else "mu"
+    assert changed in q and not (changed in params and q[changed] is params[changed])
+    if process != "bootstrap":
+        assert q.keys() == params.keys()
+    else:
+        assert q["returns"] is params["returns"]  # the history itself is shared, not shifted
+
+
+def test_risk_neutral_rejects_unknown_kind_and_bad_rate():
+    with pytest.raises(ValueError, match="unknown price process 'heston'"):
+        market.risk_neutral("heston", dict(mu=0.3, sigma=0.4), RATE)
+    with pytest.raises(ValueError, match="rate must be"):
+        market.risk_neutral("gbm", dict(mu=0.3, sigma=0.4), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="rate must be"):
+        market.risk_neutral("gbm", dict(mu=0.3, sigma=0.4), np.nan)
+    with pytest.raises(ValueError, match="zero volatility"):
+        market.risk_neutral("bootstrap", dict(returns=np.full(20, 0.01), target_vol=0.5), RATE)

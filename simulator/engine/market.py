@@ -27,7 +27,17 @@ other month's shock). Per process:
   jump-diffusion log return (:func:`merton`).
 - ``bootstrap``: ``(r - m) / sd`` of the resampled historical return, with ``m`` and ``sd``
   the mean and population sd of the history (a ``target_vol`` rescaling is affine in
-  ``r - m``, so it leaves the shock unchanged).
+  ``r - m``, so it leaves the shock unchanged; so does a pricing-measure ``shift``).
+
+Pricing measure. :func:`risk_neutral` turns a process's parameters into its pricing-measure
+("Q", risk-neutral) parameters for a continuously compounded risk-free rate ``r`` [1/yr]
+(scalar or per path ``[P]``), for the same process function and the same shocks. Under the
+pricing measure ``E[S_t] = S0 exp(r (t+1)/12)`` holds exactly at every month-end ``t``
+for every process, ``bootstrap`` included: the months inside one resampled block are
+consecutive history months, not independent draws, so the bootstrap's shift depends on the
+month's position in its block (:func:`risk_neutral`, Notes). The Q run reuses the P run's
+shocks (common random numbers): for ``gbm`` the Q path is the P path times
+``exp((r - mu)(t+1)/12)``.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ __all__ = [
     "merton",
     "regime",
     "regime_states",
+    "risk_neutral",
 ]
 
 DT = 1.0 / units.MONTHS_PER_YEAR
@@ -305,7 +316,7 @@ def _pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
-              block_months: int = 12, target_vol=None,
+              block_months: int = 12, target_vol=None, shift=None,
               log_returns_out: np.ndarray | None = None,
               btc_shock_out: np.ndarray | None = None) -> np.ndarray:
     """Circular block bootstrap of historical monthly log returns.
@@ -322,6 +333,13 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
         Consecutive months per block (keeps volatility clustering and momentum).
     target_vol : float or array_like [P], optional
         Annual volatility to rescale to [1/sqrt(yr)].
+    shift : float or array_like (block_months,) or [P, block_months], optional
+        Subtracted from the resampled monthly log returns after the ``target_vol``
+        rescaling [1/month, log]. A scalar is subtracted from every month; an array from
+        month ``t`` subtracts ``shift[..., t % block_months]``, the entry for the month's
+        position in its block (per path with ``[P, block_months]``). :func:`risk_neutral`
+        sets it for the pricing measure. ``log_returns_out`` includes it;
+        ``btc_shock_out`` does not change with it.
     btc_shock_out : numpy.ndarray, optional
         ``[P, T]``: receives ``(r - m) / sd`` of each resampled return (Notes).
 
@@ -332,11 +350,14 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
 
     Notes
     -----
-    Block ``b`` starts at ``floor(u_b L)`` of the ``L`` returns and wraps around. With
+    Block ``n`` (months ``n b ... n b + b - 1``, ``b = block_months``) starts at
+    ``floor(u_n L)`` of the ``L`` returns and wraps around: month ``t = n b + j`` is
+    history month ``(start_n + j) % L``. With
     ``target_vol``: ``r' = m + (r - m) target_vol / (sd sqrt(12))`` with ``m`` and ``sd``
     the mean and population sd of the history, so the bootstrap keeps the historical
-    (real-world) mean: label such runs as what-ifs under the valuation measure. The
-    standardised return ``(r - m) / sd`` is the same with or without ``target_vol``.
+    (real-world) mean: label such runs as what-ifs under the valuation measure, or use
+    :func:`risk_neutral`. The standardised return ``(r - m) / sd`` is the same with or
+    without ``target_vol`` and ``shift``.
     """
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.size < 1:
@@ -350,10 +371,7 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
     idx += t % block_months
     idx %= r.size
     inc = r[idx]
-    m = r.mean()
-    # A constant history has no risk: its computed sd can be 1e-18 rather than 0 (0.01 is not
-    # exact in binary), which would blow rounding up into unit shocks.
-    sd = float(r.std()) if np.ptp(r) > 0 else 0.0
+    m, sd = _history_moments(r)
     if btc_shock_out is not None:
         z_hist = np.empty_like(r)
         _standardize(z_hist, r, m, sd)
@@ -364,7 +382,26 @@ def bootstrap(s0, n_months: int, shocks: Mapping[str, np.ndarray], *, returns,
         inc -= m
         inc *= _col(target_vol) / (sd * math.sqrt(units.MONTHS_PER_YEAR))
         inc += m
+    if shift is not None:
+        c = np.asarray(shift, dtype=np.float64)
+        if c.ndim == 0:
+            inc -= c
+        elif c.shape[-1] == block_months and (c.ndim == 1 or c.shape == (idx.shape[0],
+                                                                          block_months)):
+            inc -= c[..., t % block_months]
+        else:
+            raise ValueError(f"shift must be a scalar, ({block_months},) or "
+                             f"[{idx.shape[0]}, {block_months}] (got shape {c.shape})")
     return _to_price(s0, inc, log_returns_out)
+
+
+def _history_moments(r: np.ndarray) -> tuple[float, float]:
+    """Mean and population sd of a 1-D history of monthly log returns.
+
+    A constant history has no risk: its computed sd can be 1e-18 rather than 0 (0.01 is not
+    exact in binary), which would blow rounding up into unit shocks, so it gets sd 0.
+    """
+    return float(r.mean()), (float(r.std()) if np.ptp(r) > 0 else 0.0)
 
 
 PRICE_PROCESSES: dict[str, Callable[..., np.ndarray]] = {
@@ -382,6 +419,123 @@ PRICE_SHOCKS: dict[str, tuple[tuple[str, str], ...]] = {
     "bootstrap": (("u_block", "uniform"),),
 }
 """Shocks each process needs: (name in ``shocks``, ``"normal"`` or ``"uniform"``), ``[P, T]``."""
+
+
+def risk_neutral(kind: str, params: Mapping, rate) -> dict:
+    """A price process's parameters under the pricing measure ("Q", risk-neutral).
+
+    Parameters
+    ----------
+    kind : str
+        Process name, a key of :data:`PRICE_PROCESSES`.
+    params : mapping
+        The keyword parameters the scenario passes to the process function (``**params``),
+        e.g. ``mu`` and ``sigma`` for ``gbm``; not modified.
+    rate : float or array_like [P]
+        Risk-free rate r [1/yr], continuously compounded (V-R1).
+
+    Returns
+    -------
+    dict
+        New parameters for the same process function (a shallow copy of ``params`` with
+        the pricing-measure entries replaced or added). Run with the same shocks as the
+        real-world parameters, they give the pricing-measure paths of the same draws
+        (common random numbers).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not a price process, ``rate`` is not a finite scalar or ``[P]``,
+        a ``regime`` drift or ``bootstrap`` history has the wrong shape, or a
+        ``bootstrap`` ``block_months`` is below 1.
+
+    Notes
+    -----
+    - ``gbm``, ``merton``: ``mu = r``. The merton drift is already compensated for jumps,
+      so ``E[S_t] = S0 exp(r (t+1)/12)``.
+    - ``regime``: ``mu = (r, r)`` (``(2,)``, or ``[P, 2]`` if ``rate`` or ``mu`` is per
+      path); each state keeps its volatility. Given the state path, each month's log return
+      is normal with mean ``(r - sigma_s^2/2) dt`` and variance ``sigma_s^2 dt``, and ``z``
+      is independent of the states, so ``E[S_t] = S0 exp(r (t+1)/12)`` exactly.
+    - ``bootstrap``: a ``shift`` (see :func:`bootstrap`) that depends on the month's
+      position ``j = t % b`` in its block (``b = block_months``)::
+
+          c_j = ln(G_{j+1} / G_j) - r/12,    j = 0 .. b-1,
+
+      ``(b,)``, or ``[P, b]`` if ``rate`` or ``target_vol`` is per path. Here
+      ``G_k = mean_s exp(x_s + x_{s+1} + ... + x_{s+k-1})`` is the mean over all ``L``
+      circular windows of the history (indices ``(s + i) % L``, wrapping as the blocks
+      do) of the gross return of ``k`` consecutive months, ``G_0 = 1``, and ``x`` are the
+      history's monthly log returns after the ``target_vol`` rescaling. Blocks start
+      independently and uniformly, so months in different blocks are independent; but
+      inside a block they are consecutive history months, dependent through the history's
+      serial correlation and the sampling noise of its windowed variances, so the mean of
+      a product of gross returns is not the product of their means. The first ``j + 1``
+      months of a block are one window of the history, so for ``t = n b + j``::
+
+          E[S_t] / S0 = (G_b e^{-(c_0 + ... + c_{b-1})})^n G_{j+1} e^{-(c_0 + ... + c_j)}
+                      = e^{r n b / 12} e^{r (j+1)/12} = e^{r (t+1)/12}
+
+      exactly, at every month and over any horizon (the sums telescope). A single shift
+      for all months (the shifted history's mean gross return ``e^{r/12}``) gets only
+      ``t = 0`` right: on 120 months of i.i.d. normal returns with ``b = 12`` it is off by
+      4 % at ``t = 11`` and 53 % at ``t = 119``. With ``block_months=1`` the rule reduces
+      to that single shift ``c_0 = ln G_1 - r/12``: every return is shifted so that the
+      mean gross monthly return is ``e^{r/12}`` (the rule in domain.md).
+    """
+    if kind not in PRICE_PROCESSES:
+        raise ValueError(f"unknown price process {kind!r} (expected one of "
+                         f"{', '.join(PRICE_PROCESSES)})")
+    r = np.array(rate, dtype=np.float64)  # a copy: the result shares nothing with ``rate``
+    if r.ndim > 1 or not np.all(np.isfinite(r)):
+        raise ValueError(f"rate must be a finite scalar or per-path [P] array (got {rate!r})")
+    q = dict(params)
+    if kind in ("gbm", "merton"):
+        q["mu"] = float(r) if r.ndim == 0 else r
+    elif kind == "regime":
+        mu = np.asarray(params["mu"], dtype=np.float64)
+        if mu.ndim not in (1, 2) or mu.shape[-1] != 2:
+            raise ValueError(f"regime mu must be (2,) or [P, 2] (got shape {mu.shape})")
+        shape = np.broadcast_shapes(mu.shape, r.shape + (2,))
+        q["mu"] = np.broadcast_to(r[..., None], shape).copy()
+    else:  # bootstrap
+        hist = np.asarray(params["returns"], dtype=np.float64)
+        if hist.ndim != 1 or hist.size < 1:
+            raise ValueError(f"returns must be a non-empty 1-D array (got shape {hist.shape})")
+        x = hist
+        target_vol = params.get("target_vol")
+        if target_vol is not None:
+            m, sd = _history_moments(hist)
+            if sd == 0:
+                raise ValueError("cannot rescale returns with zero volatility to target_vol")
+            x = m + (hist - m) * (_col(target_vol) / (sd * math.sqrt(units.MONTHS_PER_YEAR)))
+        log_g = _log_window_mean_gross(x, int(params.get("block_months", 12)))
+        q["shift"] = np.diff(log_g, axis=-1) - (r * DT)[..., None]
+    return q
+
+
+def _log_window_mean_gross(x: np.ndarray, block_months: int) -> np.ndarray:
+    """``ln G_k`` for ``k = 0 .. block_months`` (:func:`risk_neutral`, Notes).
+
+    ``x`` is ``(L,)`` or ``[P, L]`` (a history per path); the result is ``(b + 1,)`` or
+    ``[P, b + 1]``. Window sums come from cumulative sums over the history repeated enough
+    times to hold ``L + b`` months, so every circular window is a difference of two of them;
+    each ``ln G_k`` is a log-mean-exp taken relative to its largest window sum. The loop
+    runs over window lengths, each step vectorised over paths and window starts.
+    """
+    if block_months < 1:
+        raise ValueError(f"block_months must be >= 1 (got {block_months})")
+    n_hist = x.shape[-1]
+    reps = -(-(n_hist + block_months) // n_hist)
+    cs = np.zeros(x.shape[:-1] + (reps * n_hist + 1,))
+    np.cumsum(np.tile(x, reps), axis=-1, out=cs[..., 1:])
+    log_g = np.zeros(x.shape[:-1] + (block_months + 1,))
+    for k in range(1, block_months + 1):
+        w = cs[..., k:k + n_hist] - cs[..., :n_hist]
+        top = w.max(axis=-1, keepdims=True)
+        w -= top
+        log_g[..., k] = np.log(np.mean(np.exp(w, out=w), axis=-1)) + top[..., 0]
+    return log_g
 
 
 def log_returns(s0, btc_price: np.ndarray) -> np.ndarray:
