@@ -156,3 +156,15 @@ def test_a_split_without_test_paths_is_refused():
     x = np.arange(10.0)
     with pytest.raises(RunError, match=r"at least 2 fitting and 2 test paths \(got 10 and 0\)"):
         marks.fit_mark({"x": x}, x, fit_mask=np.ones(10, bool))
+
+
+def test_a_fitted_mark_predicts_the_design_matrix_times_its_coefficients():
+    """Mark.predict sums the terms one by one; it must equal basis(state) @ coef."""
+    rng = np.random.default_rng(5)
+    state = {"a": rng.normal(size=600), "b": rng.lognormal(size=600), "c": rng.uniform(size=600)}
+    y = state["a"] ** 3 + state["a"] * state["b"] - 2 * state["c"] + rng.normal(size=600)
+    for degree in (1, 2, 3):
+        mark = marks.fit_mark(state, y, fit_mask=np.arange(600) % 2 == 0, degree=degree)
+        other = {k: v[::-1].copy() for k, v in state.items()}
+        X, _ = marks.basis(other, degree, True, scaling=mark.scaling)
+        np.testing.assert_allclose(mark.predict(other), X @ mark.coef, rtol=1e-10, atol=1e-10)

@@ -121,14 +121,20 @@ def basis(state: Mapping[str, np.ndarray], degree: int = 2, cross: bool = True, 
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)] if cross and degree >= 2 else []
     X = np.empty((n, 1 + d * degree + len(pairs)))
     X[:, 0] = 1.0
-    prev = [np.ones(n) for _ in z]
-    cur = z
-    for k in range(1, degree + 1):
-        for i in range(d):
-            X[:, 1 + (k - 1) * d + i] = cur[i]
-        prev, cur = cur, [zi * c - k * p for zi, c, p in zip(z, cur, prev)]
-    for col, (i, j) in enumerate(pairs, start=1 + d * degree):
-        X[:, col] = z[i] * z[j]
+    if d == 0:
+        return X, scaling
+    zm = X[:, 1:1 + d]  # He_1 = z, written in place
+    for i, zi in enumerate(z):
+        zm[:, i] = zi
+    prev, cur = np.ones_like(zm), zm
+    for k in range(2, degree + 1):
+        nxt = X[:, 1 + (k - 1) * d:1 + k * d]
+        np.multiply(zm, cur, out=nxt)
+        nxt -= (k - 1) * prev
+        prev, cur = cur, nxt
+    if pairs:
+        first, second = np.array(pairs).T
+        np.multiply(zm[:, first], zm[:, second], out=X[:, 1 + d * degree:])
     return X, scaling
 
 
@@ -186,9 +192,36 @@ class Mark:
     n_test: int
 
     def predict(self, state: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The mark on other paths [units of the target], [P], using the fitting paths' scaling."""
-        X, _ = basis(state, self.degree, self.cross, scaling=self.scaling)
-        return X @ self.coef
+        """The mark on other paths [units of the target], [P], using the fitting paths' scaling.
+
+        Notes
+        -----
+        ``basis(state) @ coef`` summed term by term, ``c_0 + sum_k sum_d c_kd He_k(z_d) +
+        sum_{i<j} c_ij z_i z_j``, over ``[P]`` vectors: no ``[P, K]`` design matrix, and each
+        path's value is the same sum of the same terms whatever else is in the chunk.
+        """
+        names = self.scaling.names
+        for name in names:
+            if name not in state:
+                raise RunError(f"marks: state variable {name!r} is missing (got {sorted(state)}); "
+                               "a mark needs every variable it was fitted on")
+        n = len(next(iter(state.values()))) if state else 0
+        out = np.full(n, self.coef[0])
+        d = len(names)
+        z = [(np.asarray(state[k], dtype=np.float64) - m) / sd
+             for k, m, sd in zip(names, self.scaling.mean, self.scaling.std)]
+        prev, cur = [np.ones(n)] * d, z
+        for k in range(1, self.degree + 1):
+            for i in range(d):
+                out += self.coef[1 + (k - 1) * d + i] * cur[i]
+            prev, cur = cur, [zi * c - k * p for zi, c, p in zip(z, cur, prev)]
+        if self.cross and self.degree >= 2:
+            col = 1 + d * self.degree
+            for i in range(d):
+                for j in range(i + 1, d):
+                    out += self.coef[col] * (z[i] * z[j])
+                    col += 1
+        return out
 
 
 def fit_mark(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: np.ndarray,
@@ -314,3 +347,66 @@ def american_option_lsmc(paths: np.ndarray, payoff: Callable[[np.ndarray, int], 
     if antithetic:
         cash = 0.5 * (cash[:n_paths // 2] + cash[n_paths // 2:])
     return float(cash.mean()), float(cash.std(ddof=1) / np.sqrt(cash.size))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarkSeries:
+    """One fitted mark per month, ``V_t(state)`` for ``t = 0 .. T-1`` [units of the target]."""
+
+    marks: tuple[Mark, ...]
+    """[T] the mark of each month-end."""
+    state_names: tuple[str, ...]
+    """State variables every month's basis may use."""
+
+    @property
+    def r2_out(self) -> np.ndarray:
+        """[T] out-of-sample R² of each month's mark [1]."""
+        return np.array([m.r2_out for m in self.marks])
+
+    @property
+    def r2_in(self) -> np.ndarray:
+        """[T] in-sample R² of each month's mark [1]."""
+        return np.array([m.r2_in for m in self.marks])
+
+    def at(self, state: Mapping[str, np.ndarray], month: int) -> np.ndarray:
+        """The mark at the end of ``month`` on other paths, [P]; ``state`` maps names to [P, T]."""
+        return self.marks[month].predict({k: state[k][:, month] for k in self.state_names})
+
+    def predict(self, state: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The mark at every month-end, [P, T]; ``state`` maps names to [P, T] arrays."""
+        rows = _month_rows(state, self.state_names)
+        months = len(self.marks)
+        out = np.empty((months, next(iter(rows.values())).shape[1]))
+        for t in range(months):
+            out[t] = self.marks[t].predict({k: rows[k][t] for k in self.state_names})
+        return out.T
+
+
+def fit_series(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: np.ndarray,
+               degree: int = 2, cross: bool = True) -> MarkSeries:
+    """Fit :func:`fit_mark` at every month-end of ``[P, T]`` state and target arrays.
+
+    Parameters
+    ----------
+    state : mapping of str to ndarray [P, T]
+        State variables at each month-end, in their own units.
+    target : ndarray [P, T]
+        Discounted cash flows after each month-end, valued at it [USD].
+    fit_mask : ndarray of bool [P]
+        Fitting paths (True) and held-out test paths (False).
+    degree, cross
+        Basis options (:func:`basis`).
+    """
+    months = target.shape[1]
+    names = tuple(state)
+    rows = _month_rows(state, names)
+    target_rows = np.ascontiguousarray(np.asarray(target, dtype=np.float64).T)
+    marks = tuple(fit_mark({k: rows[k][t] for k in names}, target_rows[t], fit_mask=fit_mask,
+                           degree=degree, cross=cross) for t in range(months))
+    return MarkSeries(marks, names)
+
+
+def _month_rows(state: Mapping[str, np.ndarray], names) -> dict[str, np.ndarray]:
+    """Each [P, T] state variable as contiguous month rows [T, P]: one transpose, so every
+    month's basis reads contiguous memory instead of a strided column."""
+    return {k: np.ascontiguousarray(np.asarray(state[k], dtype=np.float64).T) for k in names}
