@@ -11,7 +11,7 @@ The series then sit on a ``sample`` dimension whose coordinate holds their path 
 exact all-path per-month mean and standard deviation are stored as ``<name>_mean`` /
 ``<name>_std`` over ``time``. Use :func:`path_dim` to find which of the two a variable uses.
 
-Storage precision: per-path values (``[path]``, ``[path, site]``, ``[path, horizon_year]``),
+Storage precision: per-path values (``[path]``, ``[path, site]``, ``[path, horizon]``),
 the all-path summaries and the inputs stay float64. Floating ``[path, time]`` series are
 stored as float32 (about 7 significant digits: $100 on $1 bn of cash, 0.0001 BTC on 10,000
 BTC), ample for monthly USD and BTC figures and half the bytes; the engine still accumulates
@@ -70,6 +70,7 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "site_opex": (PT, u.USD_PER_MONTH, "site operating expense"),
     "sga": (PT, u.USD_PER_MONTH, "selling, general and administrative expense"),
     "interest": (PT, u.USD_PER_MONTH, "interest paid"),
+    "tax": (PT, u.USD_PER_MONTH, "cash tax paid"),
     "capex": (PT, u.USD_PER_MONTH, "capital expenditure"),
     "free_cash_flow": (PT, u.USD_PER_MONTH, "free cash flow"),
     # treasury and capital
@@ -77,21 +78,53 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "btc_sold": (PT, u.BTC_PER_MONTH, "BTC sold"),
     "cash": (PT, u.USD, "cash at month end"),
     # valuation (per path)
-    "value_per_share": (P, u.USD_PER_SHARE, "value per diluted share at the valuation date"),
-    "equity_value": (P, u.USD, "equity value"),
-    "pv_mining": (P, u.USD, "present value of mining cash flows incl. terminal value"),
-    "pv_hpc": (P, u.USD, "present value of the HPC sites, signed or not, incl. terminal value"),
-    "treasury_value": (P, u.USD, "treasury BTC at spot"),
-    "net_debt": (P, u.USD, "notes repaid in cash at face less cash at the valuation date"),
-    "diluted_shares": (P, u.SHARES, "diluted shares outstanding"),
-    "shares_issued": (P, u.SHARES, "shares issued by conversion or equity raises"),
+    "value_per_share": (P, u.USD_PER_SHARE, "value to equity per diluted share today on the path; "
+                        "its mean is the fair value"),
+    "equity_value": (P, u.USD, "value to equity today on the path, before limited liability"),
+    "pv_mining": (P, u.USD, "mining margin less site opex and fleet capex, discounted, "
+                            "with its terminal value"),
+    "pv_hpc": (P, u.USD, "leases of every site (signed on the path or not) net of fit-out and "
+                         "project debt, discounted, with their terminal value and unsigned land"),
+    "pv_sga": (P, u.USD, "SG&A, discounted, with its terminal value (negative)"),
+    "pv_taxes": (P, u.USD, "cash taxes, discounted, with their terminal value (negative)"),
+    "treasury_value": (P, u.USD, "the BTC held today, valued on the path"),
+    "cash0": (P, u.USD, "cash at the valuation date"),
+    "pv_notes": (P, u.USD, "the notes' payments in cash, discounted at r plus the company spread"),
+    "net_debt": (P, u.USD, "pv_notes less cash at the valuation date"),
+    "pv_equity_raised": (P, u.USD, "proceeds of later equity raises, discounted"),
+    "diluted_shares": (P, u.SHARES, "diluted shares at the horizon"),
+    "shares_issued": (P, u.SHARES, "shares issued by conversion (net of the capped call) or equity raises"),
     "path_failed": (P, u.ONE, "path failed (values are NaN)"),
-    "value_per_share_forward": (("path", "horizon_year"), u.USD_PER_SHARE,
-                                "value per diluted share marked at the forward date"),
+    "pricing_controls": (("path", "control"), u.ONE,
+                         "controls of the fair value, each of mean zero under the pricing measure: "
+                         "the discounted BTC price over spot less one, exp(-r m/12) S_m/S_0 - 1, "
+                         "at month m (btc_m<m>); a site's signing, 1 if it signs less its "
+                         "probability (signs_<site>)"),
+    "forward_value_per_share": (("path", "horizon"), u.USD_PER_SHARE,
+                                "value per share marked at the forward date, V_t(state) / shares"),
     # sites
     "sign_month": (PS, u.MONTHS, "month index of lease signing (-1 = never)"),
     "energise_month": (PS, u.MONTHS, "month index of energisation (-1 = never)"),
 }
+
+PRICING, REAL_WORLD = "pricing", "real-world"
+
+_PRICING_VARIABLES = frozenset({
+    "value_per_share", "equity_value", "pv_mining", "pv_hpc", "pv_sga", "pv_taxes",
+    "treasury_value", "cash0", "pv_notes", "net_debt", "pv_equity_raised", "diluted_shares",
+    "shares_issued", "path_failed", "pricing_controls"})
+_NO_MEASURE = frozenset({"sign_month", "energise_month"})
+
+
+def measure_of(name: str) -> str | None:
+    """The measure a variable is under (domain.md, "Valuation"): ``pricing`` for today's value
+    and its parts (their mean is a fair value), ``real-world`` for the monthly series and the
+    forward marks (forecasts), None for what no measure changes (signing, energisation)."""
+    if name in _NO_MEASURE or name.startswith("input_"):
+        return None
+    base = name.rsplit("_", 1)[0] if name.endswith(("_mean", "_std")) else name
+    return PRICING if base in _PRICING_VARIABLES else REAL_WORLD
+
 
 ZLIB_LEVEL = 1  # shuffled float32 compresses about as well at 1 as at 4, several times faster
 _CHUNK_BYTES = 1 << 20
@@ -103,7 +136,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 def assemble(arrays: Mapping[str, np.ndarray], *, calendar: Any, sites: list[str],
-             forward_years: list[int],
+             forward_years: list[int], controls: list[str] | None = None,
              inputs: Mapping[str, tuple[np.ndarray, str, str]] | None = None,
              manifest: Mapping[str, Any] | None = None,
              summary: Mapping[str, np.ndarray] | None = None) -> xr.Dataset:
@@ -120,7 +153,10 @@ def assemble(arrays: Mapping[str, np.ndarray], *, calendar: Any, sites: list[str
     sites : list of str
         Site names, in the column order of ``[path, site]`` arrays.
     forward_years : list of int
-        Horizons [years] of the columns of ``value_per_share_forward``.
+        Horizons [years] of the columns of ``forward_value_per_share`` (the ``horizon``
+        coordinate holds them in months: 12, 24, 36).
+    controls : list of str, optional
+        Names of the columns of ``pricing_controls``.
     inputs : mapping of str to (ndarray [path], units, long_name)
         Every sampled input, keyed by its scenario key path; stored as ``input_<key>`` with
         non-identifier characters replaced by ``_`` and the key kept in attr ``key_path``.
@@ -134,7 +170,7 @@ def assemble(arrays: Mapping[str, np.ndarray], *, calendar: Any, sites: list[str
     -------
     xarray.Dataset
         Coordinates ``path`` (int64), ``time`` (datetime64[ns]), ``site`` (str),
-        ``horizon_year`` (int64) and, with a stored sample, ``sample`` (int64 path ids).
+        ``horizon`` [months] (int64), ``control`` (str) and, with a stored sample, ``sample`` (int64 path ids).
 
     Raises
     ------
@@ -152,7 +188,8 @@ def assemble(arrays: Mapping[str, np.ndarray], *, calendar: Any, sites: list[str
         "path": np.arange(n_path, dtype=np.int64),
         "time": time,
         "site": np.asarray(list(sites), dtype=str),
-        "horizon_year": np.asarray(list(forward_years), dtype=np.int64),
+        "horizon": np.asarray([12 * y for y in forward_years], dtype=np.int64),
+        "control": np.asarray(list(controls or []), dtype=str),
     }
     if n_sample != n_path:
         coords["sample"] = np.arange(n_sample, dtype=np.int64)
@@ -214,7 +251,11 @@ def _variable(name: str, values: np.ndarray, dims: tuple[str, ...], sizes: Mappi
     want = tuple(sizes[d] for d in dims)
     if values.shape != want:
         raise RunError(f"cube: {name} has shape {values.shape}, expected {want} for dims {dims}")
-    return xr.Variable(dims, values, attrs={"units": unit, "long_name": long_name})
+    attrs = {"units": unit, "long_name": long_name}
+    measure = measure_of(name)
+    if measure:
+        attrs["measure"] = measure
+    return xr.Variable(dims, values, attrs=attrs)
 
 
 def _summary_variable(name: str, values: np.ndarray, sizes: Mapping[str, int]) -> xr.Variable:
@@ -233,7 +274,8 @@ _COORD_ATTRS = {
              "comment": "flows (USD/month, BTC/month) are over the month; prices, balances "
                         "(cash, BTC held, debt), block height and hashrate are at its end"},
     "site": {"long_name": "site name"},
-    "horizon_year": {"long_name": "forward horizon", "units": "years"},
+    "horizon": {"long_name": "forward horizon", "units": "months"},
+    "control": {"long_name": "control variate of the fair value"},
     "sample": {"long_name": "path id of the stored [path, time] sample"},
 }
 

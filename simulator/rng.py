@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["BLOCK_PATHS", "Draws", "block_generator", "chunk_plan"]
+__all__ = ["BLOCK_PATHS", "Draws", "block_generator", "chunk_plan", "derived_seed"]
 
 BLOCK_PATHS = 1024
 """Paths per block: the unit of randomness. Changing it changes every draw."""
@@ -57,6 +57,16 @@ def block_generator(seed: int, stream: str, block: int) -> np.random.Generator:
     """
     ss = np.random.SeedSequence(int(seed), spawn_key=(_stream_id(stream), int(block)))
     return np.random.Generator(np.random.PCG64(ss))
+
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """A seed for a purpose of its own (e.g. the mark's fitting paths), fixed by the run seed.
+
+    ``SeedSequence(seed, spawn_key=(crc32(purpose),))`` hashed down to 63 bits: its streams are
+    independent of the run's paths, whose spawn keys are ``(crc32(stream), block)``.
+    """
+    ss = np.random.SeedSequence(int(seed), spawn_key=(_stream_id(purpose),))
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def chunk_plan(n_paths: int, chunk_paths: int) -> list[tuple[int, int]]:

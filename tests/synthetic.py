@@ -76,19 +76,23 @@ def synthetic_cube(paths: int = 2_000, months: int = 120, seed: int = 0,
     btc_held = 13_011 + np.cumsum(btc_mined - btc_sold, axis=1)
     cash = 460e6 + np.cumsum(fcf, axis=1)
 
-    disc_m = (1 + 0.20) ** (-t / 12)
-    disc_h = (1 + 0.10) ** (-t / 12)
-    ebitda = margin - site_opex - sga
-    pv_mining = (ebitda * disc_m).sum(1) + 8 * ebitda[:, -12:].sum(1).clip(0) * disc_m[-1]
+    disc_m = np.exp(-0.04 * (t + 1) / 12)
+    disc_h = np.exp(-0.07 * (t + 1) / 12)
+    pv_mining = ((margin - site_opex) * disc_m).sum(1) + 5 * (margin - site_opex)[:, -12:].sum(1).clip(0) * disc_m[-1]
+    pv_sga = -(sga * disc_m).sum(1) - 24 * 12 * sga[:, -1] * disc_m[-1]
     pv_hpc = ((hpc_noi - capex) * disc_h).sum(1) + 18 * 12 * hpc_noi[:, -1] * disc_h[-1]
-    treasury = np.full(paths, 13_011 * S0)
-    net_debt = np.full(paths, 1_800e6 - 460e6) + 0.8 * capex.sum(1) * 0.25
-    equity = pv_mining + pv_hpc + treasury - net_debt
+    pv_taxes = -0.1 * np.maximum(pv_mining + pv_hpc + pv_sga, 0.0)
+    treasury = 13_011 * btc[:, -1] * disc_m[-1]
+    cash0 = np.full(paths, 460e6)
+    pv_notes = np.full(paths, 1_800e6 * np.exp(-0.09 * 5))
+    pv_raised = np.zeros(paths)
+    net_debt = pv_notes - cash0
+    equity = pv_mining + pv_hpc + pv_sga + pv_taxes + treasury + cash0 - pv_notes + pv_raised
     basic = 255.58e6
     issued = np.where(equity / basic > 14.80, 650e6 / 14.80, 0.0) \
         + np.where(equity / basic > 19.16, 1_150e6 / 19.16, 0.0)
     diluted = basic + issued
-    value = equity / diluted
+    value = np.maximum(equity, 0.0) / diluted
 
     years = [1, 2, 3]
     fwd = np.empty((paths, len(years)))
@@ -105,6 +109,8 @@ def synthetic_cube(paths: int = 2_000, months: int = 120, seed: int = 0,
         path_failed[rng.choice(paths, failed, replace=False)] = True
         for arr in (value, equity, fwd):
             arr[path_failed] = np.nan
+    ok = ~path_failed
+    fair, fair_se = float(value[ok].mean()), float(value[ok].std(ddof=1) / np.sqrt(ok.sum()))
 
     series = dict(btc_price=btc, fees_per_block=fees, subsidy=subsidy, block_height=height,
                   network_hashrate=network, hashprice=hashprice, company_hashrate=company,
@@ -122,9 +128,10 @@ def synthetic_cube(paths: int = 2_000, months: int = 120, seed: int = 0,
             summary[f"{key}_std"] = series[key].std(0, ddof=1)
         series = {k: v[:sample] for k, v in series.items()}
     arrays = dict(series, value_per_share=value, equity_value=equity, pv_mining=pv_mining,
-                  pv_hpc=pv_hpc, treasury_value=treasury, net_debt=net_debt,
+                  pv_hpc=pv_hpc, pv_sga=pv_sga, pv_taxes=pv_taxes, treasury_value=treasury,
+                  cash0=cash0, pv_notes=pv_notes, pv_equity_raised=pv_raised, net_debt=net_debt,
                   diluted_shares=diluted, shares_issued=issued, path_failed=path_failed,
-                  value_per_share_forward=fwd, sign_month=sign, energise_month=energise)
+                  forward_value_per_share=fwd, sign_month=sign, energise_month=energise)
     calendar = np.arange(np.datetime64("2025-12"), np.datetime64("2025-12") + months)
     inputs = {"market.btc.sigma": (np.full(paths, 0.45), u.ONE, "BTC volatility"),
               "power.price_usd_per_mwh": (power_price[:, 0], u.USD_PER_MWH, "power price"),
@@ -134,7 +141,10 @@ def synthetic_cube(paths: int = 2_000, months: int = 120, seed: int = 0,
                 "scenario_sha256": "ab" * 32, "seed": seed, "paths": paths,
                 "sampling": "random", "minersim_version": "0.1.0",
                 "created": "2025-12-01T12:00:00+00:00", "valuation_date": "2025-12-01",
-                "share_price": SHARE_PRICE, "runtime_seconds": 1.25,
+                "share_price": SHARE_PRICE, "btc_spot_usd": S0, "runtime_seconds": 1.25,
+                "fair_value_per_share": fair, "fair_value_se": fair_se,
+                "fair_value_plain_mean": fair, "fair_value_plain_se": fair_se,
+                "street_targets_usd": {"low": 14.0, "high": 30.0, "consensus": 23.2, "source": "C-A1..C-A7"},
                 "assumptions_json": json.dumps(ASSUMPTIONS)}
     return cube_mod.assemble(arrays, calendar=calendar, sites=[s[0] for s in SITES],
                              forward_years=years, inputs=inputs, manifest=manifest,

@@ -241,6 +241,22 @@ ROWS: dict[str, Row] = {
         "extends: {base}\ncompany:\n  debt:\n    - name: converts_2030\n      maturity: 2025-12-15\n",
         "{tmp}/s.yaml:5: company.debt[0].maturity: must be after simulation.valuation_date (got "
         "2025-12; allowed 2026-01 or later); a note that has matured is no longer outstanding\n"),
+    "call_after_maturity": scenario(
+        "extends: {base}\ncompany:\n  debt:\n    - name: converts_2030\n      call_from: 2031-01\n",
+        "{tmp}/s.yaml:5: company.debt[0].call_from: must not be after maturity (got 2031-01; "
+        "maturity 2030-06)\n"),
+    "terminal_growth_not_below_rate": scenario(
+        "extends: {base}\nvaluation:\n  terminal_growth_sga: 0.05\n",
+        "{tmp}/s.yaml:3: valuation.terminal_growth_sga: must stay below valuation.risk_free_rate "
+        "for a growing perpetuity to converge (draws reach 0.05 >= 0.04)\n"),
+    "escalator_not_below_lease_rate": scenario(
+        "extends: {base}\nsites:\n  - name: texas\n    lease:\n      escalator: 0.09\n",
+        "{tmp}/s.yaml:5: sites[1].lease.escalator: must stay below valuation.risk_free_rate + "
+        "tenant_credit_spread (0.06) for the lease's terminal perpetuity to converge (draws reach 0.09)\n"),
+    "removed_multiple": scenario(
+        "extends: {base}\nvaluation:\n  terminal_multiple_hpc: 18\n",
+        re.compile(r".*s\.yaml:3: valuation: unknown key 'terminal_multiple_hpc'.*no longer used: "
+                   r"the terminal value is a growing perpetuity.*", re.S)),
     "deployment_before_valuation": scenario(
         "extends: {base}\ncompany:\n  fleet:\n    deployments:\n      - date: 2025-11\n"
         "        hashrate_ehs: 5\n        efficiency_j_per_th: 13\n",
@@ -484,7 +500,7 @@ def test_extreme_returns_pass_when_the_scenario_allows_them(tmp_path):
     path.write_text(bootstrap("btc.csv", "      allow_extreme_returns: true\n").format(base=BASE))
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{path}: ok (bs; 27 uncertain inputs)\n"
+    assert result.stdout == f"{path}: ok (bs; 26 uncertain inputs)\n"
 
 
 def test_cli_bounds_are_the_schema_bounds():

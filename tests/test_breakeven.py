@@ -8,7 +8,7 @@ import pytest
 from simulator.analysis import breakeven
 from simulator.analysis.drivers import value_samples
 from simulator.scenario import load
-from simulator.run import simulate
+from simulator.run import scenario_mark, simulate
 
 PATHS = 1024
 
@@ -39,9 +39,10 @@ def test_resimulating_at_breakeven_spot_gives_the_market_price(base):
     assert out["status"] == "found", out
     assert out["xtol"] == pytest.approx(0.0025 * base.market.btc.spot_usd)
     assert out["mc_se"] > 0 and np.isfinite(out["mc_se"])
-    # An independent run at the breakeven spot, same seed: median within the stated tolerance.
+    # An independent run at the breakeven spot, same seed and the run's mark (the breakeven's
+    # re-runs share it): median within the stated tolerance.
     cube = simulate(base, PATHS, base.simulation.seed, store_paths=0,
-                    overrides={breakeven.SPOT_KEY: out["value"]})
+                    overrides={breakeven.SPOT_KEY: out["value"]}, mark=scenario_mark(base))
     median = float(np.nanmedian(cube["value_per_share"].values))
     assert abs(median - base.company.share_price_usd) <= out["value_tol"]
     # The root lies inside its bracket, which straddles the market price.
@@ -54,11 +55,13 @@ def test_signing_breakeven_hits_a_target_between_the_extremes(base):
     keys = breakeven.signing_keys(base)
     assert keys == ["sites.sandersville.conversion.signing_probability",
                     "sites.texas.conversion.signing_probability"]
-    ends = [float(np.nanmedian(value_samples(base, paths=PATHS, overrides=dict.fromkeys(keys, q))))
+    mark = scenario_mark(base)
+    ends = [float(np.nanmedian(value_samples(base, paths=PATHS, overrides=dict.fromkeys(keys, q),
+                                             mark=mark)))
             for q in (0.0, 1.0)]
     assert ends[0] < ends[1]
     target = 0.5 * (ends[0] + ends[1])
     out = breakeven.breakeven_signing(base, paths=PATHS, target=target)
     assert out["status"] == "found" and 0.0 < out["value"] < 1.0
-    again = value_samples(base, paths=PATHS, overrides=dict.fromkeys(keys, out["value"]))
+    again = value_samples(base, paths=PATHS, overrides=dict.fromkeys(keys, out["value"]), mark=mark)
     assert abs(float(np.nanmedian(again)) - target) <= out["value_tol"]

@@ -1,5 +1,7 @@
 """Capital: debt schedules, convertibles and capped call, cash loop, equity raises."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -79,7 +81,8 @@ def test_cash_loop_treasury_sales_fund_cash():
 
 
 def _burn(allow_raise):
-    # No mining, 1M/month SG&A, 0.5M cash, 100 BTC at 100k held: cash runs out at once.
+    # No mining, 1M/month SG&A for ever, 0.5M cash, 5,000 BTC at 100k held and never sold:
+    # cash runs out at once and equity is raised every month.
     T = 3
     ones = np.ones((1, T))
     mk = MarketPaths(np.arange("2026-01", "2026-04", dtype="datetime64[M]"), np.full(T, 30.0),
@@ -87,26 +90,37 @@ def _burn(allow_raise):
                      1e5)
     p = CompanyParams(
         fleet=FleetParams(0.0, 20.0, 0.0, 1.0, 50.0, sga_usd_per_month=1e6),
-        treasury=TreasuryParams(100.0),
+        treasury=TreasuryParams(5000.0),
         capital=CapitalParams(0.5e6, 1e6, allow_equity_raise=allow_raise),
-        valuation=ValuationParams(forward_years=1))
-    return run_company(mk, p, {})
+        valuation=ValuationParams(risk_free_rate=0.04, terminal_growth_sga=0.0, forward_years=1))
+    return run_company(mk, p, {}, None)
 
 
-def test_equity_raise_at_pass_a_mark():
+def test_equity_raise_at_the_mark_before_the_raise():
+    """Each month's raise is priced at the value per share before it: BTC + cash (negative,
+    before the raise) less the value of SG&A from then on, over the shares already out."""
     out = _burn(True)
-    # Pass A (no raises) marks: (BTC 10M + cash) / 1M shares; mining EBITDA floored at 0.
-    # Month 0: cash -0.5M -> 9.5; month 1: -1.5M -> 8.5; month 2: -2.5M -> 7.5.
-    issued = [0.5e6 / 9.5, 1e6 / 8.5, 1e6 / 7.5]
-    np.testing.assert_allclose(out.shares_outstanding[0], 1e6 + np.cumsum(issued))
-    assert out.shares_issued[0] == pytest.approx(sum(issued))
+    r, btc = 0.04, 5000 * 1e5
+    perpetuity = 12e6 * math.exp(-r) / (1 - math.exp(-r))  # SG&A after month 2, at its end
+    def sga_after(t):
+        later = sum(1e6 * math.exp(-r * (s - t) / 12) for s in range(t + 1, 3))
+        return later + perpetuity * math.exp(-r * (2 - t) / 12)
+    # Cash earns r in month 0 before SG&A is paid; the raises restore it to zero.
+    shares, issued, cash_before = 1e6, [], [0.5e6 * math.exp(r / 12) - 1e6, -1e6, -1e6]
+    for t in range(3):
+        price = (btc + cash_before[t] - sga_after(t)) / shares
+        issued.append(-cash_before[t] / price)
+        shares += issued[-1]
+    np.testing.assert_allclose(out.shares_outstanding[0], 1e6 + np.cumsum(issued), rtol=1e-12)
+    assert out.shares_issued[0] == pytest.approx(sum(issued), rel=1e-12)
     np.testing.assert_allclose(out.cash[0], 0.0, atol=1e-6)
-    d = [1.2 ** (-(t + 1) / 12) for t in range(3)]
-    pv_raised = 0.5e6 * d[0] + 1e6 * d[1] + 1e6 * d[2]
-    pv_mining = -1e6 * sum(d)
-    equity = pv_mining + 0 + 1e7 + 0.5e6 + pv_raised
-    assert out.pv_equity_raised[0] == pytest.approx(pv_raised)
-    assert out.value_per_share[0] == pytest.approx(equity / (1e6 + sum(issued)))
+    d = [math.exp(-r * (t + 1) / 12) for t in range(3)]
+    pv_raised = -sum(c * f for c, f in zip(cash_before, d))
+    pv_sga = -(1e6 * sum(d) + perpetuity * math.exp(-r * 3 / 12))
+    treasury = btc * math.exp(-r * 3 / 12)
+    equity = pv_sga + treasury + 0.5e6 + pv_raised
+    assert out.pv_equity_raised[0] == pytest.approx(pv_raised, rel=1e-12)
+    assert out.value_per_share[0] == pytest.approx(equity / (1e6 + sum(issued)), rel=1e-12)
     assert not out.path_failed[0]
 
 
@@ -114,7 +128,8 @@ def test_path_fails_without_equity_raise():
     out = _burn(False)
     assert out.path_failed[0] and np.isnan(out.value_per_share[0])
     assert np.isnan(out.value_per_share_forward).all()
-    assert out.cash[0, -1] == pytest.approx(0.5e6 - 3e6)
+    # Cash earns the risk-free rate while it is positive (the first month only).
+    assert out.cash[0, -1] == pytest.approx(0.5e6 * math.exp(0.04 / 12) - 3e6)
     assert np.isfinite(out.equity_value[0])
 
 

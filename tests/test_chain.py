@@ -27,9 +27,9 @@ def test_no_pivot_has_zero_hpc_revenue(no_pivot):
     assert np.all(_series(no_pivot, "hpc_revenue") == 0.0)
     assert np.all(_series(no_pivot, "hpc_mw_it") == 0.0)
     # The HPC segment holds only Texas's unbuilt powered land: 285 MW x $0.4M/MW (V-M8),
-    # valued at the horizon and discounted 10 years at each path's HPC rate.
-    rate = no_pivot["input_valuation_discount_rate_hpc"].values
-    np.testing.assert_allclose(no_pivot["pv_hpc"].values, 285 * 0.4e6 * (1 + rate) ** -10.0, rtol=1e-12)
+    # valued at the horizon and discounted 10 years at r plus each path's tenant spread.
+    rate = 0.04 + no_pivot["input_valuation_tenant_credit_spread"].values
+    np.testing.assert_allclose(no_pivot["pv_hpc"].values, 285 * 0.4e6 * np.exp(-rate * 10.0), rtol=1e-12)
     assert np.all(no_pivot["sign_month"].values == -1)
 
 
@@ -77,7 +77,7 @@ def test_fleet_renewal_replaces_a_fifth_of_the_fleet_each_year(tmp_path):
     # 45.7 EH/s at 16.07 J/TH and 5.7 at 13.5 (the S21 XP deployment), then 10 EH/s of the
     # original fleet swapped for 13.5 x 0.92 J/TH machines at month 12.
     j12 = (40 * 16.07 + 5.7 * 13.5 + 10 * 13.5 * 0.92) / 55.7
-    np.testing.assert_allclose((mw / ehs)[uncurtailed, 12], j12, rtol=1e-6)
+    np.testing.assert_allclose(mw[uncurtailed, 12] / ehs[uncurtailed, 12], j12, rtol=1e-6)
     np.testing.assert_allclose(ehs[uncurtailed, 12], 55.7, rtol=1e-6)
     # Month-12 capex includes 10 EH/s = 1e7 TH at $12/TH on every path.
     assert np.all(cube["capex"].values[:, 12] >= 1e7 * 12 * (1 - 1e-6))

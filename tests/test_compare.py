@@ -71,14 +71,18 @@ def test_flatten_and_diff_by_hand():
     assert stepped["sites"] == b["sites"]
 
 
-def test_year3_r2_on_btc_is_lower_with_the_pivot():
-    """The leases decouple the stock: at year 3 BTC explains less of value in base."""
-    r2 = {}
-    for name in ("base", "no-pivot"):
-        cube = simulate(load(name).scenario, 2048, 7)
-        row = next(r for r in decoupling.btc_beta(cube)["rows"] if r["year"] == 3)
-        r2[name] = row["r2"]
-    assert r2["base"] < r2["no-pivot"], r2
+def test_by_year_3_the_signed_campuses_decouple_the_stock_from_btc():
+    """In base at year 3, on the real-world paths where every site has signed a tenant, the
+    stock's 12-month return moves far less with BTC's than where only some have (beta, with
+    its standard errors; R² is too noisy over these heavy-tailed returns to rank them).
+
+    (Against the no-pivot case the comparison is muddied: without the leases most paths are
+    worthless by year 3, and returns from near-zero marks dominate its regression.)"""
+    cube = simulate(load("base").scenario, 2048, 7, store_paths=2048)
+    rows = {r["state"]: r for r in decoupling.btc_beta(cube)["by_state"] if r["year"] == 3}
+    every, some = rows["every site signed"], rows["some sites signed"]
+    assert every["n"] > 200 and some["n"] > 100
+    assert some["beta"] - every["beta"] > 3 * np.hypot(some["beta_se"], every["beta_se"]), rows
 
 
 def test_cli_compare_with_a_saved_run(tmp_path):

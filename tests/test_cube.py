@@ -30,7 +30,7 @@ def test_coordinates_and_dtypes(small):
     assert small["time"].dtype == np.dtype("datetime64[ns]")
     assert str(small["time"].values[0]) .startswith("2025-12-01")
     assert small["site"].values.tolist() == ["Sandersville", "Austin County"]
-    assert small["horizon_year"].values.tolist() == [1, 2, 3]
+    assert small["horizon"].values.tolist() == [12, 24, 36]
     assert small["path_failed"].dtype == bool
     assert int(small["path_failed"].sum()) == 2
 
@@ -50,7 +50,7 @@ def test_table_covers_design_table():
               "cash", "value_per_share", "equity_value", "pv_mining", "pv_hpc",
               "treasury_value", "net_debt"]
     assert set(design) <= set(cube.VARIABLES)
-    assert cube.VARIABLES["value_per_share_forward"][0] == ("path", "horizon_year")
+    assert cube.VARIABLES["forward_value_per_share"][0] == ("path", "horizon")
     assert cube.VARIABLES["sign_month"][0] == ("path", "site")
 
 
@@ -146,7 +146,7 @@ def test_series_are_float32_and_per_path_values_float64(small):
     assert small["btc_price"].dtype == np.float32
     assert small["cash"].dtype == np.float32
     assert small["value_per_share"].dtype == np.float64
-    assert small["value_per_share_forward"].dtype == np.float64
+    assert small["forward_value_per_share"].dtype == np.float64
     assert small["sign_month"].dtype == np.int64
 
 

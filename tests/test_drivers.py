@@ -34,8 +34,9 @@ def _set(doc: dict, key: str, value) -> None:
 def dominated_scenario() -> Scenario:
     """Base with every uncertain input fixed at its median except three.
 
-    Power price spans 20-120 USD/MWh (it drives every month's mining margin on ~1 GW);
-    SG&A and the HPC discount rate vary over a sliver. Power price dominates by construction.
+    Power price spans 10-150 USD/MWh (it drives every month's mining margin on ~1 GW, and
+    whether the fleet is kept at all);
+    SG&A and the tenant credit spread vary over a sliver. Power price dominates by construction.
     """
     base = load("base").scenario
     doc = json.loads(json.dumps(base.model_dump(mode="json")))
@@ -45,9 +46,9 @@ def dominated_scenario() -> Scenario:
             _set(doc, key, "2026-02-01")
         else:
             _set(doc, key, {"dist": "fixed", "value": float(dists[key].ppf(0.5))})
-    _set(doc, DOMINANT, {"dist": "uniform", "low": 20.0, "high": 120.0})
+    _set(doc, DOMINANT, {"dist": "uniform", "low": 10.0, "high": 150.0})
     _set(doc, "company.sga_usd_m_per_year", {"dist": "uniform", "low": 129.0, "high": 131.0})
-    _set(doc, "valuation.discount_rate_hpc", {"dist": "uniform", "low": 0.0995, "high": 0.1005})
+    _set(doc, "valuation.tenant_credit_spread", {"dist": "uniform", "low": 0.0295, "high": 0.0305})
     doc["correlations"] = []
     return Scenario.model_validate(doc)
 
@@ -60,13 +61,13 @@ def scen() -> Scenario:
 def test_tornado_puts_the_dominant_input_first(scen):
     keys = [k for k, _ in scen.uncertain_inputs()]
     assert sorted(keys) == sorted([DOMINANT, "company.sga_usd_m_per_year",
-                                   "valuation.discount_rate_hpc"])
+                                   "valuation.tenant_credit_spread"])
     result = drivers.tornado(scen, paths=PATHS)
     rows = result["rows"]
     assert rows[0]["key"] == DOMINANT
     assert result["runs"] == 7
-    # P10 / P90 of U(20, 120) by hand: 20 + 0.1 * 100 and 20 + 0.9 * 100.
-    assert rows[0]["low"] == pytest.approx(30.0) and rows[0]["high"] == pytest.approx(110.0)
+    # P10 / P90 of U(10, 150) by hand: 10 + 0.1 * 140 and 10 + 0.9 * 140.
+    assert rows[0]["low"] == pytest.approx(24.0) and rows[0]["high"] == pytest.approx(136.0)
     # Dearer power can only lower value: the swing's sign is known.
     assert rows[0]["median_high"] < rows[0]["median_low"]
     # The dominant swing exceeds the next by far more than their Monte Carlo errors.

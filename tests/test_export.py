@@ -55,8 +55,8 @@ def test_csv_reproduces_per_path_samples_exactly(run_dir, cube):
     assert len(rows) == PATHS
     got = np.array([float(r["value_per_share"]) for r in rows])
     np.testing.assert_array_equal(got, cube["value_per_share"].values)
-    fwd3 = np.array([float(r["value_per_share_forward_y3"]) for r in rows])
-    np.testing.assert_array_equal(fwd3, cube["value_per_share_forward"].sel(horizon_year=3).values)
+    fwd3 = np.array([float(r["forward_value_per_share_y3"]) for r in rows])
+    np.testing.assert_array_equal(fwd3, cube["forward_value_per_share"].sel(horizon=36).values)
     inputs = [n for n in cube.data_vars if n.startswith("input_")]
     assert len(inputs) > 20
     for name in inputs:

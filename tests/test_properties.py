@@ -7,6 +7,8 @@ paths.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import xarray as xr
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +17,7 @@ from support import assert_same_data, short_scenario
 from synthetic import synthetic_cube
 
 from simulator import cube
-from simulator.run import simulate
+from simulator.run import scenario_mark, simulate
 from simulator.scenario import load_scenario
 
 SIMULATIONS = settings(max_examples=12, deadline=None, derandomize=True,
@@ -25,6 +27,12 @@ SITES = ("sandersville", "texas")
 
 
 BASE = load_scenario("base")
+
+
+@functools.cache
+def mark():
+    """One fitted mark for every example: it is a function of the state, not of the inputs held."""
+    return scenario_mark(BASE)
 
 
 @settings(max_examples=10, deadline=None, derandomize=True,
@@ -44,17 +52,24 @@ def test_save_then_load_gives_the_cube_back_exactly(tmp_path, paths, months, fai
 @SIMULATIONS
 @given(seed=SEEDS, low=st.floats(60.0, 250.0), step=st.floats(0.01, 80.0))
 def test_value_never_falls_when_the_lease_rate_rises(seed, low, step):
-    """Common random numbers: the same paths with every site's rent raised. On no path may the
-    value per share fall (it stays equal where no tenant signs, or the equity is worth nothing)."""
-    def values(rate):
-        held = {f"sites.{s}.lease.rate_usd_per_kw_month": rate for s in SITES}
-        return simulate(BASE, paths=128, seed=seed, overrides=held, processes=1,
-                        store_paths=0)["value_per_share"].values
+    """Common random numbers: the same paths with every site's rent raised. On no path whose
+    capital decisions stay the same may the value per share fall (it stays equal where no tenant
+    signs, or the equity is worth nothing), and the fair value never falls.
 
-    cheap, dear = values(low), values(low + step)
+    A dearer lease can flip a decision taken on the mark (a note converts, a raise is bigger or
+    smaller): such a path's value may then step either way, as a real holder's would."""
+    def run(rate):
+        held = {f"sites.{s}.lease.rate_usd_per_kw_month": rate for s in SITES}
+        c = simulate(BASE, paths=128, seed=seed, overrides=held, processes=1, store_paths=0,
+                     mark=mark())
+        return c["value_per_share"].values, c["shares_issued"].values, c.attrs
+
+    cheap, cheap_issued, cheap_attrs = run(low)
+    dear, dear_issued, dear_attrs = run(low + step)
     np.testing.assert_array_equal(np.isnan(cheap), np.isnan(dear))
-    ok = ~np.isnan(cheap)
-    assert np.all(dear[ok] >= cheap[ok]), (dear - cheap)[ok].min()
+    same = ~np.isnan(cheap) & (cheap_issued == dear_issued)
+    assert np.all(dear[same] >= cheap[same]), (dear - cheap)[same].min()
+    assert dear_attrs["fair_value_plain_mean"] >= cheap_attrs["fair_value_plain_mean"]
 
 
 @SIMULATIONS
@@ -71,7 +86,7 @@ def test_mining_and_hpc_megawatts_never_exceed_the_contracted_power(seed, sander
     for s in SITES:
         held[f"sites.{s}.conversion.build_months"] = build
         held[f"sites.{s}.conversion.signing_probability"] = signing
-    c = simulate(BASE, paths=64, seed=seed, overrides=held, processes=1, store_paths=64)
+    c = simulate(BASE, paths=64, seed=seed, overrides=held, processes=1, store_paths=64, mark=mark())
     greenfield = sum(held[f"sites.{s.name}.gross_mw"] for s in BASE.sites if not s.mining_until_conversion)
     power = BASE.company.power.contracted_mw + greenfield
     used = c["mining_mw"].values.astype(np.float64) + c["hpc_mw_gross"].values

@@ -1,5 +1,7 @@
 """Sites: conversion timing, rent, escalation, default, re-let, renewal, project debt."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -57,11 +59,12 @@ def test_tranches_out_of_order_and_down_while_part_energised():
 
 def test_lease_pv_equals_escalating_annuity():
     # Lease starts in month 1, runs 10 years and is not renewed; month t is discounted by
-    # (1+r)^-((t+1)/12). Closed form: R v^(2/12) x sum_y ((1+g) v)^y x sum_j v^(j/12).
+    # exp(-r (t+1)/12), i.e. v = e^-r a year. Closed form: R v^(2/12) x sum_y ((1+g) v)^y x
+    # sum_j v^(j/12).
     r_ann, g, years = 0.10, 0.03, 10
     out = site(months=132, sign=0, build=1, escalator=g, term_years=years)
     pv = (out.rent * discount_factors(r_ann, 132)).sum()
-    v = 1 / (1 + r_ann)
+    v = math.exp(-r_ann)
     rent = 100 * 1000 * 150.0
     q = (1 + g) * v
     closed = rent * v ** (2 / 12) * (1 - q ** years) / (1 - q) * (1 - v) / (1 - v ** (1 / 12))
@@ -146,7 +149,7 @@ def test_never_sign_site_mines_throughout_in_company():
                       CapitalParams(1e12, 1e6), sites=(s,))
     need = company_shocks_needed(p, T)
     assert need == [("tenant_default_a", "uniform", 24), ("renewal_a", "uniform", 24)]
-    out = run_company(mk, p, {k: np.ones((2, c)) for k, _, c in need})
+    out = run_company(mk, p, {k: np.ones((2, c)) for k, _, c in need}, None)
     np.testing.assert_allclose(out.company_hashrate[0], 50.0)  # never signs
     np.testing.assert_allclose(out.company_hashrate[1], [50.0] * 3 + [40.0] * 9)
     assert out.never_signs[:, 0].tolist() == [True, False]

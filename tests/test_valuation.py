@@ -1,4 +1,6 @@
-"""Valuation: discounting, trailing/forward sums, marks, sum of the parts."""
+"""Valuation: continuous discounting, continuation values, Gordon perpetuities, control variates."""
+
+import math
 
 import numpy as np
 import pytest
@@ -6,105 +8,85 @@ import pytest
 from simulator.engine import valuation
 
 
-def test_discount_factors_month_end():
-    d = valuation.discount_factors(0.2, 24)
-    assert d[0, 11] == pytest.approx(1 / 1.2)
-    assert d[0, 23] == pytest.approx(1 / 1.44)
-    assert d[0, 0] == pytest.approx(1.2 ** (-1 / 12))
+def test_discount_factors_are_continuous_month_end():
+    d = valuation.discount_factors(0.12, 24)
+    assert d[0, 0] == pytest.approx(math.exp(-0.01))
+    assert d[0, 11] == pytest.approx(math.exp(-0.12))
+    assert d[0, 23] == pytest.approx(math.exp(-0.24))
     per_path = valuation.discount_factors(np.array([0.1, 0.2]), 12)
-    np.testing.assert_allclose(per_path[:, -1], [1 / 1.1, 1 / 1.2])
+    np.testing.assert_allclose(per_path[:, -1], np.exp([-0.1, -0.2]))
+    np.testing.assert_allclose(valuation.at_horizon(np.array([0.1, 0.2]), 18), np.exp([-0.15, -0.3]))
 
 
 def test_present_value_equals_the_discounted_sum():
-    # Horner's rule against the explicit month-end factors: a level 100/month for 12 months
-    # at 20% is 100 x sum_k 1.2^(-k/12), and per-path rates discount each row by its own.
     x = np.full((2, 12), 100.0)
     x[1, 5] = -40.0
     rates = np.array([0.2, 0.05])
     pv = valuation.present_value(x, rates)
     np.testing.assert_allclose(pv, (x * valuation.discount_factors(rates, 12)).sum(axis=1), rtol=1e-14)
-    assert pv[0] == pytest.approx(100 * sum(1.2 ** (-k / 12) for k in range(1, 13)), rel=1e-14)
-    assert valuation.present_value(x[:1], 0.2)[0] == pv[0]
+    assert pv[0] == pytest.approx(100 * sum(math.exp(-0.2 * k / 12) for k in range(1, 13)), rel=1e-14)
 
 
-def test_trailing_12_annualises_early_months():
-    x = np.arange(1.0, 16.0)[None, :]  # 1 .. 15
-    tr = valuation.trailing_12(x)
-    assert tr[0, 0] == pytest.approx(12 * 1.0)
-    assert tr[0, 1] == pytest.approx(12 / 2 * (1 + 2))
-    assert tr[0, 11] == pytest.approx(sum(range(1, 13)))
-    assert tr[0, 14] == pytest.approx(sum(range(4, 16)))
+def test_continuation_values_the_flows_after_each_month_and_the_terminal():
+    # Flows 1..6 at 12%/yr (1% a month), terminal 50 at the end of month 5.
+    x = np.arange(1.0, 7.0)[None, :]
+    w = valuation.continuation(x, 0.12, terminal=50.0)
+    v = math.exp(-0.01)
+    assert w[0, 5] == pytest.approx(50.0)
+    assert w[0, 4] == pytest.approx(v * (6 + 50))
+    assert w[0, 0] == pytest.approx(sum(x[0, s] * v ** s for s in range(1, 6)) + 50 * v ** 5)
+    # Today's value is one more step back from month 0.
+    today = valuation.present_value(x, 0.12) + 50 * valuation.at_horizon(0.12, 6)[0]
+    assert v * (x[0, 0] + w[0, 0]) == pytest.approx(today, rel=1e-14)
 
 
-def test_forward_12():
-    x = np.arange(20.0)[None, :]
-    fw = valuation.forward_12(x, 8)
-    assert fw.shape == (1, 8)
-    assert fw[0, 0] == pytest.approx(sum(range(1, 13)))
-    assert fw[0, 7] == pytest.approx(sum(range(8, 20)))
+def test_gordon_is_the_sum_of_the_growing_annual_flows():
+    k, g, first = 0.07, 0.025, 100.0
+    brute = sum(first * math.exp(g * (y - 1)) * math.exp(-k * y) for y in range(1, 5000))
+    assert valuation.gordon(first, k, g)[0] == pytest.approx(brute, rel=1e-12)
+    # Zero growth at 4%: about 24.5 years of flows, the "multiple" the rate implies.
+    assert valuation.gordon(1.0, 0.04, 0.0)[0] == pytest.approx(1 / math.expm1(0.04), rel=1e-12)
 
 
-def test_mark():
-    v = valuation.mark(trailing_mining_ebitda=np.array([[-5.0, 10.0]]),
-                       hpc_value=np.array([[36.0, 36.0]]), btc_held=np.array([[3.0, 3.0]]),
-                       btc_price=np.array([[10.0, 10.0]]), cash=np.array([[1.0, 1.0]]),
-                       debt=np.array([[4.0, 4.0]]), shares=np.array([[2.0, 2.0]]),
-                       mining_multiple=8.0)
-    np.testing.assert_allclose(v[0], [(0 + 36 + 30 + 1 - 4) / 2, (80 + 36 + 30 + 1 - 4) / 2])
+def test_mining_terminal_counts_the_halvings_and_stops_when_unprofitable():
+    """Revenue 100 a year (80% subsidy), cost 50, flat: the halving 1.5 years out cuts revenue
+    to 60 from year 2 (halving before mid-year 2), the next (5.5 years out) to 40 from year 6:
+    below cost, so mining stops then."""
+    r = 0.05
+    v = valuation.mining_terminal(np.array([100.0]), np.array([50.0]), subsidy_share=np.array([0.8]),
+                                  years_to_halving=np.array([1.5]), rate=r, growth=0.0)
+    expected = 50 * math.exp(-r) + sum(10 * math.exp(-r * y) for y in range(2, 6))
+    assert v[0] == pytest.approx(expected, rel=1e-12)
+    # Without halvings and with growth it is the capped sum of a shrinking margin.
+    v = valuation.mining_terminal(np.array([100.0]), np.array([50.0]), subsidy_share=np.array([0.8]),
+                                  years_to_halving=np.array([np.inf]), rate=r, growth=-0.1)
+    expected = sum(max(100 * math.exp(-0.1 * y) - 50, 0) * math.exp(-r * y) for y in range(1, 101))
+    assert v[0] == pytest.approx(expected, rel=1e-12)
 
 
-def test_site_value_land_then_campus_under_construction_then_multiple():
-    """Sign at month 2, capex 30 a month in months 2-4, rent from month 5 (NOI 10 a month)."""
-    T = 12
-    noi = np.zeros((1, T + 12))
-    noi[0, 5:] = 10.0
-    capex = np.zeros((1, T + 12))
-    capex[0, 2:5] = 30.0
-    v = valuation.site_value(noi, capex, np.array([2]), np.array([5]), months=T, rate=0.10,
-                             multiple=15.0, land_value_usd=7.0)
-    # Before signing: powered land.
-    assert v[0, 0] == v[0, 1] == 7.0
-    # Building: 15 x 120 of NOI from month 5, discounted (5 - t) months at 10%, less capex
-    # still to pay after month t.
-    for t, capex_left in [(2, 60.0), (3, 30.0), (4, 0.0)]:
-        expected = 15 * 120 * 1.10 ** (-(5 - t) / 12) - capex_left
-        assert v[0, t] == pytest.approx(expected, rel=1e-12)
-    # Delivered: 15 x the next 12 months of NOI (months t+1..t+12).
-    assert v[0, 5] == pytest.approx(15 * 120)
-    never = valuation.site_value(noi * 0, capex * 0, np.array([-1]), np.array([-1]), months=T,
-                                 rate=0.10, multiple=15.0, land_value_usd=7.0)
-    assert np.all(never == 7.0)
-
-
-def test_sum_of_parts_constant_flows():
-    # 24 months of 1 mining CF and 2 NOI; terminal 8 x 12 and 18 x 24.
-    T = 24
-    mine = np.ones((1, T))
-    noi_ext = np.full((1, T + 12), 2.0)
-    v = valuation.sum_of_parts(
-        mining_cash_flow=mine, mining_ebitda=mine, hpc_cash_flow=noi_ext[:, :T],
-        noi_ext=noi_ext, mining_rate=0.2, hpc_rate=0.1, mining_multiple=8.0,
-        hpc_multiple=18.0, btc_held0=10.0, btc_price0=5.0, debt_repaid_in_cash=np.array([30.0]),
-        cash0=7.0, raised_usd=np.zeros((1, T)))
-    vm, vh = 1.2 ** (-1 / 12), 1.1 ** (-1 / 12)
-    annuity = lambda v: v * (1 - v ** T) / (1 - v)  # noqa: E731
-    assert v.pv_mining[0] == pytest.approx(annuity(vm) + 8 * 12 / 1.44)
-    assert v.pv_hpc[0] == pytest.approx(2 * annuity(vh) + 18 * 24 / 1.21)
-    assert v.treasury_value[0] == 50.0 and v.net_debt[0] == 23.0
-    assert v.equity_value[0] == pytest.approx(v.pv_mining[0] + v.pv_hpc[0] + 50 - 23)
-
-
-def test_terminal_mining_floored_at_zero():
-    T = 12
-    ebitda = -np.ones((1, T))
-    v = valuation.sum_of_parts(
-        mining_cash_flow=ebitda, mining_ebitda=ebitda, hpc_cash_flow=np.zeros((1, T)),
-        noi_ext=np.zeros((1, T + 12)), mining_rate=0.0, hpc_rate=0.0, mining_multiple=8.0,
-        hpc_multiple=18.0, btc_held0=0.0, btc_price0=1.0, debt_repaid_in_cash=np.zeros(1),
-        cash0=0.0, raised_usd=np.zeros((1, T)))
-    assert v.pv_mining[0] == pytest.approx(-12.0)
+def test_terminal_run_rate_grows_the_last_year():
+    x = np.arange(24.0)[None, :]
+    assert valuation.terminal_run_rate(x, 0.1)[0] == pytest.approx(sum(range(12, 24)) * math.exp(0.1))
 
 
 def test_free_cash_flow():
-    f = valuation.free_cash_flow(*(np.array([x]) for x in (100.0, 5.0, 20.0, 10.0, 30.0, 4.0)))
-    assert f[0] == pytest.approx(100 - 5 + 20 - 10 - 30 - 4)
+    fcf = valuation.free_cash_flow(np.array([[10.0]]), np.array([[1.0]]), np.array([[5.0]]),
+                                   np.array([[2.0]]), np.array([[3.0]]), np.array([[0.5]]), 1.5)
+    assert fcf[0, 0] == pytest.approx(10 - 1 + 5 - 2 - 3 - 0.5 - 1.5)
+
+
+def test_control_variate_removes_the_control_noise_and_keeps_the_mean():
+    rng = np.random.default_rng(7)
+    n = 20_000
+    c = rng.standard_normal((n, 1))
+    noise = rng.standard_normal(n)
+    v = 5.0 + 3.0 * c[:, 0] + 0.5 * noise
+    mean, se, plain, plain_se = valuation.controlled_mean(v, c)
+    assert plain_se == pytest.approx(np.sqrt(9.25 / n), rel=0.03)
+    assert se == pytest.approx(0.5 / np.sqrt(n), rel=0.03)
+    # The controlled mean is 5 + 0.5 mean(noise) - (b - 3) mean(c) ... within 3 of its own SE.
+    assert abs(mean - 5.0) < 3 * se
+    # NaN paths (failed) are left out.
+    v2 = v.copy()
+    v2[:10] = np.nan
+    assert np.isfinite(valuation.controlled_mean(v2, c)[0])

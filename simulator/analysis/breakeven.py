@@ -20,6 +20,7 @@ import numpy as np
 from scipy import optimize
 
 from simulator.analysis.drivers import value_samples
+from simulator.run import scenario_mark
 from simulator.analysis.stats import summary
 
 SPOT_KEY = "market.btc.spot_usd"
@@ -112,10 +113,11 @@ def breakeven_spot(scenario: Any, *, paths: int = 2_000, seed: int | None = None
     s0 = float(scenario.market.btc.spot_usd)
     target = float(scenario.company.share_price_usd if target is None else target)
     seed = scenario.simulation.seed if seed is None else int(seed)
+    mark = scenario_mark(scenario, seed, sampling)
 
     def fn(x: float) -> np.ndarray:
         return value_samples(scenario, paths=paths, seed=seed, sampling=sampling,
-                             overrides={SPOT_KEY: float(x)}, client=client)
+                             overrides={SPOT_KEY: float(x)}, client=client, mark=mark)
 
     fn = _memo(fn)
     lo, hi = _bracket(fn, target, s0)
@@ -169,9 +171,11 @@ def breakeven_signing(scenario: Any, *, paths: int = 2_000, seed: int | None = N
     if not keys:
         return {"status": "no_sites", "value": float("nan"), "evaluations": 0, **base}
 
+    mark = scenario_mark(scenario, seed, sampling)
+
     def fn(q: float) -> np.ndarray:
         return value_samples(scenario, paths=paths, seed=seed, sampling=sampling,
-                             overrides={k: float(q) for k in keys}, client=client)
+                             overrides={k: float(q) for k in keys}, client=client, mark=mark)
 
     out = _solve(fn, target, 0.0, 1.0, xtol=xtol)
     out.update(base)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats as sps
 
 from simulator.analysis.compare import paired_quantile_se
-from simulator.run import sampled_dists, simulate
+from simulator.run import sampled_dists, scenario_mark, simulate
 from simulator.units import input_units
 
 Progress = Callable[[int, int], None]
@@ -24,14 +24,15 @@ Progress = Callable[[int, int], None]
 
 def value_samples(scenario: Any, *, paths: int, seed: int | None = None,
                   sampling: str | None = None, overrides: dict[str, float] | None = None,
-                  client: Any = None) -> np.ndarray:
+                  client: Any = None, mark: Any = None) -> np.ndarray:
     """Value per share [USD/share] over paths of one (possibly overridden) re-run.
 
     Only the per-path variables are kept (``store_paths=0``): a re-run needs no monthly
-    series, and skipping them saves memory.
+    series, and skipping them saves memory. ``mark`` is the fitted mark to reuse
+    (:func:`simulator.run.scenario_mark`); None fits one for the run.
     """
     cube = simulate(scenario, paths, seed, sampling, store_paths=0, overrides=overrides,
-                    client=client)
+                    client=client, mark=mark)
     return np.asarray(cube["value_per_share"].values, dtype=np.float64)
 
 
@@ -88,16 +89,18 @@ def tornado(scenario: Any, *, paths: int = 2_000, seed: int | None = None,
     seed = scenario.simulation.seed if seed is None else int(seed)
     keys = list(keys) if keys is not None else [k for k, _ in scenario.uncertain_inputs()]
     total = 1 + 2 * len(keys)
-    base = value_samples(scenario, paths=paths, seed=seed, sampling=sampling, client=client)
+    mark = scenario_mark(scenario, seed, sampling)
+    base = value_samples(scenario, paths=paths, seed=seed, sampling=sampling, client=client,
+                         mark=mark)
     if progress:
         progress(1, total)
     rows = []
     for i, key in enumerate(keys):
         lo, hi = input_range(scenario, key, probs)
         v_lo = value_samples(scenario, paths=paths, seed=seed, sampling=sampling,
-                             overrides={key: lo}, client=client)
+                             overrides={key: lo}, client=client, mark=mark)
         v_hi = value_samples(scenario, paths=paths, seed=seed, sampling=sampling,
-                             overrides={key: hi}, client=client)
+                             overrides={key: hi}, client=client, mark=mark)
         if progress:
             progress(3 + 2 * i, total)
         m_lo, m_hi = float(np.nanmedian(v_lo)), float(np.nanmedian(v_hi))

@@ -64,6 +64,48 @@ def converts(share_value, conversion_price) -> np.ndarray:
         return np.asarray(share_value > conversion_price)
 
 
+def conversion_month(share_value_at: Callable[[int], np.ndarray], conversion_price: float, *,
+                     maturity_month: int, months: int, n: int, call_month: int | None = None,
+                     call_trigger: float = 1.3) -> np.ndarray:
+    """Month each path's note converts [month], [P] int; -1 where it is repaid or outstanding.
+
+    Parameters
+    ----------
+    share_value_at : callable ``(m) -> ndarray [P]``
+        Value per share at the end of month ``m`` with the note still debt [USD/share].
+    conversion_price : float
+        K [USD/share].
+    maturity_month : int
+        Month of the final payment; at or beyond ``months``, the note is outstanding at the
+        horizon unless called.
+    months, n : int
+        Months on the grid and paths.
+    call_month : int or None
+        First month the issuer may call (provisional redemption); None: no call.
+    call_trigger : float
+        The call needs ``share value >= call_trigger x K`` [1] (130%: C-D8).
+
+    Notes
+    -----
+    From ``call_month`` the issuer calls at the first month-end the share value reaches the
+    trigger, and holders convert rather than take the face (their shares are then worth at
+    least 1.3 times it). At maturity holders convert where the share value exceeds K, else
+    the face is repaid. Share values are month-end marks: the indentures' "20 of 30 trading
+    days" is read on the monthly grid.
+    """
+    out = np.full(n, -1, dtype=np.int64)
+    last = min(maturity_month, months) - 1  # the last month before maturity on the grid
+    if call_month is not None:
+        for m in range(max(call_month, 0), last + 1):
+            with np.errstate(invalid="ignore"):
+                hit = (out < 0) & (share_value_at(m) >= call_trigger * conversion_price)
+            out[hit] = m
+    if maturity_month < months:
+        at = (out < 0) & converts(share_value_at(maturity_month), conversion_price)
+        out[at] = maturity_month
+    return out
+
+
 def conversion_shares(principal_usd, conversion_price, share_price, cap_price=None):
     """Net new shares on conversion after the capped call [shares].
 
@@ -115,8 +157,8 @@ CASH_SERIES = ("cash", "btc_held", "btc_sold", "raised_usd", "shares_issued")
 
 
 def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Callable,
-              issue_price=None, raise_target_usd=0.0, out: CashResult | None = None
-              ) -> CashResult:
+              issue_price=None, issue_value=None, issue_shares=None, raise_target_usd=0.0,
+              min_issue_price=0.0, cash_yield=0.0, out: CashResult | None = None) -> CashResult:
     """Roll cash and BTC held forward month by month.
 
     Parameters
@@ -129,9 +171,19 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     sell : callable
         ``sell(held, mined, cash_before, btc_price) -> BTC sold`` (``treasury.sell_rule``).
     issue_price : ndarray [P, T] or None
-        Share price for equity raises [USD/share]; None means no raises.
+        Share price for equity raises [USD/share], given outright; None means no raises
+        unless ``issue_value`` is given.
+    issue_value, issue_shares : ndarray [P, T] or None
+        Raise at the mark instead: equity value other than cash and BTC held [USD] and the
+        shares outstanding before this loop's raises [shares]. The price is then the value
+        per share before the raise, ``max(issue_value + held x price + cash, 0) / (shares +
+        shares this loop has issued so far)``, with the month's cash before the raise.
     raise_target_usd : float or ndarray [P]
         Cash left after a raise [USD].
+    min_issue_price : float
+        No raise below this price [USD/share] (above zero in any case).
+    cash_yield : float or ndarray [P]
+        Continuously compounded rate cash earns while positive [1/yr] (the risk-free rate).
     out : CashResult or None
         Arrays to write the result into (views such as months ``t0:`` of an earlier run);
         with raises, ``out.raised_usd`` and ``out.shares_issued`` are written too.
@@ -143,15 +195,23 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
 
     Notes
     -----
-    Per month: ``cash' = cash + CF``; ``held' = held + mined``; ``sold = sell(...)``;
-    ``cash'' = cash' + sold x price``. If ``cash'' < 0`` and the issue price is positive,
-    raise ``target - cash''`` at that price; otherwise the path is ``short``.
+    Per month: ``cash' = cash e^{y/12} + CF`` (the growth on a positive balance only);
+    ``held' = held + mined``; ``sold = sell(...)``; ``cash'' = cash' + sold x price``. If
+    ``cash'' < 0`` and the issue price is positive and at least ``min_issue_price``, raise
+    ``target - cash''`` at that price; otherwise the path is ``short``.
     """
     n, months = pre_cash_flow.shape
     price = np.broadcast_to(btc_price, (n, months))
+    at_mark = issue_value is not None
+    if at_mark:
+        issue_price = np.broadcast_to(issue_value, (n, months))  # the loop's 4th input
+        issued_so_far = np.zeros(n)
     cash = np.broadcast_to(np.asarray(cash0, dtype=np.float64), (n,)).copy()
     held = np.broadcast_to(np.asarray(btc_held0, dtype=np.float64), (n,)).copy()
     target = np.broadcast_to(np.asarray(raise_target_usd, dtype=np.float64), (n,))
+    growth = np.broadcast_to(np.exp(np.asarray(cash_yield, np.float64) / units.MONTHS_PER_YEAR), (n,))
+    earns = bool(np.any(growth != 1.0))
+    positive = np.empty(n, dtype=bool)
     # Without raises nothing is raised or issued: no buffers to walk for those two.
     names = ("cash", "held", "sold") + (() if issue_price is None else ("raised", "issued"))
     if out is None:
@@ -163,9 +223,14 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     need = np.empty(n, dtype=bool)
     proceeds = np.empty(n)
     inputs = [pre_cash_flow, btc_mined, price] + ([] if issue_price is None else [issue_price])
+    if at_mark:
+        inputs.append(np.broadcast_to(issue_shares, (n, months)))
     for ins, outs in _month_blocks(inputs, [res[k] for k in names]):
         for j in range(ins[0].shape[0]):
             flow, mined, p_t = ins[0][j], ins[1][j], ins[2][j]
+            if earns:
+                np.greater(cash, 0.0, out=positive)
+                np.multiply(cash, growth, out=cash, where=positive)
             cash += flow
             held += mined
             sold = outs[2][j]
@@ -175,11 +240,18 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
             np.less(cash, 0.0, out=need)
             if issue_price is not None and need.any():
                 issue = ins[3][j]
+                if at_mark:
+                    value = issue + held * p_t
+                    value += cash
+                    np.maximum(value, 0.0, out=value)
+                    issue = value / (ins[4][j] + issued_so_far)
                 with np.errstate(invalid="ignore"):
-                    ok = need & np.isfinite(issue) & (issue > 0.0)
+                    ok = need & np.isfinite(issue) & (issue > 0.0) & (issue >= min_issue_price)
                 raised = outs[3][j]
                 np.subtract(target, cash, out=raised, where=ok)
                 np.divide(raised, issue, out=outs[4][j], where=ok)
+                if at_mark:
+                    issued_so_far += outs[4][j]
                 cash += raised
                 need &= ~ok
             short |= need

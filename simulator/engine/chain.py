@@ -1,21 +1,25 @@
 """The stage order, and the company engine entered at the market-paths boundary.
 
-:func:`run_company` runs sites, fleet, treasury, capital and valuation on market paths the
-caller supplies (style point 3): the lead's chain feeds it simulated paths, a test feeds it
+:func:`run_company` runs sites, fleet, taxes, treasury, capital and valuation on market paths
+the caller supplies (style point 3): the lead's chain feeds it simulated paths, a test feeds it
 constant arrays. Parameter dataclasses hold per-path inputs as ``float | ndarray [P]``.
 
-Order inside :func:`run_company`:
+Order inside :func:`run_company` (domain.md, "Valuation"):
 
-1. sites (MW off mining, rent, NOI, capex, project debt), run 12 months past the horizon so
-   forward NOI exists at every month;
-2. fleet on the MW the sites leave to mining;
-3. pass A: cash and treasury with every note treated as debt and no equity raises, marked
-   per share every month by multiples (``valuation.mark``);
-4. each convertible converts where the pass-A mark at its maturity exceeds its conversion
-   price (notes maturing after the horizon: the mark at the last month);
+1. :func:`operations`: sites (MW off mining, rent, NOI, capex, project debt), run 12 months
+   past the horizon so the lease's terminal year exists; the fleet on the MW the sites leave
+   to mining; cash taxes; the operating streams with their terminal values; the state the
+   mark reads at every month-end;
+2. the mark ``V_t = op_t(state) + BTC held x price + cash - notes`` with ``op_t`` the fitted
+   least-squares value of the operating streams after t (:func:`fit_marks`, fitted once per
+   run on pricing paths of its own);
+3. pass A: cash and treasury with every note treated as debt and no equity raises;
+4. each convertible converts where the issuer's call or maturity makes it
+   (``capital.conversion_month``, on the pass-A mark);
 5. pass B: cash with conversions settled and equity raised at the pass-A mark when cash
-   would go negative (or the path fails when raises are not allowed);
-6. sum of the parts today and forward marks at 12, 24, 36 ... months.
+   would go negative (a path where the mark is nothing then defaults);
+6. value to equity per path (pricing measure) and the mark at 12, 24, 36 ... months
+   (the forward values, read on real-world paths).
 """
 
 from __future__ import annotations
@@ -28,27 +32,55 @@ import numpy as np
 import simulator.engine.capital as capital
 import simulator.engine.inputs as inputs_
 import simulator.engine.market as market
+import simulator.engine.marks as marks_
 import simulator.engine.network as network
 import simulator.engine.fleet as fleet
 import simulator.engine.renewal as renewal
 import simulator.engine.sites as sites
+import simulator.engine.taxes as taxes
 import simulator.engine.timegrid as timegrid
 import simulator.engine.treasury as treasury
 import simulator.engine.valuation as valuation
 from simulator import units
 from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams, CompanyPaths,
                                      DebtParams, Deployment, FleetParams, MarketPaths, Num,
-                                     SiteParams, TreasuryParams, ValuationParams)
+                                     SiteParams, TaxParams, TreasuryParams, ValuationParams)
 
 __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Deployment",
-           "FleetParams", "MarketPaths", "SiteParams", "TreasuryParams", "ValuationParams",
-           "MONTHS_AHEAD", "Num", "company_shocks_needed", "run_company", "simulate_chunk"]
+           "FleetParams", "MarketPaths", "SiteParams", "TaxParams", "TreasuryParams",
+           "ValuationParams", "MARK_STATE", "MONTHS_AHEAD", "Num", "company_shocks_needed",
+           "control_months", "control_names", "fit_marks", "operations", "run_company", "simulate_chunk"]
+
+MARK_STATE = ("log_btc_price", "log_hashprice", "company_hashrate", "mining_headroom_usd_per_day",
+              "hpc_noi_run_rate_usd_per_year", "hpc_noi_pending_usd_per_year",
+              "hpc_capex_ahead_usd", "project_debt_usd", "hpc_pipeline_noi_usd_per_year",
+              "sga_usd_per_month", "tax_loss_carryforward_usd")
+"""The state at a month-end the mark regresses on (domain.md, "Valuation"), each known at that
+month-end: BTC and hashprice (hence network hashrate and fees), the fleet's size and its margin
+over breakeven, the leases' NOI run-rate, the NOI signed but not yet (or no longer) earned, the
+fit-out still to pay on the build schedule, project debt, the NOI the unsigned sites could earn,
+overheads and the tax losses carried. Cash, BTC held and the notes enter the mark exactly,
+outside the regression."""
+
+CONTROL_MONTHS = (6, 12, 24, 36, 48, 60, 84)
+"""Months at which the discounted BTC price serves as a control variate (plus the horizon)."""
+
+
+def control_months(months: int) -> list[int]:
+    """The BTC columns of ``pricing_controls``: :data:`CONTROL_MONTHS` within the grid, and ``T``."""
+    return [m for m in CONTROL_MONTHS if m < months] + [months]
+
+
+def control_names(scenario) -> list[str]:
+    """Names of the columns of ``pricing_controls`` (:func:`simulate_chunk`)."""
+    return ([f"btc_m{m}" for m in control_months(scenario.simulation.horizon_months)]
+            + [f"signs_{s.name}" for s in scenario.sites if s.conversion is not None])
 
 
 def company_shocks_needed(params: CompanyParams, months: int) -> list[tuple[str, str, int]]:
     """Uniform shocks :func:`run_company` reads: ``(name, kind, columns)``.
 
-    Sites run ``months + 12`` months so that forward NOI exists at the horizon.
+    Sites run ``months + 12`` months so that the lease's first year after the horizon exists.
     """
     cols = months + MONTHS_AHEAD
     return [(f"{kind}_{s.name}", "uniform", cols)
@@ -60,14 +92,16 @@ def _per_path(x, n: int, dtype=np.float64) -> np.ndarray:
 
 
 def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
-    """Run every site over ``months`` (+12); returns summed arrays and per-site months.
+    """Run every site over ``months`` (+12); returns summed arrays and per-site facts.
 
-    ``value`` is the sites' value marked at every month (``valuation.site_value``) and
-    ``land_at_horizon`` the powered land of sites still unsigned at the horizon [USD].
+    Besides the summed series, ``tot["terminal"]`` is the leases' value at the horizon (a
+    growing perpetuity of each site's first year after it, at r plus the tenant spread, plus
+    the powered land of sites still unsigned) [USD], [P], and ``tot["pipeline"]`` the annual
+    NOI each site could earn if signed, on months it is not yet signed [USD/yr], [P, T].
     """
     ext = months + MONTHS_AHEAD
     keys = ("off_mw", "mining_budget_mw", "hpc_mw_it", "rent", "noi", "capex", "draws", "interest",
-            "principal", "balance", "value")
+            "principal", "balance")
     tot: dict[str, np.ndarray] = {}
 
     def add(key, a):
@@ -76,7 +110,12 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
             tot[key] += a
         else:
             tot[key] = a
-    land = np.zeros(n)
+    terminal = np.zeros(n)
+    pipeline = np.zeros((n, months))
+    pending = np.zeros((n, months))
+    lease_years = []  # (NOI of the first year after the horizon [P], escalator) per site
+    lease_rate = _per_path(vp.risk_free_rate, n) + _per_path(vp.tenant_credit_spread, n)
+    t = np.arange(months)[None, :]
     sign, energise = [], []
     for s in site_params:
         r = sites.site_paths(
@@ -100,11 +139,22 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
         else:
             add("mining_budget_mw", (r.state == sites.REVERTED) * _per_path(s.gross_mw, n)[:, None])
         sign_p = _per_path(s.sign_month, n, np.int64)
-        add("value", valuation.site_value(
-            r.noi, r.capex, sign_p, r.build_end_month, months=months, rate=vp.hpc_discount_rate,
-            multiple=vp.hpc_multiple, land_value_usd=s.land_value_usd))
         unsigned_at_end = (sign_p < 0) | (sign_p >= months)
-        land += np.where(unsigned_at_end, np.broadcast_to(np.asarray(s.land_value_usd, np.float64), (n,)), 0.0)
+        first_year = r.noi[:, months:].sum(axis=1)
+        terminal += valuation.gordon(first_year, lease_rate, s.escalator)
+        lease_years.append((first_year, s.escalator))
+        terminal += np.where(unsigned_at_end, _per_path(s.land_value_usd, n), 0.0)
+        potential = (_per_path(s.gross_mw, n) / _per_path(s.gross_to_it, n) * units.KW_PER_MW
+                     * _per_path(s.lease_rate_usd_per_kw_month, n) * _per_path(s.noi_margin, n)
+                     * units.MONTHS_PER_YEAR)
+        # Not yet signed at month t: the path never signs or signs after t (unknown at t).
+        unsigned = (sign_p[:, None] < 0) | (sign_p[:, None] > t)
+        pipeline += np.where(unsigned, potential[:, None], 0.0)
+        # Signed, and not (or no longer) leasing its full IT load: the NOI still to come.
+        it_mw = _per_path(s.gross_mw, n) / _per_path(s.gross_to_it, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            idle = np.clip(1.0 - r.hpc_mw_it[:, :months] / it_mw[:, None], 0.0, 1.0)
+        pending += np.where(unsigned, 0.0, idle * potential[:, None])
         if s.financing == "project_debt":
             loan = sites.project_debt(r.capex, r.build_end_month, loan_to_cost=s.loan_to_cost,
                                       rate=s.debt_rate, amortisation_years=s.amortisation_years)
@@ -114,56 +164,368 @@ def _run_sites(site_params, n: int, months: int, shocks, vp: ValuationParams):
         energise.append(r.energise_month)
     for k in keys:
         if k not in tot:
-            tot[k] = np.zeros((n, months if k == "value" else ext))
+            tot[k] = np.zeros((n, ext))
+    tot["terminal"], tot["pipeline"], tot["pending"] = terminal, pipeline, pending
+    tot["lease_years"] = lease_years
     stack = (lambda a: np.stack(a, axis=1)) if sign else (lambda a: np.zeros((n, 0), np.int64))
-    return tot, stack(sign), stack(energise), land
+    return tot, stack(sign), stack(energise)
 
 
-def _notes(debt_params, months: int):
-    """Debt schedules, each as (params, balance, interest, scheduled, balloon) [P or 1, T]."""
-    return [(d, *capital.debt_schedule(d.principal_usd, d.coupon, d.maturity_month,
-                                       d.amortisation, months)) for d in debt_params]
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Note:
+    """One instrument's schedule on a grid long enough to reach its maturity, and its value."""
+
+    params: DebtParams
+    balance: np.ndarray  #: closing balance [USD], [1, E] (E >= T covers the maturity)
+    interest: np.ndarray  #: coupon [USD/month], [1, E]
+    scheduled: np.ndarray  #: amortisation [USD/month], [1, E]
+    balloon: np.ndarray  #: payment at maturity [USD/month], [1, E]
+    ahead: np.ndarray
+    """Value at each month-end on the grid of the payments after it, at r plus the company's
+    credit spread [USD], [P or 1, T]."""
+
+    @property
+    def flows(self) -> np.ndarray:
+        return self.interest + self.scheduled + self.balloon
 
 
-def _note_sum(notes, k: int, months: int) -> np.ndarray:
-    """Sum over notes of schedule item ``k`` (1 balance, 2 interest), [P or 1, T]."""
-    # Summed on their own (mostly [1, T]) before meeting [P, T] arrays: same order, fewer passes.
-    return sum((x[k] for x in notes), np.zeros((1, months)))
+def _notes(debt_params, months: int, rate) -> list[Note]:
+    """Every note's schedule, and the value of its payments after each month-end."""
+    out = []
+    for d in debt_params:
+        ext = max(months, d.maturity_month + 1)
+        balance, interest, scheduled, balloon = capital.debt_schedule(
+            d.principal_usd, d.coupon, d.maturity_month, d.amortisation, ext)
+        flows = interest + scheduled + balloon
+        beyond = (valuation.continuation(flows[:, months - 1:], rate)[:, 0] if ext > months
+                  else 0.0)
+        out.append(Note(d, balance, interest, scheduled, balloon,
+                        valuation.continuation(flows[:, :months], rate, terminal=beyond)))
+    return out
 
 
-def _settle(notes, share_value_at, n: int, months: int):
-    """Conversion flags [P, D], net new shares by month [P, T], cash not repaid [P, T].
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Operations:
+    """Everything of a company's paths that does not depend on its capital decisions."""
 
-    ``share_value_at(m)`` is the pass-A mark at month ``m`` [USD/share], [P].
+    fleet: fleet.FleetResult
+    sites: dict
+    sign_month: np.ndarray  #: [P, S] int
+    energise_month: np.ndarray  #: [P, S] int
+    sga: np.ndarray  #: [USD/month], [P, T]
+    fleet_capex: np.ndarray  #: machines and relocation [USD/month], [P, T]
+    tax: taxes.TaxResult
+    mining_stream: np.ndarray
+    """Margin - site opex - fleet capex - SG&A - tax [USD/month], [P, T], discounted at r."""
+    lease_stream: np.ndarray
+    """NOI - fit-out capex + project-debt draws - its interest and principal [USD/month],
+    [P, T], discounted at r plus the tenant spread."""
+    terminal_r: np.ndarray
+    """Mining less SG&A less tax after the horizon, valued at it [USD], [P]."""
+    terminal_lease: np.ndarray
+    """Leases and land after the horizon less project debt then owed, valued at it [USD], [P]."""
+    parts: dict
+    """Per-path present values today of the bridge's operating parts [USD], [P]."""
+    state: dict
+    """:data:`MARK_STATE` at every month-end, each [P, T]."""
+
+
+def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
+               note_interest=None, terminal: bool = True) -> Operations:
+    """Sites, fleet, taxes and the operating streams of every path (see the module docstring).
+
+    ``note_interest`` [USD/month], [1 or P, T] is the notes' coupon, deductible for tax.
+    ``terminal=False`` skips what only a value today needs (the terminal values and the
+    present values of the parts, left zero and NaN): the real-world paths are marked, not
+    valued.
     """
-    converted = np.zeros((n, len(notes)), dtype=bool)
-    new_shares = np.zeros((n, months))
-    kept_cash = np.zeros((n, months))
-    for i, (d, balance, _, _, balloon) in enumerate(notes):
-        if d.kind != "convertible":
-            continue
-        m = min(d.maturity_month, months - 1)
-        face = np.broadcast_to(balloon[:, m] if d.maturity_month < months else balance[:, m],
-                               (n,))
-        share_value = share_value_at(m)
-        conv = capital.converts(share_value, d.conversion_price)
-        shares = capital.conversion_shares(face, d.conversion_price, share_value,
-                                           d.capped_call_cap_price)
-        converted[:, i] = conv
-        # Shares count from the maturity month; the balloon falls in it alone.
-        new_shares[:, m:] += np.where(conv, shares, 0.0)[:, None]
-        if d.maturity_month < months:
-            kept_cash[:, m] += conv * balloon[:, m]
-    return converted, new_shares, kept_cash
+    mp = market_paths
+    n, months = mp.btc_price.shape
+    fp, vp, tp = params.fleet, params.valuation, params.tax
+    r = _per_path(vp.risk_free_rate, n)
+    k_lease = r + _per_path(vp.tenant_credit_spread, n)
+    st, sign, energise = _run_sites(params.sites, n, months, shocks, vp)
+    now = {k: a[:, :months] for k, a in st.items() if k not in ("terminal", "pipeline", "pending", "lease_years")}
+
+    planned, fleet_j, fleet_capex = fleet.planned_fleet(
+        fp.hashrate_ehs, fp.j_per_th,
+        [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
+        months)
+    available = _per_path(fp.contracted_mw, n)[:, None] + now["mining_budget_mw"]
+    offline = None
+    if fp.relocation_downtime_months > 0 or np.any(np.asarray(fp.relocation_usd_per_mw) > 0):
+        moved, offline = fleet.displacement(available, planned * fleet_j, fp.contracted_mw,
+                                            int(fp.relocation_downtime_months))
+        fleet_capex = fleet_capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
+    fleet_capex = np.broadcast_to(fleet_capex, (n, months))
+    fr = fleet.operate(
+        planned, fleet_j, available, network_hashrate=mp.network_hashrate,
+        blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
+        btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
+        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=offline)
+    # Mining is let go at the first year-end where keeping the fleet is worth nothing at any
+    # horizon (its site opex outweighs whatever margin it can still earn, halvings counted);
+    # the same valuation, kept to its best year, is the terminal value of a fleet still kept
+    # at the horizon (_mining_plan).
+    checks = np.arange(units.MONTHS_PER_YEAR - 1, months - 1, units.MONTHS_PER_YEAR)
+    dropped_at = np.full(n, months)
+    for m in checks:  # only the fleets still kept are looked at again
+        rows = np.flatnonzero(dropped_at == months)
+        if rows.size == 0:
+            break
+        let_go = _mining_plan(mp, fr, fp, int(m), r[rows],
+                              _per_path(vp.terminal_growth_mining, n)[rows],
+                              years=CHECK_YEARS, rows=rows)[2] == 0
+        dropped_at[rows[let_go]] = m
+    keep = np.arange(months)[None, :] <= dropped_at[:, None]
+    fr_kept = fr  # the fleet as it would run, for the run-rate after the horizon
+    if not keep.all():
+        fr = _abandon(fr, keep)
+        fleet_capex = fleet_capex * keep  # no machines bought or moved for a fleet let go
+    sga = np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
+                          (n, months))
+    mine_ebitda = fr.mining_margin - fr.site_opex
+
+    # Cash tax on income after depreciation and interest, losses carried forward.
+    income = mine_ebitda - sga
+    income += now["noi"]
+    income -= now["interest"]
+    if note_interest is not None:
+        income -= note_interest
+    dep = taxes.straight_line(fleet_capex, tp.depreciation_months_mining)
+    dep = dep + taxes.straight_line(now["capex"], tp.depreciation_months_hpc)
+    if tp.existing_months > 0:
+        dep = dep + np.where(np.arange(months)[None, :] < tp.existing_months,
+                             _per_path(tp.existing_depreciation_usd_per_month, n)[:, None], 0.0)
+    tax = taxes.cash_tax(income, dep, rate=tp.rate, nol0=tp.loss_carryforward_usd,
+                         nol_limit=tp.loss_offset_limit)
+
+    # Each year's tax is split between the leases and the rest by their shares of the year's
+    # positive income, and each part is discounted with the income it is levied on.
+    w = units.MONTHS_PER_YEAR
+    starts = np.arange(0, months, w)
+    noi_year = np.add.reduceat(now["noi"], starts, axis=1)
+    mine_year = np.maximum(np.add.reduceat(mine_ebitda, starts, axis=1), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lease_share = np.where(noi_year + mine_year > 0, noi_year / (noi_year + mine_year), 0.0)
+    tax_lease = tax.tax * np.repeat(lease_share, w, axis=1)[:, :months]
+    tax_rest = tax.tax - tax_lease
+
+    mining_ops = mine_ebitda - fleet_capex
+    mining_stream = mining_ops - sga
+    mining_stream -= tax_rest
+    lease_ops = now["noi"] - now["capex"]
+    lease_ops += now["draws"]
+    lease_ops -= now["interest"]
+    lease_ops -= now["principal"]
+    lease_stream = lease_ops - tax_lease
+
+    if terminal:
+        # After the horizon, year by year (domain.md: overheads and taxes go on): mining as it is
+        # kept (nothing once abandoned), SG&A at its growth, each lease at its escalator
+        # (_run_sites), depreciation and project-debt interest as scheduled, and the tax on what
+        # they leave, losses carried, split and discounted as inside the horizon.
+        kept = dropped_at >= months
+        tv_mining, mine_after, years_kept = _mining_plan(mp, fr_kept, fp, months - 1, r,
+                                                         vp.terminal_growth_mining)
+        tv_mining = np.where(kept, tv_mining, 0.0)
+        sga_first = valuation.terminal_run_rate(sga, vp.terminal_growth_sga)
+        tv_sga = valuation.gordon(sga_first, r, vp.terminal_growth_sga)
+        years = TERMINAL_YEARS
+        y = np.arange(years, dtype=np.float64)[None, :]
+        mine_after *= (kept[:, None] & (np.arange(1, years + 1)[None, :] <= years_kept[:, None]))
+        noi_after = sum((first[:, None] * np.exp(_per_path(g, n)[:, None] * y)
+                         for first, g in st["lease_years"]), np.zeros((n, years)))
+        income_after = mine_after + noi_after
+        income_after -= sga_first[:, None] * np.exp(_per_path(vp.terminal_growth_sga, n)[:, None] * y)
+        income_after -= taxes.depreciation_by_year(fleet_capex, tp.depreciation_months_mining, years)
+        income_after -= taxes.depreciation_by_year(now["capex"], tp.depreciation_months_hpc, years)
+        if tp.existing_months > months:
+            left = np.clip(tp.existing_months - months - w * y, 0, w)
+            income_after -= left * _per_path(tp.existing_depreciation_usd_per_month, n)[:, None]
+        income_after -= _interest_by_year(st, months, years)
+        tax_after = taxes.tax_by_year(income_after, tax.nol[:, -1], rate=tp.rate,
+                                      nol_limit=tp.loss_offset_limit)
+        pos_mine = np.maximum(mine_after, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_after = np.where(noi_after + pos_mine > 0, noi_after / (noi_after + pos_mine), 0.0)
+        tv_tax_lease = valuation.annual_value(tax_after * share_after, k_lease)
+        tv_tax_rest = valuation.annual_value(tax_after * (1.0 - share_after), r)
+        debt_left = st["balance"][:, months - 1]
+        terminal_r = tv_mining - tv_sga - tv_tax_rest
+        terminal_lease = st["terminal"] - debt_left - tv_tax_lease
+
+        at_r, at_lease = valuation.at_horizon(r, months), valuation.at_horizon(k_lease, months)
+        parts = dict(
+            pv_mining=valuation.present_value(mining_ops, r) + tv_mining * at_r,
+            pv_sga=-(valuation.present_value(sga, r) + tv_sga * at_r),
+            pv_taxes=-(valuation.present_value(tax_rest, r) + tv_tax_rest * at_r
+                       + valuation.present_value(tax_lease, k_lease) + tv_tax_lease * at_lease),
+            pv_hpc=valuation.present_value(lease_ops, k_lease)
+            + (st["terminal"] - debt_left) * at_lease)
+    else:  # real-world paths: their cash flows and marks, not a value today
+        terminal_r = terminal_lease = np.zeros(n)
+        parts = {k: np.full(n, np.nan) for k in ("pv_mining", "pv_sga", "pv_taxes", "pv_hpc")}
+
+    ahead = np.cumsum(now["capex"][:, ::-1], axis=1)[:, ::-1]
+    ahead[:, :-1] = ahead[:, 1:].copy()
+    ahead[:, -1] = 0.0
+    state = {
+        "log_btc_price": np.log(mp.btc_price),
+        "log_hashprice": np.log(np.maximum(mp.hashprice, 1e-9)),
+        "company_hashrate": fr.company_hashrate,
+        "mining_headroom_usd_per_day": fr.company_hashrate * units.PH_PER_EH * (
+            mp.hashprice - fleet.breakeven_hashprice(fleet_j, np.asarray(fp.power_price_usd_per_mwh, np.float64).reshape(-1, 1)
+                                                     if np.ndim(fp.power_price_usd_per_mwh) else fp.power_price_usd_per_mwh)),
+        "hpc_noi_run_rate_usd_per_year": now["noi"] * units.MONTHS_PER_YEAR,
+        "hpc_noi_pending_usd_per_year": st["pending"],
+        "hpc_capex_ahead_usd": ahead,
+        "project_debt_usd": now["balance"],
+        "hpc_pipeline_noi_usd_per_year": st["pipeline"],
+        "sga_usd_per_month": sga,
+        "tax_loss_carryforward_usd": tax.nol,
+    }
+    return Operations(fr, now, sign, energise, sga, fleet_capex, tax, mining_stream, lease_stream,
+                      terminal_r, terminal_lease, parts, state)
 
 
-def _rows(x, rows: np.ndarray, n: int) -> np.ndarray:
+TERMINAL_YEARS = 150
+"""Years projected after the horizon for mining and taxes (``valuation.annual_value``)."""
+
+
+def _mining_run_rate(mp: MarketPaths, fr, fp: FleetParams, m: int, rows=slice(None)):
+    """The fleet's full-run revenue and power cost and its site opex over the 12 months to
+    month-end ``m`` [USD/yr], the subsidy's share of the block reward and the years to the
+    next halving there, each [P] (or [len(rows)])."""
+    n, months = mp.btc_price.shape
+    w = units.MONTHS_PER_YEAR
+    lo = max(m + 1 - w, 0)
+    cols = slice(lo, m + 1)
+    scale = w / (m + 1 - lo)
+    days = np.asarray(mp.days, np.float64)[None, cols]
+    revenue = (fr.company_hashrate[rows, cols] * units.PH_PER_EH
+               * np.broadcast_to(mp.hashprice, (n, months))[rows, cols] * days).sum(axis=1)
+    revenue *= _per_path(fp.realisation, n)[rows] * scale
+    power = (fr.mining_mw[rows, cols] * (units.HOURS_PER_DAY * days)).sum(axis=1)
+    power *= _per_path(fp.power_price_usd_per_mwh, n)[rows] * scale
+    opex = fr.site_opex[rows, cols].sum(axis=1) * scale
+    subsidy = np.broadcast_to(mp.subsidy, (n, months))[rows, m]
+    fees = np.broadcast_to(mp.fees_per_block, (n, months))[rows, m]
+    share = subsidy / np.maximum(subsidy + fees, 1e-12)
+    if mp.block_height is None:
+        to_halving = np.full(share.shape, np.inf)
+    else:
+        height = mp.block_height[rows, m]
+        interval = valuation.HALVING_INTERVAL_BLOCKS
+        left = (np.floor(height / interval) + 1) * interval - height
+        per_year = np.broadcast_to(mp.blocks, (n, months))[rows, cols].sum(axis=1) * scale
+        to_halving = left / np.maximum(per_year, 1.0)
+    return revenue, power, opex, share, to_halving
+
+
+CHECK_YEARS = 20
+"""Years the year-end decision to let the fleet go looks ahead: with revenue that does not
+grow (apart from the halvings, which only cut it) the best year to stop comes within a few;
+the terminal value looks :data:`TERMINAL_YEARS` ahead."""
+
+
+def _mining_plan(mp: MarketPaths, fr, fp: FleetParams, m: int, rate, growth,
+                 years: int = TERMINAL_YEARS, rows=slice(None)):
+    """The fleet kept from month-end ``m`` on its run-rate, and let go at the best year.
+
+    Returns ``(value, flows, years_kept)``: the value at ``m`` of keeping the fleet until the
+    year that makes it worth most, zero if no year does [USD], [P]; the projected margin less
+    site opex in each year after ``m`` [USD/yr], [P, Y]; and that year [yr], [P] int (0: let
+    go now).
+
+    Notes
+    -----
+    The run-rate of the 12 months to ``m`` (:func:`_mining_run_rate`) carries on at ``growth``
+    with the halvings still to come (``valuation.mining_years``), curtailing in a year whose
+    revenue does not cover power; site opex is paid while the fleet is kept. With that
+    projection the best time to let go is the year A maximising the discounted sum of the
+    flows to A, so a fleet that earns until the next halving and only costs after it is kept
+    until then.
+    """
+    revenue, power, opex, share, to_halving = _mining_run_rate(mp, fr, fp, m, rows)
+    flows = valuation.mining_years(revenue, power, subsidy_share=share, years_to_halving=to_halving,
+                                   growth=growth, years=years)
+    flows -= opex[:, None]
+    y = np.arange(1, years + 1, dtype=np.float64)[None, :]
+    k = np.broadcast_to(np.asarray(rate, np.float64).reshape(-1), (flows.shape[0],))
+    running = np.cumsum(flows * np.exp(-k[:, None] * y), axis=1)
+    best = running.max(axis=1)
+    years_kept = np.where(best > 0.0, np.argmax(running, axis=1) + 1, 0)
+    return np.maximum(best, 0.0), flows, years_kept
+
+
+def _interest_by_year(st: dict, months: int, years: int) -> np.ndarray:
+    """Project-debt interest in each year after the horizon [USD/yr], [P, Y].
+
+    The balance left amortises at the last month's pace, N more months, at the loan's own
+    monthly rate i (the last month's interest over the balance before it): month j after the
+    horizon pays ``i B (1 - (j - 1) / N)`` for j <= N, summed by year in closed form.
+    """
+    balance = st["balance"][:, months - 1]
+    principal = st["principal"][:, months - 1]
+    before = balance + principal
+    with np.errstate(invalid="ignore", divide="ignore"):
+        i = np.where(before > 0, st["interest"][:, months - 1] / before, 0.0)
+        n_left = np.where(principal > 0, np.ceil(balance / np.maximum(principal, 1e-9)), 0.0)
+    w = units.MONTHS_PER_YEAR
+    first = w * np.arange(years, dtype=np.float64)[None, :] + 1.0  # first month j of year y
+    last = np.minimum(first + w - 1.0, n_left[:, None])
+    count = np.maximum(last - first + 1.0, 0.0)
+    # sum over j = a..b of (j - 1) is (a - 1 + b - 1) count / 2
+    ramp = (first - 1.0 + last - 1.0) * count / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n_left[:, None] > 0, count - ramp / np.maximum(n_left, 1.0)[:, None], 0.0)
+    return (i * balance)[:, None] * frac
+
+
+def _abandon(fr, keep: np.ndarray) -> fleet.FleetResult:
+    """The fleet after abandonment (``keep`` [P, T] False): off for good, so it mines, draws
+    and costs nothing and counts as curtailed."""
+    k = keep.astype(np.float64)
+    off = {f: getattr(fr, f) * k for f in ("company_hashrate", "mining_mw", "btc_mined",
+                                            "mining_revenue", "power_cost", "mining_margin",
+                                            "site_opex")}
+    return fleet.FleetResult(curtailed=np.where(keep, fr.curtailed, 1.0), **off)
+
+
+def operating_targets(ops: Operations, vp: ValuationParams) -> np.ndarray:
+    """Value at each month-end of the operating streams after it [USD], [P, T]: what the mark fits."""
+    n = ops.mining_stream.shape[0]
+    r = _per_path(vp.risk_free_rate, n)
+    out = valuation.continuation(ops.mining_stream, r, ops.terminal_r)
+    out += valuation.continuation(ops.lease_stream, r + _per_path(vp.tenant_credit_spread, n),
+                                  ops.terminal_lease)
+    return out
+
+
+def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
+              degree: int = 2) -> marks_.MarkSeries:
+    """Fit the operating mark on pricing-measure paths: even paths fit, odd paths test.
+
+    The notes' coupons enter through the tax deduction; their values stay outside the fit.
+    """
+    months = market_paths.btc_price.shape[1]
+    notes = _notes(params.capital.debt, months, 0.0)
+    coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
+    ops = operations(market_paths, params, shocks, note_interest=coupons)
+    target = operating_targets(ops, params.valuation)
+    fit = np.arange(target.shape[0]) % 2 == 0
+    return marks_.fit_series(ops.state, target, fit_mask=fit, degree=degree)
+
+
+def _rows(x, rows, n: int) -> np.ndarray:
     """A scalar or per-path ``[P]`` input restricted to ``rows``."""
     return _per_path(x, n)[rows]
 
 
 def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: TreasuryParams,
-            issue_price):
+            issue_value, issue_shares, cash_yield):
     """Pass B: cash with conversions settled and equity raised at the pass-A mark.
 
     Returns the result, the rows rerun (an index array or a slice) and the month the
@@ -174,8 +536,9 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     Pass B repeats pass A's arithmetic until a path's cash flow changes (a converted note is
     not repaid) or its cash would go negative (``capital.divergence``). It is rerun from the
     first such month, starting from pass A's state, on those paths (on every path when they
-    are most of them), and written over ``a``'s arrays. ``issue_price(rows, cols)`` is the
-    pass-A mark on that block [USD/share].
+    are most of them), and written over ``a``'s arrays. Equity is raised at the mark of the
+    path as it stands: ``issue_value`` [P, T] is the value to equity other than cash and BTC
+    held [USD], ``issue_shares`` [P, T] the shares before raises (``capital.cash_loop``).
     """
     n, months = pre_cf.shape
     start = capital.divergence(a, kept_cash)
@@ -202,7 +565,10 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         np.broadcast_to(btc_mined, (n, months))[rows, cols],
         np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
         sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
-        issue_price=issue_price(rows, cols) if cp.allow_equity_raise else None,
+        min_issue_price=cp.min_issue_price_usd,
+        issue_value=issue_value[rows, cols] if cp.allow_equity_raise else None,
+        issue_shares=issue_shares[rows, cols],
+        cash_yield=_rows(cash_yield, rows, n),
         out=capital.CashResult(*(getattr(a, k)[:, cols] for k in capital.CASH_SERIES), a.short)
         if every else None)
     if every:
@@ -211,91 +577,100 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     return capital.patch(a, sub, rows, t0), rows, t0
 
 
-def run_company(market: MarketPaths, params: CompanyParams,
-                shocks: Mapping[str, np.ndarray]) -> CompanyPaths:
-    """Run the company engine on supplied market paths (see the module docstring)."""
-    n, months = market.btc_price.shape
-    fp, cp, tp, vp = params.fleet, params.capital, params.treasury, params.valuation
-    st, sign, energise, land_at_horizon = _run_sites(params.sites, n, months, shocks, vp)
-    now = {k: a[:, :months] for k, a in st.items()}
+def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
+                mark: marks_.MarkSeries | None, value: bool = True) -> CompanyPaths:
+    """Run the company engine on supplied market paths (see the module docstring).
 
-    planned, fleet_j, fleet_capex = fleet.planned_fleet(
-        fp.hashrate_ehs, fp.j_per_th,
-        [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
-        months)
-    available = _per_path(fp.contracted_mw, n)[:, None] + now["mining_budget_mw"]
-    offline = None
-    if fp.relocation_downtime_months > 0 or np.any(np.asarray(fp.relocation_usd_per_mw) > 0):
-        moved, offline = fleet.displacement(available, planned * fleet_j, fp.contracted_mw,
-                                            int(fp.relocation_downtime_months))
-        fleet_capex = fleet_capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
-    fr = fleet.operate(
-        planned, fleet_j, available, network_hashrate=market.network_hashrate,
-        blocks=market.blocks, subsidy=market.subsidy, fees_per_block=market.fees_per_block,
-        btc_price=market.btc_price, hashprice=market.hashprice, days=market.days,
-        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=offline)
-    sga = np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
-                          (n, months))
-    ebitda = fr.mining_margin - fr.site_opex
-    ebitda -= sga
-    capex = now["capex"] + fleet_capex
+    ``mark`` is the operating mark fitted by :func:`fit_marks` on pricing paths; None marks
+    each path with its own realised continuation value, which is the mark when nothing after
+    the mark date is random (the zero-volatility hand calculation). The per-path values are
+    those of the measure ``market_paths`` were drawn under: read ``value_per_share`` on
+    pricing paths, ``value_per_share_forward`` on real-world ones. ``value=False`` (real-world
+    paths) skips the value today: its fields are NaN.
+    """
+    mp = market_paths
+    n, months = mp.btc_price.shape
+    cp, tp, vp = params.capital, params.treasury, params.valuation
+    r = _per_path(vp.risk_free_rate, n)
+    k_notes = r + _per_path(vp.company_credit_spread, n)
+    notes = _notes(cp.debt, months, k_notes)
+    coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
+    ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None)
+    fr, now = ops.fleet, ops.sites
+    op_value = (operating_targets(ops, params.valuation) if mark is None
+                else mark.predict(ops.state))  # [P, T] USD
 
-    notes = _notes(cp.debt, months)
-    interest = now["interest"] + _note_sum(notes, 2, months)
-    debt = now["balance"] + _note_sum(notes, 1, months)
     # Mined coins go to the treasury, not to cash: cash moves only when BTC is sold.
-    pre_cf = ebitda - fr.mining_revenue
-    site_cf = now["noi"] - capex  # in place, in the order of noi - capex + draws - ...
-    site_cf += now["draws"]
-    site_cf -= now["principal"]
-    site_cf -= interest
-    pre_cf += site_cf
-    for _, _, _, scheduled, balloon in notes:
-        pre_cf -= scheduled + balloon
-
+    pre_cf = ops.mining_stream - fr.mining_revenue
+    pre_cf += ops.lease_stream
+    for x in notes:
+        pre_cf -= x.flows[:, :months]
+    price = np.broadcast_to(mp.btc_price, (n, months))
     rule = treasury.sell_rule(tp.policy, fraction=tp.sell_fraction, floor_usd=tp.floor_usd)
-    price = np.broadcast_to(market.btc_price, (n, months))
-    cash_args = dict(btc_mined=fr.btc_mined, btc_price=price, cash0=cp.cash0_usd,
-                     btc_held0=tp.btc_held0, sell=rule)
-    trailing = valuation.trailing_12(ebitda)
-    hpc_value = st["value"]  # marked over the horizon only: [P, months]
+    a = capital.cash_loop(pre_cf, btc_mined=fr.btc_mined, btc_price=price, cash0=cp.cash0_usd,
+                          btc_held0=tp.btc_held0, sell=rule, cash_yield=r)
+    notes_ahead = sum((np.broadcast_to(x.ahead, (n, months)) for x in notes), np.zeros((n, months)))
     basic = _per_path(cp.basic_shares, n)[:, None]
 
-    a = capital.cash_loop(pre_cf, **cash_args)
+    # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises.
+    mark_a = op_value + a.btc_held * price
+    mark_a += a.cash
+    mark_a -= notes_ahead
+    np.maximum(mark_a, 0.0, out=mark_a)
+    mark_a /= basic
 
-    def mark_a(rows, cols):
-        """The pass-A mark on a block of paths and months [USD/share]."""
-        return valuation.mark(
-            trailing_mining_ebitda=trailing[rows, cols], hpc_value=hpc_value[rows, cols],
-            btc_held=a.btc_held[rows, cols], btc_price=price[rows, cols],
-            cash=a.cash[rows, cols], debt=debt[rows, cols], shares=basic[rows],
-            mining_multiple=_rows(vp.mining_multiple, rows, n))
+    # Conversions and calls on the pass-A mark; a converted note pays no principal after it.
+    conv_month = np.full((n, len(notes)), -1, dtype=np.int64)
+    new_shares = np.zeros((n, months))
+    kept_cash = np.zeros((n, months))
+    t = np.arange(months)[None, :]
+    notes_ahead_b = np.zeros((n, months))
+    for i, x in enumerate(notes):
+        d = x.params
+        if d.kind != "convertible":
+            notes_ahead_b += x.ahead
+            continue
+        m = capital.conversion_month(lambda mm: mark_a[:, mm], d.conversion_price,
+                                     maturity_month=d.maturity_month, months=months, n=n,
+                                     call_month=d.call_month, call_trigger=d.call_trigger)
+        conv_month[:, i] = m
+        conv = m >= 0
+        mm = np.where(conv, m, 0)
+        # Face converting at month m: what is owed before that month's principal payment.
+        owed = x.balance[0, :months] + x.scheduled[0, :months] + x.balloon[0, :months]
+        face = np.where(conv, owed[mm], 0.0)
+        shares = capital.conversion_shares(face, d.conversion_price, mark_a[np.arange(n), mm],
+                                           d.capped_call_cap_price)
+        after = conv[:, None] & (t >= mm[:, None])
+        new_shares += np.where(after, shares[:, None], 0.0)
+        # The conversion month's coupon is paid; principal from that month on is not.
+        kept_cash += np.where(after, x.scheduled[:, :months] + x.balloon[:, :months], 0.0)
+        kept_cash += np.where(after & (t > mm[:, None]), x.interest[:, :months], 0.0)
+        notes_ahead_b += np.where(after, 0.0, x.ahead)
 
-    every = slice(None)
-    converted, new_shares, kept_cash = _settle(
-        notes, lambda m: mark_a(every, slice(m, m + 1))[:, 0], n, months)
-    b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp, mark_a)
     shares = basic + new_shares
+    b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp,
+                           op_value - notes_ahead_b, shares, r)
     shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
-    # The forward values read the pass-B mark at months 12k - 1 only.
-    fwd_months = [k * units.MONTHS_PER_YEAR - 1 for k in range(1, vp.forward_years + 1)
-                  if k * units.MONTHS_PER_YEAR - 1 < months]
-    mark_b = valuation.mark(
-        trailing_mining_ebitda=trailing[:, fwd_months], hpc_value=hpc_value[:, fwd_months],
-        btc_held=b.btc_held[:, fwd_months], btc_price=price[:, fwd_months],
-        cash=b.cash[:, fwd_months], debt=debt[:, fwd_months], shares=shares[:, fwd_months],
-        mining_multiple=vp.mining_multiple)
 
-    repaid = sum((np.broadcast_to(np.asarray(d.principal_usd, np.float64), (n,))
-                  * ~converted[:, i] for i, (d, *_) in enumerate(notes)), np.zeros(n))
-    today = valuation.sum_of_parts(
-        mining_cash_flow=ebitda - fleet_capex, mining_ebitda=ebitda,
-        hpc_cash_flow=now["noi"] - now["capex"], noi_ext=st["noi"],
-        mining_rate=vp.mining_discount_rate, hpc_rate=vp.hpc_discount_rate,
-        btc_held0=tp.btc_held0, btc_price0=market.btc_price0, debt_repaid_in_cash=repaid,
-        cash0=cp.cash0_usd, raised_usd=b.raised_usd, land_at_horizon=land_at_horizon,
-        mining_multiple=vp.mining_multiple, hpc_multiple=vp.hpc_multiple)
+    # Value to equity on this path: cash today, the discounted streams, the treasury as BTC
+    # on the path, less the notes' payments in cash, plus the proceeds of later raises. The
+    # mined coins are in pv_mining at their month's price, so the treasury is what the opening
+    # coins and the later gains and losses on held coins are worth on the path (its mean under
+    # the pricing measure is BTC held today x spot).
+    treasury_value = (b.btc_held[:, -1] * price[:, -1]) * valuation.at_horizon(r, months)
+    treasury_value += valuation.present_value(b.btc_sold * price - fr.mining_revenue, r)
+    paid = sum((x.flows[:, :months] for x in notes), np.zeros((1, months))) - kept_cash
+    beyond = np.zeros(n)  # notes still owed at the horizon: their later payments, valued there
+    for i, x in enumerate(notes):
+        if x.balance.shape[1] > months:
+            beyond += (conv_month[:, i] < 0) * np.broadcast_to(x.ahead[:, -1], (n,))
+    pv_notes = valuation.present_value(paid, k_notes) + beyond * valuation.at_horizon(k_notes, months)
+    cash0 = _per_path(cp.cash0_usd, n)
+    pv_raised = valuation.present_value(b.raised_usd, r)
+    equity = (ops.parts["pv_mining"] + ops.parts["pv_hpc"] + ops.parts["pv_sga"]
+              + ops.parts["pv_taxes"] + treasury_value + cash0 - pv_notes + pv_raised)
+
     issued = np.zeros(n)
     issued[rerun] = b.shares_issued[rerun].sum(axis=1)  # whole rows: the same summation order
     issued += new_shares[:, -1]  # and the notes' conversion shares (net of the capped call)
@@ -308,27 +683,42 @@ def run_company(market: MarketPaths, params: CompanyParams,
     default_month = np.full(n, months)
     short = np.flatnonzero(b.short)
     default_month[short] = np.argmax(b.cash[short] < 0.0, axis=1)
-    # Limited liability: the shares are worth at least nothing, whatever the sum of the parts.
-    vps = np.where(failed, np.nan, np.where(insolvent, 0.0, np.maximum(today.equity_value, 0.0) / diluted))
+    vps = np.where(failed, np.nan, np.where(insolvent, 0.0, np.maximum(equity, 0.0) / diluted))
+
+    # The mark at each forward date on the settled path: per share, zero after a default.
+    fwd_months = [k * units.MONTHS_PER_YEAR - 1 for k in range(1, vp.forward_years + 1)
+                  if k * units.MONTHS_PER_YEAR - 1 < months]
     fwd = np.full((n, vp.forward_years), np.nan)
     for j, m in enumerate(fwd_months):
-        marked = np.where(default_month <= m, 0.0, np.maximum(mark_b[:, j], 0.0))
+        equity_m = op_value[:, m] + b.btc_held[:, m] * price[:, m] + b.cash[:, m] - notes_ahead_b[:, m]
+        marked = np.where(default_month <= m, 0.0, np.maximum(equity_m, 0.0) / shares[:, m])
         fwd[:, j] = np.where(failed, np.nan, marked)
-    fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], sga, capex,
-                                   interest)
+
+    s0 = _per_path(mp.btc_price0, n)
+    controls = np.stack([price[:, m - 1] * np.exp(-r * m / units.MONTHS_PER_YEAR) / s0 - 1.0
+                         for m in control_months(months)], axis=1)
+    interest = now["interest"] + coupons
+    capex = now["capex"] + ops.fleet_capex
+    fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], ops.sga, capex,
+                                   interest, ops.tax.tax)
+    debt = now["balance"] + sum((x.balance[:, :months] for x in notes), np.zeros((1, months)))
     return CompanyPaths(
         company_hashrate=fr.company_hashrate, mining_mw=fr.mining_mw * (1.0 - fr.curtailed),
         hpc_mw_it=now["hpc_mw_it"],
         hpc_mw_gross=now["off_mw"], curtailed=fr.curtailed, btc_mined=fr.btc_mined,
         mining_revenue=fr.mining_revenue, power_cost=fr.power_cost, mining_margin=fr.mining_margin,
-        site_opex=fr.site_opex, sga=sga, hpc_revenue=now["rent"], hpc_noi=now["noi"], capex=capex,
-        interest=interest, free_cash_flow=fcf, btc_sold=b.btc_sold, btc_held=b.btc_held, cash=b.cash,
-        debt=debt, shares_outstanding=shares, value_per_share=vps, equity_value=today.equity_value,
-        pv_mining=today.pv_mining, pv_hpc=today.pv_hpc, treasury_value=today.treasury_value,
-        net_debt=today.net_debt, pv_equity_raised=today.pv_equity_raised, diluted_shares=diluted,
-        shares_issued=issued, path_failed=failed, value_per_share_forward=fwd, converted=converted,
+        site_opex=fr.site_opex, sga=ops.sga, hpc_revenue=now["rent"], hpc_noi=now["noi"], capex=capex,
+        interest=interest, tax=ops.tax.tax, free_cash_flow=fcf, btc_sold=b.btc_sold,
+        btc_held=b.btc_held, cash=b.cash, debt=debt, shares_outstanding=shares,
+        value_per_share=vps, equity_value=equity, pv_mining=ops.parts["pv_mining"],
+        pv_hpc=ops.parts["pv_hpc"], pv_sga=ops.parts["pv_sga"], pv_taxes=ops.parts["pv_taxes"],
+        treasury_value=treasury_value, cash0=cash0, pv_notes=pv_notes,
+        net_debt=pv_notes - cash0, pv_equity_raised=pv_raised, diluted_shares=diluted,
+        shares_issued=issued, path_failed=failed, value_per_share_forward=fwd,
+        converted=conv_month >= 0, conversion_month=conv_month, default_month=default_month,
+        pricing_controls=controls,
         debt_names=tuple(d.name for d in cp.debt), site_names=tuple(s.name for s in params.sites),
-        sign_month=sign, energise_month=energise, never_signs=sign < 0)
+        sign_month=ops.sign_month, energise_month=ops.energise_month, never_signs=ops.sign_month < 0)
 
 
 # ------------------------------------------------------------------ the whole chain for one chunk
@@ -355,7 +745,7 @@ def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws) -> tuple[M
         btc_log_return=log_ret, btc_shock=btc_shock)
     mp = MarketPaths(calendar=calendar, days=days, btc_price=btc_price, fees_per_block=fee,
                      subsidy=paths.subsidy, blocks=paths.blocks, network_hashrate=paths.network_hashrate,
-                     hashprice=paths.hashprice, btc_price0=mi.spot_usd)
+                     hashprice=paths.hashprice, btc_price0=mi.spot_usd, block_height=paths.block_height)
     return mp, paths.block_height
 
 
@@ -369,35 +759,105 @@ def _renewed(fleet_params: FleetParams, renewal_kw: dict | None) -> FleetParams:
     return dataclasses.replace(fleet_params, deployments=fleet_params.deployments + tuple(extra))
 
 
-def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws,
-                   history: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Run every stage for one chunk of paths; returns arrays named as the cube names them.
-
-    ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
-    number comes from a named stream of it, so a path's numbers do not depend on the chunking.
-    ``history`` is the monthly log returns a ``bootstrap`` BTC process resamples, read once per
-    run outside the engine (``simulator.scenario.history.bootstrap_history``); None otherwise.
-    """
+def _company(scenario, inputs: Mapping[str, np.ndarray], draws):
+    """Company parameters and shocks for one chunk (the same under both measures)."""
     months = scenario.simulation.horizon_months
-    mp, height = run_market(inputs_.market_inputs(scenario, inputs, history),
-                            inputs_.month_starts(scenario), draws)
     params = inputs_.company_params(scenario, inputs, inputs_.site_params(scenario, inputs, draws))
     params = dataclasses.replace(params, fleet=_renewed(params.fleet, inputs_.renewal_params(scenario, inputs)))
     shocks = {name: getattr(draws, kind)(f"company.{name}", cols=cols)
               for name, kind, cols in company_shocks_needed(params, months)}
-    co = run_company(mp, params, shocks)
+    return params, shocks
+
+
+def _pricing(mi: inputs_.MarketInputs, params: CompanyParams) -> inputs_.MarketInputs:
+    """The market inputs under the pricing measure: BTC drifts at the risk-free rate."""
+    return dataclasses.replace(mi, price_params=market.risk_neutral(
+        mi.price_process, mi.price_params, params.valuation.risk_free_rate))
+
+
+def fit_chunk_marks(scenario, inputs: Mapping[str, np.ndarray], draws,
+                    history: np.ndarray | None = None) -> marks_.MarkSeries:
+    """Fit the mark on the pricing-measure paths of ``draws`` (the run's fitting paths)."""
+    mi = inputs_.market_inputs(scenario, inputs, history)
+    params, shocks = _company(scenario, inputs, draws)
+    mq, _ = run_market(_pricing(mi, params), inputs_.month_starts(scenario), draws)
+    return fit_marks(mq, params, shocks, degree=scenario.valuation.marks.degree)
+
+
+def _signing_controls(scenario, inputs: Mapping[str, np.ndarray], co: CompanyPaths) -> np.ndarray:
+    """1 where a site signs less its probability on the path [1], [P, S converting]: mean zero
+    whatever else happens, and the signing lottery is much of the spread of value per share."""
+    cols = []
+    for i, site in enumerate(scenario.sites):
+        if site.conversion is None:
+            continue
+        p = inputs_.value(inputs, f"sites.{site.name}.conversion.signing_probability",
+                          site.conversion.signing_probability)
+        cols.append((co.sign_month[:, i] >= 0) - np.broadcast_to(np.asarray(p, np.float64),
+                                                                 co.sign_month[:, i].shape))
+    n = co.sign_month.shape[0]
+    return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+
+
+class _Reused:
+    """A chunk's draws, each stream drawn once and handed out again: the two measures' market
+    paths read the same numbers without drawing them twice."""
+
+    def __init__(self, draws) -> None:
+        self._draws, self._seen = draws, {}
+        self.n_paths, self.n_months = draws.n_paths, draws.n_months
+
+    def _get(self, kind: str, stream: str, cols):
+        key = (kind, stream, cols)
+        if key not in self._seen:
+            self._seen[key] = getattr(self._draws, kind)(stream, cols)
+        return self._seen[key]
+
+    def normal(self, stream: str, cols: int | None = None) -> np.ndarray:
+        return self._get("normal", stream, cols)
+
+    def uniform(self, stream: str, cols: int | None = None) -> np.ndarray:
+        return self._get("uniform", stream, cols)
+
+
+def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: marks_.MarkSeries,
+                   history: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run every stage for one chunk of paths under both measures; arrays named as the cube names them.
+
+    ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
+    number comes from a named stream of it, so a path's numbers do not depend on the chunking.
+    The pricing-measure (Q) and real-world (P) paths share every random number; only BTC's
+    drift differs. Per-path values come from Q, the time series and the forward marks from P.
+    ``mark`` is the run's fitted operating mark (:func:`fit_chunk_marks`). ``history`` is the
+    monthly log returns a ``bootstrap`` BTC process resamples, read once per run outside the
+    engine (``simulator.scenario.history.bootstrap_history``); None otherwise.
+    """
+    calendar = inputs_.month_starts(scenario)
+    mi = inputs_.market_inputs(scenario, inputs, history)
+    draws = _Reused(draws)
+    params, shocks = _company(scenario, inputs, draws)
+    mq, _ = run_market(_pricing(mi, params), calendar, draws)
+    q = run_company(mq, params, shocks, mark)
+    del mq
+    mp, height = run_market(mi, calendar, draws)
+    p = run_company(mp, params, shocks, mark, value=False)
     years = np.asarray(scenario.valuation.forward_years) - 1
     return dict(
         btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy, block_height=height,
         network_hashrate=mp.network_hashrate, hashprice=mp.hashprice,
-        company_hashrate=co.company_hashrate, mining_mw=co.mining_mw, hpc_mw_it=co.hpc_mw_it,
-        hpc_mw_gross=co.hpc_mw_gross,
-        curtailed=co.curtailed, btc_mined=co.btc_mined, mining_revenue=co.mining_revenue,
-        power_cost=co.power_cost, mining_margin=co.mining_margin, hpc_revenue=co.hpc_revenue,
-        hpc_noi=co.hpc_noi, site_opex=co.site_opex, sga=co.sga, interest=co.interest, capex=co.capex,
-        free_cash_flow=co.free_cash_flow, btc_held=co.btc_held, btc_sold=co.btc_sold, cash=co.cash,
-        value_per_share=co.value_per_share, equity_value=co.equity_value, pv_mining=co.pv_mining,
-        pv_hpc=co.pv_hpc, treasury_value=co.treasury_value, net_debt=co.net_debt,
-        diluted_shares=co.diluted_shares, shares_issued=co.shares_issued, path_failed=co.path_failed,
-        value_per_share_forward=co.value_per_share_forward[:, years], sign_month=co.sign_month,
-        energise_month=co.energise_month)
+        company_hashrate=p.company_hashrate, mining_mw=p.mining_mw, hpc_mw_it=p.hpc_mw_it,
+        hpc_mw_gross=p.hpc_mw_gross,
+        curtailed=p.curtailed, btc_mined=p.btc_mined, mining_revenue=p.mining_revenue,
+        power_cost=p.power_cost, mining_margin=p.mining_margin, hpc_revenue=p.hpc_revenue,
+        hpc_noi=p.hpc_noi, site_opex=p.site_opex, sga=p.sga, interest=p.interest, tax=p.tax,
+        capex=p.capex, free_cash_flow=p.free_cash_flow, btc_held=p.btc_held, btc_sold=p.btc_sold,
+        cash=p.cash,
+        value_per_share=q.value_per_share, equity_value=q.equity_value, pv_mining=q.pv_mining,
+        pv_hpc=q.pv_hpc, pv_sga=q.pv_sga, pv_taxes=q.pv_taxes, treasury_value=q.treasury_value,
+        cash0=q.cash0, pv_notes=q.pv_notes, net_debt=q.net_debt,
+        pv_equity_raised=q.pv_equity_raised, diluted_shares=q.diluted_shares,
+        shares_issued=q.shares_issued, path_failed=q.path_failed,
+        pricing_controls=np.concatenate([q.pricing_controls, _signing_controls(scenario, inputs, q)],
+                                        axis=1),
+        forward_value_per_share=p.value_per_share_forward[:, years],
+        sign_month=p.sign_month, energise_month=p.energise_month)

@@ -16,7 +16,8 @@ import numpy as np
 
 from simulator import units
 from simulator.engine.params import (CapitalParams, CompanyParams, DebtParams, Deployment,
-                                     FleetParams, Num, SiteParams, TreasuryParams, ValuationParams)
+                                     FleetParams, Num, SiteParams, TaxParams, TreasuryParams,
+                                     ValuationParams)
 
 
 def value(inputs: Mapping[str, np.ndarray], key: str, spec):
@@ -221,20 +222,35 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
         maturity_month=month_index(scenario, d.maturity),
         amortisation=0.0 if d.amortisation == "bullet" else 1.0 / max(
             month_index(scenario, d.maturity) / 12.0, 1.0 / 12.0),
-        conversion_price=d.conversion_price_usd, capped_call_cap_price=d.capped_call_cap_usd) for d in co.debt)
+        conversion_price=d.conversion_price_usd, capped_call_cap_price=d.capped_call_cap_usd,
+        call_month=None if d.call_from is None else max(month_index(scenario, d.call_from), 0),
+        call_trigger=d.call_trigger) for d in co.debt)
     capital_params = CapitalParams(
         cash0_usd=np.asarray(value(inputs, "company.cash_usd_m", co.cash_usd_m)) * 1e6,
-        basic_shares=co.basic_shares_m * 1e6, debt=debt, allow_equity_raise=co.allow_equity_raise)
+        basic_shares=co.basic_shares_m * 1e6, debt=debt, allow_equity_raise=co.allow_equity_raise,
+        min_issue_price_usd=co.min_issue_price_usd)
     val = scenario.valuation
     vk = "valuation"
     valuation_params = ValuationParams(
-        mining_discount_rate=value(inputs, f"{vk}.discount_rate_mining", val.discount_rate_mining),
-        hpc_discount_rate=value(inputs, f"{vk}.discount_rate_hpc", val.discount_rate_hpc),
-        mining_multiple=value(inputs, f"{vk}.terminal_multiple_mining", val.terminal_multiple_mining),
-        hpc_multiple=value(inputs, f"{vk}.terminal_multiple_hpc", val.terminal_multiple_hpc),
+        risk_free_rate=value(inputs, f"{vk}.risk_free_rate", val.risk_free_rate),
+        company_credit_spread=value(inputs, f"{vk}.company_credit_spread", val.company_credit_spread),
+        tenant_credit_spread=value(inputs, f"{vk}.tenant_credit_spread", val.tenant_credit_spread),
+        terminal_growth_mining=value(inputs, f"{vk}.terminal_growth_mining", val.terminal_growth_mining),
+        terminal_growth_sga=value(inputs, f"{vk}.terminal_growth_sga", val.terminal_growth_sga),
         forward_years=max(val.forward_years))
+    tx, tk = co.tax, "company.tax"
+    tax_params = TaxParams(
+        rate=value(inputs, f"{tk}.rate", tx.rate),
+        depreciation_months_mining=round(tx.depreciation_years_mining * 12),
+        depreciation_months_hpc=round(tx.depreciation_years_hpc * 12),
+        existing_depreciation_usd_per_month=np.asarray(value(
+            inputs, f"{tk}.existing_depreciation_usd_m_per_year", tx.existing_depreciation_usd_m_per_year)) * 1e6 / 12,
+        existing_months=round(tx.existing_years * 12),
+        loss_carryforward_usd=np.asarray(value(inputs, f"{tk}.loss_carryforward_usd_m",
+                                               tx.loss_carryforward_usd_m)) * 1e6,
+        loss_offset_limit=tx.loss_offset_limit)
     return CompanyParams(fleet=fleet_params, treasury=treasury_params, capital=capital_params,
-                         valuation=valuation_params, sites=sites_params)
+                         valuation=valuation_params, sites=sites_params, tax=tax_params)
 
 
 def renewal_params(scenario, inputs) -> dict | None:

@@ -31,6 +31,7 @@ class MarketPaths:
     network_hashrate: np.ndarray  #: [P, T] [EH/s]
     hashprice: np.ndarray  #: [P, T] [USD/PH/day]
     btc_price0: Num  #: spot at the valuation date [USD/BTC]
+    block_height: np.ndarray | None = None  #: height at month end [P, T] [blocks]; None: no halving after the horizon
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,8 @@ class DebtParams:
     amortisation: Num = 0.0  #: share of face repaid per year before maturity [1/yr]
     conversion_price: float | None = None  #: [USD/share]
     capped_call_cap_price: float | None = None  #: [USD/share]
+    call_month: int | None = None  #: first month the issuer may call (None: never) [month]
+    call_trigger: float = 1.3  #: the call needs the share value at this multiple of K [1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +115,31 @@ class CapitalParams:
     basic_shares: Num  #: [shares] (C-E1)
     debt: tuple[DebtParams, ...] = ()
     allow_equity_raise: bool = True
+    min_issue_price_usd: float = 0.0  #: no raise below this price a share [USD/share]
     raise_target_usd: Num = 0.0  #: cash left after a raise [USD]
 
 
 @dataclass(frozen=True, slots=True)
 class ValuationParams:
-    mining_discount_rate: Num = 0.20  #: [1/yr] (V-R1..V-R4)
-    hpc_discount_rate: Num = 0.10  #: [1/yr] (H-F3)
-    mining_multiple: Num = 8.0  #: EV / trailing EBITDA [1] (V-M1)
-    hpc_multiple: Num = 18.0  #: EV / forward NOI [1] (V-M2..V-M4)
+    """Discounting (continuously compounded rates) and the terminal value (domain.md, "Valuation")."""
+
+    risk_free_rate: Num = 0.04  #: r [1/yr] (V-R1)
+    company_credit_spread: Num = 0.05  #: on the company's notes [1/yr]
+    tenant_credit_spread: Num = 0.03  #: on lease cash flows [1/yr]
+    terminal_growth_mining: Num = -0.08  #: mining revenue after the horizon, halvings apart [1/yr]
+    terminal_growth_sga: Num = 0.0  #: SG&A after the horizon [1/yr]
     forward_years: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TaxParams:
+    rate: Num = 0.0  #: [1]
+    depreciation_months_mining: int = 60  #: straight-line life of fleet capex [month]
+    depreciation_months_hpc: int = 180  #: straight-line life of fit-out capex [month]
+    existing_depreciation_usd_per_month: Num = 0.0  #: assets owned at month 0 [USD/month]
+    existing_months: int = 0  #: months that depreciation lasts [month]
+    loss_carryforward_usd: Num = 0.0  #: opening NOL [USD]
+    loss_offset_limit: float = 0.8  #: share of taxable income NOLs may offset [1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +149,7 @@ class CompanyParams:
     capital: CapitalParams
     valuation: ValuationParams = field(default_factory=ValuationParams)
     sites: tuple[SiteParams, ...] = ()
+    tax: TaxParams = field(default_factory=TaxParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,24 +171,32 @@ class CompanyPaths:
     hpc_noi: np.ndarray  #: [USD/month]
     capex: np.ndarray  #: fleet + fit-out [USD/month]
     interest: np.ndarray  #: notes + project debt [USD/month]
+    tax: np.ndarray  #: cash tax [USD/month]
     free_cash_flow: np.ndarray  #: [USD/month]
     btc_sold: np.ndarray  #: [BTC/month]
     btc_held: np.ndarray  #: [BTC]
     cash: np.ndarray  #: [USD]
     debt: np.ndarray  #: notes as debt until settled + project debt [USD]
     shares_outstanding: np.ndarray  #: [shares]
-    value_per_share: np.ndarray  #: [USD/share], NaN where path_failed
-    equity_value: np.ndarray  #: [USD]
-    pv_mining: np.ndarray  #: [USD]
-    pv_hpc: np.ndarray  #: [USD]
-    treasury_value: np.ndarray  #: [USD]
-    net_debt: np.ndarray  #: [USD]
+    value_per_share: np.ndarray  #: value to equity per diluted share [USD/share], NaN where path_failed
+    equity_value: np.ndarray  #: value to equity before limited liability [USD]
+    pv_mining: np.ndarray  #: mining margin - site opex - fleet capex, with its terminal value [USD]
+    pv_hpc: np.ndarray  #: leases net of fit-out and project debt, with their terminal value [USD]
+    pv_sga: np.ndarray  #: SG&A, with its terminal value (negative) [USD]
+    pv_taxes: np.ndarray  #: cash taxes, with their terminal value (negative) [USD]
+    treasury_value: np.ndarray  #: the BTC held today on the path [USD]
+    cash0: np.ndarray  #: cash today [USD]
+    pv_notes: np.ndarray  #: the notes' payments in cash [USD]
+    net_debt: np.ndarray  #: pv_notes - cash0 [USD]
     pv_equity_raised: np.ndarray  #: [USD]
     diluted_shares: np.ndarray  #: [shares]
     shares_issued: np.ndarray  #: by conversion (net of the capped call) and equity raises [shares]
     path_failed: np.ndarray  #: bool
-    value_per_share_forward: np.ndarray  #: [P, forward_years] [USD/share]
+    value_per_share_forward: np.ndarray  #: the mark at months 12k - 1, [P, forward_years] [USD/share]
     converted: np.ndarray  #: [P, D] bool (all-False column for straight debt)
+    conversion_month: np.ndarray  #: [P, D] int, -1 never
+    default_month: np.ndarray  #: [P] int, T if never
+    pricing_controls: np.ndarray  #: exp(-r m / 12) S_m / S0 - 1 at CONTROL_MONTHS and T [P, K]
     debt_names: tuple[str, ...]
     site_names: tuple[str, ...]
     sign_month: np.ndarray  #: [P, S] int

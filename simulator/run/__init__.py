@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from simulator import __version__
 from simulator.errors import RunError
 from simulator.run.execute import Progress, chunk_executor, run_chunks
-from simulator.run.plan import RunSpec, aligned_chunks, chunk_size
+from simulator.run.plan import RunSpec, aligned_chunks, chunk_size, fit_mark
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_PATHS = 1_000_000
 """Path cap of an adaptive-precision run."""
+
+_MARKS: dict = {}
+"""Fitted marks by (scenario SHA-256, seed, sampling, overrides): a mark is a pure function of
+them, so a process that runs the same scenario again (a notebook, the test suite, a compare of
+saved and fresh runs) fits it once. The oldest is dropped beyond :data:`_MARKS_KEPT`."""
+_MARKS_KEPT = 8
 
 def sampled_dists(scenario: Any) -> dict[str, Any]:
     """Every uncertain input -> an object with ``ppf`` (month ranges become month offsets)."""
@@ -57,7 +64,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
              progress: Progress | None = None, precision: float | None = None,
              max_paths: int = DEFAULT_MAX_PATHS, scenario_yaml: str | None = None,
              scenario_sha256: str | None = None, overrides: dict[str, float] | None = None,
-             processes: int | None = None, executor: Executor | None = None) -> Any:
+             processes: int | None = None, executor: Executor | None = None, mark: Any = None) -> Any:
     """Simulate ``scenario`` and return the cube (an ``xarray.Dataset``, design.md's table).
 
     Parameters
@@ -117,8 +124,12 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     ``N`` paths gives the same cube as a fixed run of ``N`` paths with the same chunk size.
     The standard error is ``s / sqrt(n)`` over the ``n`` paths that did not fail.
     """
+    import numpy as np
+
     from simulator import units as u
     from simulator.cube import assemble
+    from simulator.engine.chain import control_names
+    from simulator.engine.valuation import controlled_mean
     from simulator.engine.inputs import month_starts
     from simulator.scenario.history import bootstrap_history
 
@@ -145,6 +156,14 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     history = bootstrap_history(scenario)
     run = RunSpec(scenario, dists, corr, seed, sampling, planned, store, dict(overrides or {}),
                   history=None if history is None else history.returns)
+    if mark is None:
+        key = (scenario_sha256, seed, sampling, tuple(sorted((overrides or {}).items())))
+        mark = _MARKS.get(key)
+        if mark is None:
+            mark = _MARKS[key] = fit_mark(run)
+            while len(_MARKS) > _MARKS_KEPT:
+                _MARKS.pop(next(iter(_MARKS)))
+    run = dataclasses.replace(run, mark=mark)
     if chunk_paths is None:
         chunk_paths = sim.chunk_paths
         if client is None and precision is None:
@@ -162,8 +181,13 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "valuation_date": sim.valuation_date.isoformat(),
         "share_price": scenario.company.share_price_usd, "ticker": scenario.company.ticker,
+        "btc_spot_usd": float(scenario.market.btc.spot_usd) if isinstance(scenario.market.btc.spot_usd, (int, float)) else None,
         "runtime_seconds": round(time.perf_counter() - started, 3),
         "halving_heights": list(scenario.network.halving_heights),
+        "street_targets_usd": (None if scenario.company.street is None else {
+            "low": scenario.company.street.low_usd, "high": scenario.company.street.high_usd,
+            "consensus": scenario.company.street.consensus_usd,
+            "source": scenario.company.street.source}),
         "overrides": dict(overrides or {}),
     }
     if history is not None:
@@ -171,10 +195,40 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
     if precision is not None:
         manifest.update(precision_target_usd=float(precision), precision_se_usd=reduced.mean_se,
                         max_paths=int(max_paths), precision_reached=bool(reduced.mean_se < precision))
+    fair, fair_se, plain, plain_se = controlled_mean(reduced.per_path["value_per_share"],
+                                                     reduced.per_path["pricing_controls"])
+    forward_r2 = {str(12 * y): round(float(mark.r2_out[12 * y - 1]), 4)
+                  for y in scenario.valuation.forward_years}
+    manifest.update(
+        fair_value_per_share=fair, fair_value_se=fair_se, fair_value_plain_mean=plain,
+        fair_value_plain_se=plain_se, mark_fit_paths=scenario.valuation.marks.fit_paths,
+        mark_r2_out_of_sample=forward_r2,
+        mark_r2_out_of_sample_median=round(float(np.median(mark.r2_out)), 4),
+        risk_free_rate=_fixed_or_none(scenario.valuation.risk_free_rate))
     inputs = {key: (arr, u.input_units(key), key) for key, arr in reduced.inputs.items()}
     return assemble({**reduced.per_path, **reduced.series}, calendar=month_starts(scenario),
                     sites=[s.name for s in scenario.sites], forward_years=list(scenario.valuation.forward_years),
+                    controls=control_names(scenario),
                     inputs=inputs, manifest=manifest, summary=reduced.summary)
+
+
+def _fixed_or_none(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) else None
+
+
+def scenario_mark(scenario: Any, seed: int | None = None, sampling: str | None = None) -> Any:
+    """The mark V_t(state) a run of ``scenario`` with this seed fits (:func:`plan.fit_mark`).
+
+    Re-runs that hold inputs at other values (tornado, breakevens) pass it to :func:`simulate`
+    as ``mark=`` rather than fitting their own: the mark is a function of the state, and the
+    re-runs differ from the run only in inputs, so one fit serves them all.
+    """
+    sim = scenario.simulation
+    dists = sampled_dists(scenario)
+    run = RunSpec(scenario, dists, correlation(scenario, list(dists)),
+                  sim.seed if seed is None else int(seed), sim.sampling if sampling is None else sampling,
+                  sim.paths, 0)
+    return fit_mark(run)
 
 
 def _check_settings(paths: int | None, seed: int, precision: float | None, max_paths: int) -> None:

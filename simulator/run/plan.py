@@ -67,6 +67,36 @@ class RunSpec:
     history: np.ndarray | None = None
     """Monthly log returns a ``bootstrap`` BTC process resamples, read once where the run
     starts (:func:`simulator.scenario.history.bootstrap_history`); None for other processes."""
+    mark: Any = None
+    """The run's fitted mark (:func:`fit_mark`), the same for every chunk."""
+
+
+MARK_PURPOSE = "marks.fit"
+"""Names the seed of the mark's fitting paths (:func:`simulator.rng.derived_seed`)."""
+
+
+def fit_mark(run: RunSpec) -> Any:
+    """Fit the mark V_t(state) on ``valuation.marks.fit_paths`` pricing paths of their own.
+
+    The fitting paths have their own seed, derived from the run's, and sample inputs the way
+    the run does (with its overrides), so the mark is the same whatever the run's path count,
+    chunking or workers.
+    """
+    import numpy as np
+
+    from simulator.engine import chain
+    from simulator.rng import Draws, derived_seed
+    from simulator.run.sampling import sample_inputs
+
+    sc = run.scenario
+    n = sc.valuation.marks.fit_paths
+    seed = derived_seed(run.seed, MARK_PURPOSE)
+    inputs = sample_inputs(run.dists, method=run.sampling, seed=seed, start=0, stop=n,
+                           n_total=n, corr=run.corr)
+    for key, value in run.overrides.items():
+        inputs[key] = np.full(n, value, dtype=np.float64)
+    draws = Draws(seed, 0, n, sc.simulation.horizon_months)
+    return chain.fit_chunk_marks(sc, inputs, draws, run.history)
 
 
 def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
@@ -89,7 +119,7 @@ def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
     for key, value in run.overrides.items():
         inputs[key] = np.full(stop - start, value, dtype=np.float64)
     draws = Draws(run.seed, start, stop, run.scenario.simulation.horizon_months)
-    out = chain.simulate_chunk(run.scenario, inputs, draws, run.history)
+    out = chain.simulate_chunk(run.scenario, inputs, draws, run.mark, run.history)
     per_path, series, stats = {}, {}, {}
     keep = max(0, min(stop, run.store_paths) - start)
     for name, arr in out.items():

@@ -115,20 +115,59 @@ class Debt(_Model):
     amortisation: Literal["bullet", "linear"] = "bullet"
     conversion_price_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     capped_call_cap_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    call_from: Month | None = Field(
+        None, description="First month the issuer may redeem a convertible (a provisional call); "
+                          "holders then convert. None: no issuer call.")
+    call_trigger: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] = 1.3
+    """The call needs the stock at this multiple of the conversion price or above (130%: C-D8)."""
 
     @model_validator(mode="after")
     def _convertible_terms(self) -> Debt:
         if self.kind == "convertible" and self.conversion_price_usd is None:
             raise PydanticCustomError("missing_conversion", "a convertible needs conversion_price_usd", {})
-        if self.kind == "straight" and (self.conversion_price_usd or self.capped_call_cap_usd):
+        if self.kind == "straight" and (self.conversion_price_usd or self.capped_call_cap_usd
+                                        or self.call_from):
             raise PydanticCustomError(
-                "straight_terms", "conversion_price_usd and capped_call_cap_usd apply only to kind: convertible", {})
+                "straight_terms",
+                "conversion_price_usd, capped_call_cap_usd and call_from apply only to kind: convertible", {})
         if (self.capped_call_cap_usd is not None and self.conversion_price_usd is not None
                 and self.capped_call_cap_usd <= self.conversion_price_usd):
             raise PydanticCustomError(
                 "cap_below_conversion",
                 "capped_call_cap_usd must be above conversion_price_usd (got cap {cap} <= {conv})",
                 {"cap": f"{self.capped_call_cap_usd:g}", "conv": f"{self.conversion_price_usd:g}"})
+        return self
+
+
+class Tax(_Model):
+    """Cash tax on positive taxable income after straight-line depreciation, with loss
+    carry-forwards (domain.md, "Valuation")."""
+
+    rate: Num(ge=0, lt=1) = 0.21
+    depreciation_years_mining: Annotated[float, Field(gt=0, le=50)] = 5.0
+    depreciation_years_hpc: Annotated[float, Field(gt=0, le=50)] = 15.0
+    existing_depreciation_usd_m_per_year: NonNegative = 0.0
+    """Depreciation of the assets owned at the valuation date [USD m/yr], for ``existing_years``."""
+    existing_years: Annotated[float, Field(ge=0, le=50)] = 0.0
+    loss_carryforward_usd_m: NonNegative = 0.0
+    loss_offset_limit: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """Share of a year's taxable income carried losses may offset (US: 80% since 2018)."""
+
+
+class Street(_Model):
+    """Published analysts' price targets, a reference the report sets the fair value against."""
+
+    low_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    high_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    consensus_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    as_of: Month | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Street:
+        if self.high_usd < self.low_usd:
+            raise PydanticCustomError("street_order", "high_usd ({hi}) is below low_usd ({lo})",
+                                      {"hi": f"{self.high_usd:g}", "lo": f"{self.low_usd:g}"})
         return self
 
 
@@ -142,7 +181,12 @@ class Company(_Model):
     treasury: Treasury = Treasury()
     cash_usd_m: Num(ge=0) = 460.0
     allow_equity_raise: bool = True
+    min_issue_price_usd: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    """No equity is raised below this price a share: under $1 a Nasdaq listing is lost (Listing
+    Rule 5550(a)(2), minimum bid price), and a path that needs cash then defaults."""
     debt: list[Debt] = []  # noqa: RUF012
+    tax: Tax = Tax()
+    street: Street | None = None
 
     @field_validator("debt")
     @classmethod

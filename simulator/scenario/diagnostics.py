@@ -329,6 +329,19 @@ def _relative_at(at: object) -> KeyPath:
     return tuple(parts)
 
 
+REMOVED = {
+    **dict.fromkeys(("discount_rate_mining", "discount_rate_hpc"),
+                    "no longer used: cash flows are discounted at valuation.risk_free_rate plus "
+                    "tenant_credit_spread (leases) or company_credit_spread (notes); BTC risk is in "
+                    "the pricing measure (domain.md, 'Valuation')"),
+    **dict.fromkeys(("terminal_multiple_mining", "terminal_multiple_hpc"),
+                    "no longer used: the terminal value is a growing perpetuity at the rate used "
+                    "inside the horizon; set valuation.terminal_growth_mining (leases grow at their "
+                    "escalator)"),
+}
+"""Keys earlier versions accepted, with what replaced them."""
+
+
 def _to_error(step: _Step, err: dict, doc: ResolvedDoc, model_cls: object) -> ScenarioError:
     kind, ctx = err["type"], err.get("ctx") or {}
     path, got, allowed, hint = step.path, _fmt(err.get("input")), None, None
@@ -342,7 +355,7 @@ def _to_error(step: _Step, err: dict, doc: ResolvedDoc, model_cls: object) -> Sc
         parent = _walk(tuple(err["loc"])[:-1], doc.data, model_cls)
         message, got = f"unknown key '{clip(str(key))}'", None
         unset, names = _field_names(parent.types, parent.value)
-        hint = _hint(str(key), unset) or _hint(str(key), names)
+        hint = REMOVED.get(str(key)) or _hint(str(key), unset) or _hint(str(key), names)
         file, line = locate(doc.lines, path, doc.file)
         return ScenarioError(message, file=file, line=line, key_path=format_path(path[:-1]) or None, hint=hint)
     elif kind == "literal_error" or kind == "enum":

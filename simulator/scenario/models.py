@@ -28,7 +28,6 @@ from simulator.scenario.distributions import Fixed
 from simulator.scenario.fields import (
     Month,
     Name,
-    NonNegative,
     Num,
     _Model,
     _unique_names,
@@ -77,12 +76,45 @@ class Simulation(_Model):
 
 # ---------------------------------------------------------------- valuation
 
+class Marks(_Model):
+    """The least-squares Monte Carlo mark V_t(state) (domain.md, "Valuation")."""
+
+    fit_paths: Annotated[int, Field(ge=512, le=1_000_000)] = 8192
+    """Pricing-measure paths the mark is fitted on (even index) and scored on (odd index),
+    drawn from their own streams before the run: the mark does not depend on the run's paths."""
+    degree: Annotated[int, Field(ge=1, le=3)] = 2
+
+
+def _upper(x: Any) -> float:
+    return x if isinstance(x, float) else x.support()[1]
+
+
+def _lower(x: Any) -> float:
+    return x if isinstance(x, float) else x.support()[0]
+
+
 class Valuation(_Model):
-    discount_rate_mining: Num(gt=0, lt=1) = 0.20
-    discount_rate_hpc: Num(gt=0, lt=1) = 0.10
-    terminal_multiple_mining: NonNegative = 8.0
-    terminal_multiple_hpc: NonNegative = 18.0
+    """Two measures, one mark (domain.md, "Valuation"). Rates are continuously compounded."""
+
+    risk_free_rate: Num(ge=0, lt=0.5) = 0.04
+    company_credit_spread: Num(ge=0, lt=0.5) = 0.05
+    tenant_credit_spread: Num(ge=0, lt=0.5) = 0.03
+    terminal_growth_mining: Num(gt=-1, lt=0.5) = -0.08
+    terminal_growth_sga: Num(gt=-1, lt=0.5) = 0.0
     forward_years: Annotated[list[Annotated[int, Field(ge=1, le=30)]], Field(min_length=1)] = [1, 2, 3]  # noqa: RUF012
+    marks: Marks = Marks()
+
+    @model_validator(mode="after")
+    def _growth_below_rate(self) -> Valuation:
+        r = _lower(self.risk_free_rate)
+        for key in ("terminal_growth_mining", "terminal_growth_sga"):
+            g = _upper(getattr(self, key))
+            if g >= r:
+                raise PydanticCustomError(
+                    "growth_not_below_rate",
+                    "must stay below valuation.risk_free_rate for a growing perpetuity to converge "
+                    "(draws reach {g} >= {r})", {"g": f"{g:g}", "r": f"{r:g}", "at": (key,)})
+        return self
 
 
 class Correlation(_Model):
@@ -120,6 +152,19 @@ class Scenario(_Model):
                 "forward_beyond_horizon",
                 "valuation.forward_years reaches year {last} beyond simulation.horizon_months ({h})",
                 {"last": last, "h": self.simulation.horizon_months})
+        return self
+
+    @model_validator(mode="after")
+    def _escalators_below_lease_rate(self) -> Scenario:
+        k = _lower(self.valuation.risk_free_rate) + _lower(self.valuation.tenant_credit_spread)
+        for i, site in enumerate(self.sites):
+            g = _upper(site.lease.escalator)
+            if g >= k:
+                raise PydanticCustomError(
+                    "growth_not_below_rate",
+                    "must stay below valuation.risk_free_rate + tenant_credit_spread ({k}) for the "
+                    "lease's terminal perpetuity to converge (draws reach {g})",
+                    {"g": f"{g:g}", "k": f"{k:g}", "at": ("sites", i, "lease", "escalator")})
         return self
 
     @model_validator(mode="after")
@@ -173,6 +218,11 @@ class Scenario(_Model):
                     "{after} or later); a note that has matured is no longer outstanding",
                     {"got": f"{debt.maturity:%Y-%m}", "after": _next_month(val),
                      "at": ("company", "debt", i, "maturity")})
+            if debt.call_from is not None and debt.call_from > debt.maturity:
+                raise PydanticCustomError(
+                    "call_after_maturity", "must not be after maturity (got {call}; maturity {mat})",
+                    {"call": f"{debt.call_from:%Y-%m}", "mat": f"{debt.maturity:%Y-%m}",
+                     "at": ("company", "debt", i, "call_from")})
         for i, dep in enumerate(self.company.fleet.deployments):
             first = dep.date if isinstance(dep.date, dt.date) else dep.date.start
             if first < val:
