@@ -40,7 +40,7 @@ def calls(cube):
         "site_timelines": (charts.site_timelines,
                            (cube["sign_month"].values, cube["energise_month"].values,
                             cube["site"].values.tolist(), time[0], time.size), {}),
-        "forward_values": (charts.forward_values, (cube["value_per_share_forward"].values,
+        "forward_values": (charts.forward_values, (cube["forward_value_per_share"].values,
                                                    [1, 2, 3]),
                            {"today": value, "market_price": 14.57}),
         "decoupling": (charts.decoupling, (beta["rows"],), {}),

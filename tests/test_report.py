@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
+
+
+def html_escape(text: str) -> str:
+    """As Jinja2's autoescape writes text (quotes as numeric entities)."""
+    return escape(text, quote=True).replace("&#x27;", "&#39;")
 
 import numpy as np
 import pytest
@@ -31,14 +37,19 @@ def html(cube):
 
 
 def test_headline_sentence_uses_independent_numbers(cube, html):
+    """Fair value (pricing) against the market and the Street; the 12-month forecast (real-world)."""
     v = cube["value_per_share"].values
     v = v[~np.isnan(v)]
-    med, p5, p95 = np.quantile(v, [0.5, 0.05, 0.95])
-    above = np.mean(v > SHARE_PRICE)
-    sentence = (f"In {v.size:,} simulated paths the median value is ${med:,.2f} per share "
-                f"(P5 ${p5:,.2f}, P95 ${p95:,.2f}), with {above:.0%} of paths above the "
-                f"${SHARE_PRICE:,.2f} market price.")
-    assert sentence.replace("$-", "\u2212$") in html
+    fair, se = v.mean(), v.std(ddof=1) / np.sqrt(v.size)
+    f12 = cube["forward_value_per_share"].sel(horizon=12).values
+    f12 = f12[~np.isnan(f12)]
+    sentence = (f"Fair value ${fair:,.2f} per share (± ${se:,.2f}, one standard error; pricing "
+                f"measure, {v.size:,} paths) against a market price of ${SHARE_PRICE:,.2f} "
+                f"({fair / SHARE_PRICE - 1:+.0%}); the Street's targets run from $14.00 to $30.00 "
+                f"(consensus $23.20). In twelve months the stock is marked at a median "
+                f"${np.median(f12):,.2f} (real-world measure), above today's ${SHARE_PRICE:,.2f} "
+                f"on {np.mean(f12 > SHARE_PRICE):.0%} of paths.")
+    assert html_escape(sentence) in html
     assert "3 failed path(s) excluded." in html
     assert "BTC drift is real-world: a what-if." in html
 
@@ -84,14 +95,28 @@ def test_missing_or_bad_assumptions_handled(attrs, note):
     assert rows == [] and note in text
 
 
-def test_bridge_adds_up(cube):
-    rows, caption, draw = report._bridge(cube, SHARE_PRICE)
-    assert draw().startswith("<svg") and "P45" in caption
+def test_bridge_adds_up_to_the_fair_value(cube):
+    fair = cube.attrs["fair_value_per_share"]
+    rows, caption, draw = report.fair_value_bridge(cube, SHARE_PRICE, fair)
+    assert draw().startswith("<svg") and "pricing measure" in caption
+    labels = [r["label"] for r in rows]
+    assert labels[:8] == ["mining", "HPC leases", "SG&A", "taxes", "treasury BTC", "cash",
+                          "convertible notes", "later equity raises"]
     values = [float(r["value"].replace("\u2212", "-").replace("$", "").replace(",", ""))
               for r in rows]
     assert sum(values[:-1]) == pytest.approx(values[-1], abs=0.01 * len(values))
-    v = cube["value_per_share"].values
-    assert values[-1] == pytest.approx(np.nanmedian(v), rel=0.1)
+    assert values[-1] == pytest.approx(fair, abs=0.005)
+    # Each component is the mean over paths per basic share, computed here independently.
+    ok = ~np.isnan(cube["value_per_share"].values)
+    basic = (cube["diluted_shares"] - cube["shares_issued"]).values[ok]
+    assert values[0] == pytest.approx(np.mean(cube["pv_mining"].values[ok] / basic), abs=0.005)
+    assert values[6] == pytest.approx(-np.mean(cube["pv_notes"].values[ok] / basic), abs=0.005)
+
+
+def test_fair_value_by_signing_state_adds_up(cube):
+    rows = report.signing_rows(cube, cube.attrs["fair_value_per_share"])
+    total = sum(float(r["contribution"].replace("\u2212", "-").replace("$", "")) for r in rows)
+    assert total == pytest.approx(np.nanmean(cube["value_per_share"].values), abs=0.01 * len(rows))
 
 
 def test_manifest_footer(html):

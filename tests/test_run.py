@@ -33,7 +33,8 @@ def test_run_writes_results_and_report_and_prints_the_summary(short, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.nc"]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("short: 1,500 paths, seed 3, random sampling, ")
-    assert lines[1].startswith("  value per share, median   $")
+    assert lines[1].startswith("  fair value per share      $") and "pricing measure" in lines[1]
+    assert any("real-world measure" in line for line in lines)
     assert lines[-2:] == [f"  results: {out / 'results.nc'}", f"  report:  {out / 'report.html'}"]
     cube = load(out / "results.nc")
     assert cube.sizes["path"] == 1_500 and cube.attrs["seed"] == 3

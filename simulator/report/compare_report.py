@@ -71,8 +71,8 @@ def compare_context(result: Mapping[str, Any]) -> dict[str, Any]:
                               charts.decoupling_overlay({lab: b["rows"] for lab, b in
                                                          zip(labels, result["beta"],
                                                              strict=True)}),
-                              "BTC beta (left) and R² (right) of ln forward value per share on "
-                              "ln BTC price across paths, by forward year, one line per "
+                              "BTC beta (left) and R² (right) of the stock's 12-month return "
+                              "on BTC's across paths, by forward year, one line per "
                               "scenario.", "Decoupling lines; the numbers are in the tables.")}
     return ctx
 

@@ -83,16 +83,17 @@ def to_markdown(cube: Any) -> str:
 def to_csv(cube: Any) -> str:
     """Per-path samples: path, value per share, forward values by year and every input.
 
-    Columns: ``path``, ``value_per_share`` [USD/share], ``value_per_share_forward_y<k>``
+    Columns: ``path``, ``value_per_share`` [USD/share], ``forward_value_per_share_y<k>``
     [USD/share], then each input under its scenario key path. Floats keep full precision
     (``repr``), so the file reproduces the cube exactly; NaN (failed paths) is written empty.
     """
     cols: dict[str, np.ndarray] = {"path": np.asarray(cube["path"].values),
                                    "value_per_share": _values(cube)}
-    if "value_per_share_forward" in cube:
-        fwd = cube["value_per_share_forward"].transpose("path", "horizon_year")
-        for j, year in enumerate(np.asarray(cube["horizon_year"].values).tolist()):
-            cols[f"value_per_share_forward_y{year}"] = np.asarray(fwd.values[:, j], np.float64)
+    if "forward_value_per_share" in cube:
+        fwd = cube["forward_value_per_share"].transpose("path", "horizon")
+        for j, months in enumerate(np.asarray(cube["horizon"].values).tolist()):
+            year = months // 12
+            cols[f"forward_value_per_share_y{year}"] = np.asarray(fwd.values[:, j], np.float64)
     for name in cube.data_vars:
         if str(name).startswith("input_") and cube[name].dims == ("path",):
             cols[str(cube[name].attrs.get("key_path", name))] = np.asarray(cube[name].values)
@@ -129,12 +130,12 @@ def to_json(cube: Any) -> str:
     price = _price(cube)
     out: dict[str, Any] = {"summary": stats.summary(_values(cube), threshold=price),
                            "units": {"value_per_share": u.USD_PER_SHARE}}
-    if "value_per_share_forward" in cube:
+    if "forward_value_per_share" in cube:
         out["forward"] = {
-            str(y): stats.summary(cube["value_per_share_forward"].sel(horizon_year=y).values,
+            str(y): stats.summary(cube["forward_value_per_share"].sel(horizon=12 * y).values,
                                   threshold=price)
-            for y in np.asarray(cube["horizon_year"].values).tolist()}
-    if "btc_price" in cube and "value_per_share_forward" in cube:
+            for y in (np.asarray(cube["horizon"].values) // 12).tolist()}
+    if "btc_price" in cube and "forward_value_per_share" in cube:
         out["decoupling"] = decoupling.btc_beta(cube)
     out["manifest"] = manifest_of(cube)
     return json.dumps(_jsonable(out), indent=1, allow_nan=False) + "\n"
@@ -152,7 +153,7 @@ def chart_files(cube: Any) -> dict[str, Any]:
             out[f"fan_{var}"] = (lambda fmt, b=bands, t=title, lab=label, lg=log:
                                  charts.fan_chart(time, b, title=t, ylabel=lab, log=lg,
                                                   fmt=fmt, dpi=300))
-    if "btc_price" in cube and "value_per_share_forward" in cube:
+    if "btc_price" in cube and "forward_value_per_share" in cube:
         rows = [r for r in decoupling.btc_beta(cube)["rows"] if np.isfinite(r["beta"])]
         if rows:
             out["decoupling"] = lambda fmt: charts.decoupling(rows, fmt=fmt, dpi=300)

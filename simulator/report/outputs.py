@@ -42,16 +42,21 @@ class RunResult:
         cube = self.cube
         price = float(cube.attrs["share_price"])
         s = summary(cube["value_per_share"].values, threshold=price)
-        p5, p95, up = s["percentiles"][0.05], s["percentiles"][0.95], s["prob_above"]
+        fair, fair_se = float(cube.attrs["fair_value_per_share"]), float(cube.attrs["fair_value_se"])
         lines = [
             f"{cube.attrs['scenario_name']}: {int(cube.attrs['paths']):,} paths, seed {cube.attrs['seed']}, "
             f"{cube.attrs['sampling']} sampling, {elapsed:.1f} s",
-            f"  value per share, median   ${s['median']:8.2f}  (SE {s['median_se']:.2f})",
-            f"  P5 to P95                 ${p5['value']:8.2f} to ${p95['value']:.2f}"
-            f"  (SE {p5['se']:.2f}, {p95['se']:.2f})",
-            f"  mean                      ${s['mean']:8.2f}  (SE {s['mean_se']:.2f})",
-            f"  P(value > ${price:.2f})       {up['p']:8.1%}  (SE {up['se']:.1%})",
+            f"  fair value per share      ${fair:8.2f}  (SE {fair_se:.2f}; pricing measure)",
+            f"  market price              ${price:8.2f}  ({fair / price - 1:+.0%})",
         ]
+        if "forward_value_per_share" in cube and 12 in cube["horizon"].values:
+            f12 = summary(cube["forward_value_per_share"].sel(horizon=12).values, threshold=price)
+            p5, p95, up = f12["percentiles"][0.05], f12["percentiles"][0.95], f12["prob_above"]
+            lines += [
+                f"  in 12 months, median      ${f12['median']:8.2f}  (SE {f12['median_se']:.2f}; real-world measure)",
+                f"  in 12 months, P5 to P95   ${p5['value']:8.2f} to ${p95['value']:.2f}",
+                f"  P(12-month mark > ${price:.2f}) {up['p']:6.1%}  (SE {up['se']:.1%})",
+            ]
         if "precision_target_usd" in cube.attrs:
             target, se = float(cube.attrs["precision_target_usd"]), float(cube.attrs["precision_se_usd"])
             if int(cube.attrs["precision_reached"]):

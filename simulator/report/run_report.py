@@ -79,7 +79,6 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     price = man.get("share_price")
     price = float(price) if price is not None else None
     value = np.asarray(cube["value_per_share"].values, dtype=np.float64)
-    head = stats.summary(value, threshold=price)
     beta = beta if beta is not None else decoupling.btc_beta(cube)
     halvings = halving_months(cube)
     ctx: dict[str, Any] = {
@@ -88,43 +87,81 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
         "notes": [str(n) for n in notes],
         "sample_note": _sample_note(cube),
     }
-    ctx.update(_headline(head, price, man))
+    ctx.update(_headline(cube, price, man))
     ctx["assumptions"], ctx["assumptions_note"] = _assumptions(man)
-    ctx["bridge_rows"], ctx["bridge_caption"], bridge_chart = _bridge(cube, price)
+    ctx["bridge_rows"], ctx["bridge_caption"], bridge_chart = fair_value_bridge(
+        cube, price, ctx["fair_value"])
+    ctx["signing_rows"] = signing_rows(cube, ctx["fair_value"])
     ctx["forward_rows"] = _forward_rows(cube, price)
     ctx["beta_rows"], ctx["hpc_share"] = _beta_rows(beta)
     ctx["site_rows"] = _site_rows(cube)
     ctx["manifest_rows"] = _manifest_rows(man)
     ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
-    jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"])
+    jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"],
+                       ctx["fair_value"])
     jobs.append(("drivers", functools.partial(drivers_context, cube, drivers, breakevens)))
     ctx["charts"], extra = _charts(jobs)
     ctx.update(extra)
     return ctx
 
 
-def _headline(head: dict[str, Any], price: float | None, man: dict[str, Any]) -> dict[str, Any]:
-    pct = head["percentiles"]
-    n_text = f"{head['n']:,}"
-    sentence = (f"In {n_text} simulated paths the median value is {usd(head['median'])} per "
-                f"share (P5 {usd(pct[0.05]['value'])}, P95 {usd(pct[0.95]['value'])})")
-    kpis = [("Median value per share", usd(head["median"]),
-             f"± {usd(head['median_se'])} (1 SE)"),
-            ("Mean value per share", usd(head["mean"]), f"± {usd(head['mean_se'])} (1 SE)")]
-    if price is not None and head["prob_above"] is not None:
-        p = head["prob_above"]
-        sentence += f", with {p['p']:.0%} of paths above the {usd(price)} market price."
-        kpis.insert(1, (f"P(value > {usd(price)} market)", f"{p['p']:.1%}",
-                        f"± {p['se']:.1%} (1 SE)"))
-        kpis.append(("Median upside vs market", f"{head['median'] / price - 1:+.0%}",
-                     f"market {usd(price)} at {man.get('valuation_date', 'valuation date')}"))
-    else:
-        sentence += "."
-    rows = [{"label": f"P{round(p * 100)}", "value": usd(d["value"]), "se": usd(d["se"]),
-             "ci": f"{usd(d['ci_low'])} to {usd(d['ci_high'])}"} for p, d in pct.items()]
-    failed = (f"{head['n_failed']:,} failed path(s) excluded." if head["n_failed"] else "")
-    return {"headline": sentence, "kpis": kpis, "percentile_rows": rows,
-            "failed_note": failed, "n_paths": n_text}
+def _street(man: dict[str, Any]) -> dict[str, Any] | None:
+    raw = man.get("street_targets_usd")
+    if not raw:
+        return None
+    try:
+        street = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (TypeError, ValueError):
+        return None
+    return street if street.get("low") and street.get("high") else None
+
+
+def _headline(cube: Any, price: float | None, man: dict[str, Any]) -> dict[str, Any]:
+    """Fair value (pricing measure) against the market and the Street; the 12-month forecast
+    (real-world measure)."""
+    fair, se = man.get("fair_value_per_share"), man.get("fair_value_se")
+    if fair is None:  # a cube from before the two measures: the plain mean stands in
+        v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        fair, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+    fair, se = float(fair), float(se)
+    value = np.asarray(cube["value_per_share"].values, dtype=np.float64)
+    n = int(np.isfinite(value).sum())
+    sentence = (f"Fair value {usd(fair)} per share (± {usd(se)}, one standard error; pricing "
+                f"measure, {n:,} paths)")
+    kpis = [("Fair value per share (pricing measure)", usd(fair), f"± {usd(se)} (1 SE)")]
+    street = _street(man)
+    if price is not None:
+        sentence += f" against a market price of {usd(price)} ({fair / price - 1:+.0%})"
+        kpis.append(("Market price", usd(price), f"at {man.get('valuation_date', 'the valuation date')}"))
+    if street:
+        cons = street.get("consensus")
+        sentence += (f"; the Street's targets run from {usd(street['low'])} to "
+                     f"{usd(street['high'])}" + (f" (consensus {usd(cons)})" if cons else ""))
+        kpis.append(("Street price targets", f"{usd(street['low'])} to {usd(street['high'])}",
+                     (f"consensus {usd(cons)}; " if cons else "") + str(street.get("source", ""))))
+    sentence += "."
+    if "forward_value_per_share" in cube and 12 in cube["horizon"].values:
+        f12 = np.asarray(cube["forward_value_per_share"].sel(horizon=12).values, dtype=np.float64)
+        f12 = f12[np.isfinite(f12)]
+        if f12.size:
+            med = float(np.median(f12))
+            sentence += (f" In twelve months the stock is marked at a median {usd(med)} "
+                         f"(real-world measure)")
+            kpis.append(("12-month forecast, median (real-world)", usd(med),
+                         f"P5 {usd(np.quantile(f12, 0.05))} to P95 {usd(np.quantile(f12, 0.95))}"))
+            if price is not None:
+                p = float(np.mean(f12 > price))
+                p_se = float(np.sqrt(p * (1 - p) / f12.size))
+                sentence += f", above today's {usd(price)} on {p:.0%} of paths."
+                kpis.append((f"P(12-month mark > {usd(price)}) (real-world)", f"{p:.1%}",
+                             f"± {p_se:.1%} (1 SE)"))
+            else:
+                sentence += "."
+    failed = int((~np.isfinite(value)).sum())
+    return {"headline": sentence, "kpis": kpis, "fair_value": fair, "fair_value_se": se,
+            "failed_note": f"{failed:,} failed path(s) excluded." if failed else "",
+            "n_paths": f"{n:,}"}
 
 
 def _assumptions(man: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -141,67 +178,83 @@ def _assumptions(man: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return rows, ("" if rows else "The attached assumptions list is empty.")
 
 
-def _bridge(cube: Any, price: float | None
+BRIDGE_PARTS = (("mining", "pv_mining", 1), ("HPC leases", "pv_hpc", 1),
+                ("SG&A", "pv_sga", 1), ("taxes", "pv_taxes", 1),
+                ("treasury BTC", "treasury_value", 1), ("cash", "cash0", 1),
+                ("convertible notes", "pv_notes", -1), ("later equity raises", "pv_equity_raised", 1))
+"""The bridge's components: label, cube variable and sign (domain.md, "Valuation")."""
+_SHORT = {"HPC leases": "HPC", "treasury BTC": "treasury", "convertible notes": "notes",
+          "later equity raises": "raises", "limited liability and dilution": "dilution",
+          "control variate": "CV"}
+
+
+def fair_value_bridge(cube: Any, price: float | None, fair: float
             ) -> tuple[list[dict[str, str]], str, Callable[[], str] | None]:
-    """Bridge averaged over the paths with value per share between P45 and P55.
+    """The fair value by component: pricing-measure means per basic share over every path.
 
     Rows, caption, and the call that draws the chart (None without the components).
     """
-    need = ("pv_mining", "pv_hpc", "treasury_value", "net_debt", "equity_value",
-            "diluted_shares")
-    if any(k not in cube for k in need):
+    if any(name not in cube for _, name, _ in BRIDGE_PARTS) or "diluted_shares" not in cube:
         return [], "Bridge unavailable: the cube lacks the valuation components.", None
     v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
-    # Bounds that are values of paths, so the band is never empty (two paths, or four,
-    # have no path between interpolated P45 and P55).
-    lo, hi = np.nanquantile(v, [0.45, 0.55], method="inverted_cdf")
-    band = (v >= lo) & (v <= hi)
+    ok = np.isfinite(v)
+    basic = np.asarray(cube["diluted_shares"].values, dtype=np.float64)[ok]
+    basic = basic - np.asarray(cube["shares_issued"].values, dtype=np.float64)[ok]
 
-    def avg(name: str) -> float:
-        return float(np.mean(np.asarray(cube[name].values, dtype=np.float64)[band]))
+    def per_basic(name: str) -> float:
+        return float(np.mean(np.asarray(cube[name].values, dtype=np.float64)[ok] / basic))
 
-    basic_each = np.asarray(cube["diluted_shares"].values, dtype=np.float64)
-    if "shares_issued" in cube:
-        basic_each = basic_each - np.asarray(cube["shares_issued"].values, dtype=np.float64)
-    basic = basic_each[band]
-
-    def per_basic(arr: np.ndarray) -> float:
-        return float(np.mean(arr[band] / basic))
-
-    def col(name: str) -> np.ndarray:
-        return np.asarray(cube[name].values, dtype=np.float64)
-
-    steps = [("mining", per_basic(col("pv_mining"))), ("HPC", per_basic(col("pv_hpc"))),
-             ("treasury", per_basic(col("treasury_value")))]
-    cash_split = "cash" in cube and cube["cash"].dims[0] == "path"
-    if cash_split:
-        cash0 = col("cash") if cube["cash"].ndim == 1 else cube["cash"].values[:, 0]
-        steps += [("cash", per_basic(cash0)), ("debt", -per_basic(col("net_debt") + cash0))]
-    else:
-        steps.append(("net debt", -per_basic(col("net_debt"))))
-    equity_basic = per_basic(col("equity_value"))
-    other = equity_basic - sum(s[1] for s in steps)
-    if abs(other) > 0.005:
-        steps.append(("other", other))
-    total = avg("value_per_share")
-    steps.append(("dilution", total - equity_basic))
+    steps = [(label, sign * per_basic(name)) for label, name, sign in BRIDGE_PARTS]
+    equity = per_basic("equity_value")
+    plain = float(np.mean(v[ok]))
+    steps.append(("limited liability and dilution", plain - equity))
+    if abs(fair - plain) > 0.005:
+        steps.append(("control variate", fair - plain))
     rows = [{"label": k, "value": usd(x)} for k, x in steps]
-    rows.append({"label": "equity per diluted share", "value": usd(total)})
-    caption = (f"Waterfall from segment values to equity per diluted share: average of the {int(band.sum()):,} paths whose value per share lies between "
-               f"P45 ({usd(lo)}) and P55 ({usd(hi)}), so the parts add up exactly. Segment "
-               "values per basic share; dilution converts to per diluted share.")
-    if cash_split:
-        caption += (" Cash is the balance at the end of the first simulated month; debt is "
-                    "net debt plus that cash.")
-    return rows, caption, functools.partial(charts.sotp_bridge, steps, total, market_price=price)
+    rows.append({"label": "fair value per share", "value": usd(fair)})
+    caption = ("Fair value by component, pricing measure: the mean over every path of each part "
+               "of the value to equity, discounted (cash flows at the risk-free rate; leases at it "
+               "plus the tenant's credit spread; the notes at it plus CleanSpark's), with terminal "
+               "values, per basic share. Limited liability (a path's equity is never below zero) "
+               "and dilution (conversion and raise shares) turn the sum into the mean value per "
+               "diluted share; the control variate (the discounted BTC price, whose mean is "
+               "known) removes Monte Carlo noise from it.")
+    short = [(_SHORT.get(k, k), x) for k, x in steps]
+    return rows, caption, functools.partial(charts.sotp_bridge, short, fair, market_price=price)
+
+
+SIGNING_STATES = ("no site signs", "some sites sign", "every site signs")
+
+
+def signing_rows(cube: Any, fair: float) -> list[dict[str, str]]:
+    """Fair value by signing state: each state's share of paths, its mean value per share, and
+    its contribution to the fair value (share x mean), all under the pricing measure."""
+    if "sign_month" not in cube or cube["sign_month"].shape[1] == 0:
+        return []
+    v = np.asarray(cube["value_per_share"].values, dtype=np.float64)
+    sign = np.asarray(cube["sign_month"].values)
+    signed = (sign >= 0).sum(axis=1)
+    state = np.where(signed == 0, 0, np.where(signed == sign.shape[1], 2, 1))
+    ok = np.isfinite(v)
+    rows = []
+    for k, name in enumerate(SIGNING_STATES):
+        mask = ok & (state == k)
+        if not mask.any() or (k == 1 and sign.shape[1] == 1):
+            continue
+        share = mask.sum() / ok.sum()
+        mean = float(v[mask].mean())
+        se = float(v[mask].std(ddof=1) / np.sqrt(mask.sum())) if mask.sum() > 1 else float("nan")
+        rows.append({"state": name, "share": f"{share:.0%}", "mean": usd(mean),
+                     "se": usd(se), "contribution": usd(share * mean)})
+    return rows
 
 
 def _forward_rows(cube: Any, price: float | None) -> list[dict[str, str]]:
-    if "value_per_share_forward" not in cube:
+    if "forward_value_per_share" not in cube:
         return []
     rows = []
-    for year in np.asarray(cube["horizon_year"].values).tolist():
-        v = np.asarray(cube["value_per_share_forward"].sel(horizon_year=year).values, float)
+    for year in (np.asarray(cube["horizon"].values) // 12).tolist():
+        v = np.asarray(cube["forward_value_per_share"].sel(horizon=12 * year).values, float)
         v = v[~np.isnan(v)]
         if v.size == 0:
             continue
@@ -213,9 +266,14 @@ def _forward_rows(cube: Any, price: float | None) -> list[dict[str, str]]:
 
 
 def _beta_rows(beta: Mapping[str, Any]) -> tuple[list[dict[str, str]], str]:
-    rows = [{"year": str(r["year"]), "beta": num(r["beta"], 2), "se": num(r["beta_se"], 3),
-             "r2": num(r["r2"], 2), "n": f"{r['n']:,}", "dropped": f"{r['n_dropped']:,}"}
-            for r in beta["rows"]]
+    def row(label: str, r: Mapping[str, Any], excluded: str = "") -> dict[str, str]:
+        return {"label": label, "beta": num(r["beta"], 2), "se": num(r["beta_se"], 3),
+                "r2": num(r["r2"], 2), "n": f"{r['n']:,}", "excluded": excluded}
+
+    rows = [row(f"year {r['year']}", r, f"{r['n_excluded']:,}") for r in beta["rows"]]
+    if "overall" in beta:
+        rows.append(row("years pooled", beta["overall"]))
+    rows += [row(f"year {r['year']}, {r['state']}", r) for r in beta.get("by_state", [])]
     share = beta.get("hpc_share_median", float("nan"))
     text = (f"Median share of segment value from contracted HPC (PV of HPC / (PV of mining + "
             f"PV of HPC)): {share:.0%} over {beta.get('hpc_share_n', 0):,} paths."
@@ -317,24 +375,29 @@ def _charts(jobs: list[_Job]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _chart_jobs(cube: Any, value: np.ndarray, price: float | None, beta: Mapping[str, Any],
                 halvings: list[np.datetime64], bridge: Callable[[], str] | None,
-                bridge_caption: str) -> list[_Job]:
+                bridge_caption: str, fair: float | None = None) -> list[_Job]:
     """Every chart of the report in page order, each with caption and text alternative.
 
     Each call draws one chart and reduces the paths it needs itself, so the calls can run
     in any process that holds the cube.
     """
     jobs: list[_Job] = []
-    med = float(np.nanmedian(value))
-    jobs.append(("value", lambda: figure(
-        "value", "Value per share today", charts.value_hist_cdf(value, price),
-        "Histogram (bars, left axis) and cumulative distribution (line, right axis) of value "
-        "per diluted share across paths; the x axis spans P0.5 to P99.5.",
-        f"Distribution of value per share: median {usd(med)}"
-        + (f", market price {usd(price)}." if price is not None else "."))))
+    if "forward_value_per_share" in cube and 12 in cube["horizon"].values:
+        f12 = np.asarray(cube["forward_value_per_share"].sel(horizon=12).values, dtype=np.float64)
+        med = float(np.nanmedian(f12))
+        jobs.append(("value", lambda: figure(
+            "value", "The stock in twelve months (real-world measure)",
+            charts.value_hist_cdf(f12, price, title="Value per share in 12 months (real-world)"),
+            "Histogram (bars, left axis) and cumulative distribution (line, right axis) of the "
+            "value per share marked twelve months on, across real-world paths: a forecast, under "
+            "the scenario's BTC drift. The x axis spans P0.5 to P99.5.",
+            f"Twelve-month forecast: median {usd(med)}"
+            + (f", market price today {usd(price)}." if price is not None else "."))))
     if bridge is not None:
         jobs.append(("bridge", lambda: figure(
-            "bridge", "Sum of the parts", bridge(), bridge_caption,
-            "Sum-of-the-parts waterfall; the numbers are in the table.")))
+            "bridge", "Fair value by component", bridge(), bridge_caption,
+            "Waterfall from the components of value to the fair value per share; the numbers "
+            "are in the table.")))
     jobs += [("fans", draw) for draw in _fan_jobs(cube, halvings)]
     time = cube["time"].values
     if "sign_month" in cube:
@@ -345,20 +408,21 @@ def _chart_jobs(cube: Any, value: np.ndarray, price: float | None, beta: Mapping
             "Boxes P25-P75 with median, whiskers P5-P95 over the paths where the event "
             "happens; right margin: share of paths where it never happens within the horizon.",
             "Site timelines; the numbers are in the table.")))
-    if "value_per_share_forward" in cube:
+    if "forward_value_per_share" in cube:
         jobs.append(("forward", lambda: figure(
             "forward", "Forward value per share",
-            charts.forward_values(cube["value_per_share_forward"].values,
-                                  cube["horizon_year"].values.tolist(), today=value,
-                                  market_price=price),
+            charts.forward_values(cube["forward_value_per_share"].values,
+                                  (cube["horizon"].values // 12).tolist(), market_price=price,
+                                  fair_value=fair),
             "Boxes P25-P75 with median, whiskers P5-P95; outliers not drawn.",
             "Forward value per share by year; the numbers are in the table.")))
     rows = [r for r in beta["rows"] if np.isfinite(r["beta"])]
     if rows:
         jobs.append(("decoupling", lambda: figure(
             "decoupling", "Decoupling from BTC", charts.decoupling(rows),
-            "Left: OLS slope of ln(forward value per share) on ln(BTC price) at the same "
-            "month, across paths, with ±2 SE. Right: R² of that regression.",
+            "Left: OLS slope of the stock's 12-month return (value per share marked at the "
+            "year's end over its start) on BTC's over the same months, across every path worth "
+            "something at the start, with ±2 SE. Right: R² of that regression.",
             "BTC beta and R-squared by forward year; the numbers are in the table.")))
     jobs.append(("convergence", lambda: _convergence(value)))
     return jobs

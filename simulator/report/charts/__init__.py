@@ -155,7 +155,9 @@ def revenue_segments(time: np.ndarray, mining: np.ndarray, hpc: np.ndarray, *,
 def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
                 market_price: float | None = None,
                 ylabel: str = f"value per share [{u.USD_PER_SHARE}]",
-                title: str = "Sum of the parts at the median") -> Figure:
+                title: str = "Fair value by component (pricing measure)",
+                total_label: str = "fair value",
+                xlabel: str = "") -> Figure:
     """Waterfall from segment values to equity per share.
 
     Parameters
@@ -166,7 +168,7 @@ def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
         Equity value per diluted share [USD/share]; equals the sum of ``steps``.
     """
     fig, ax = new_figure(3.6)
-    labels = [s[0] for s in steps] + ["equity per share"]
+    labels = [s[0] for s in steps] + [total_label]
     vals = np.array([s[1] for s in steps], dtype=np.float64)
     ends = np.cumsum(vals)
     starts = ends - vals
@@ -190,7 +192,7 @@ def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
     top = float(np.max(np.append(ends, [total, 0.0])))
     ax.set_ylim(top=top + 0.12 * (top - min(0.0, float(np.min(np.append(ends, total))))))
     ax.yaxis.set_major_formatter(FuncFormatter(money))
-    ax.set(title=title, ylabel=ylabel, xlabel="component of value (averaged over the median band)")
+    ax.set(title=title, ylabel=ylabel, xlabel=xlabel)
     ax.grid(axis="x", visible=False)
     return fig
 
@@ -245,15 +247,17 @@ def site_timelines(sign_month: np.ndarray, energise_month: np.ndarray, sites: Se
 
 @styled
 def forward_values(forward: np.ndarray, years: Sequence[int], *, today: np.ndarray | None = None,
-                   market_price: float | None = None) -> Figure:
-    """Box plots of value per share today and at 1/2/3 years, against the market price.
+                   market_price: float | None = None, fair_value: float | None = None) -> Figure:
+    """Box plots of the forecast value per share at 1/2/3 years, against the market price.
 
     Parameters
     ----------
     forward : ndarray [path, year]
-        Forward value per share [USD/share]; NaN ignored.
+        Forward value per share, the mark on real-world paths [USD/share]; NaN ignored.
     today : ndarray [path], optional
-        Value per share at the valuation date [USD/share].
+        A distribution of value per share at the valuation date to box first [USD/share].
+    market_price, fair_value : float, optional
+        Today's market price and fair value (pricing measure) [USD/share], drawn as lines.
 
     Notes
     -----
@@ -268,12 +272,20 @@ def forward_values(forward: np.ndarray, years: Sequence[int], *, today: np.ndarr
                     patch_artist=True, medianprops={"color": NAVY, "lw": 1.8})
     for box in bp["boxes"]:
         box.set(facecolor=BAND_INNER, edgecolor=NAVY)
+    lines = 0
     if market_price is not None:
         ax.axhline(market_price, color=ACCENT, lw=1.4, ls="--",
                    label=f"market price today {money(market_price)}")
-        legend_top(ax, 1)
+        lines += 1
+    if fair_value is not None:
+        ax.axhline(fair_value, color=NAVY, lw=1.2, ls=":",
+                   label=f"fair value today {money(fair_value)} (pricing)")
+        lines += 1
+    if lines:
+        legend_top(ax, lines)
     ax.yaxis.set_major_formatter(FuncFormatter(money))
-    ax.set(title="Forward value per share", ylabel=f"value per share [{u.USD_PER_SHARE}]",
+    ax.set(title="Forecast value per share (real-world measure)",
+           ylabel=f"value per share [{u.USD_PER_SHARE}]",
            xlabel="horizon from the valuation date [years]")
     ax.grid(axis="x", visible=False)
     return fig
@@ -281,7 +293,7 @@ def forward_values(forward: np.ndarray, years: Sequence[int], *, today: np.ndarr
 
 @styled
 def decoupling(rows: Sequence[dict[str, Any]]) -> Figure:
-    """BTC beta (with ±2 SE) and R² of ln forward value on ln BTC price, by year.
+    """BTC beta (with ±2 SE) and R² of the stock's 12-month return on BTC's, by year.
 
     Parameters
     ----------
@@ -295,7 +307,7 @@ def decoupling(rows: Sequence[dict[str, Any]]) -> Figure:
     fig, (a1, a2) = new_figure(3.0, ncols=2)
     a1.errorbar(years, beta, yerr=2 * se, fmt="o-", color=NAVY, capsize=4, lw=1.6)
     a1.axhline(1.0, color=GREY, ls=":", lw=1.0)
-    a1.set(title="BTC beta of forward value", xlabel="forward year [years]",
+    a1.set(title="BTC beta of the 12-month return", xlabel="forward year [years]",
            ylabel="beta [1] (±2 SE)", xticks=years)
     a1.set_ylim(bottom=min(0.0, float(np.nanmin(beta - 2 * se)) if beta.size else 0.0))
     a2.bar(years, r2, color=BAND_INNER, edgecolor=NAVY, width=0.5)
