@@ -196,3 +196,44 @@ def test_moving_the_horizon_from_10_to_15_years_barely_moves_the_fair_value():
         out[months] = (c.attrs["fair_value_per_share"], c.attrs["fair_value_se"])
     (v10, se10), (v15, se15) = out[120], out[180]
     assert abs(v15 - v10) < 0.02 * abs(v10) + 2 * np.hypot(se10, se15), out
+
+
+def test_the_equity_mark_prices_limited_liability_on_new_paths():
+    """The forward values' mark, E[max(equity, 0) | state], is unbiased on paths it was not
+    fitted on: its mean equals the mean of each path's own floored equity at the forecast
+    dates within 3 standard errors (fitting paths' error counted), and it is worth more than
+    flooring the expected equity would say."""
+    from simulator.engine import chain
+    from simulator.rng import Draws
+    from simulator.run import correlation, sampled_dists
+    from simulator.run.plan import RunSpec, fit_mark
+    from simulator.run.sampling import sample_inputs
+
+    sc = load_scenario("base")
+    dists = sampled_dists(sc)
+    corr = correlation(sc, list(dists))
+    n = 8192
+    mark = fit_mark(RunSpec(sc, dists, corr, 91, "random", n, 0))
+    inputs = sample_inputs(dists, method="random", seed=91, start=0, stop=n, n_total=n, corr=corr)
+    draws = Draws(91, 0, n, sc.simulation.horizon_months)
+    mi = chain.inputs_.market_inputs(sc, inputs, None)
+    params, shocks = chain._company(sc, inputs, draws)
+    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    r = np.broadcast_to(np.asarray(params.valuation.risk_free_rate, float), (n,))
+    notes = chain._notes(params.capital.debt, 120, r + np.asarray(params.valuation.company_credit_spread))
+    coupons = sum((x.interest[:, :120] for x in notes), np.zeros((1, 120)))
+    ops = chain.operations(mq, params, shocks, note_interest=coupons)
+    target = chain.operating_targets(ops, params.valuation)
+    a, price, _ = chain._pass_a(mq, params, ops, notes, r)
+    ahead = chain._notes_ahead(notes, n, 120)
+    for m in (11, 23, 35):
+        net = a.btc_held[:, m] * price[:, m] + a.cash[:, m] - ahead[:, m]
+        state = {k: v[:, m] for k, v in ops.state.items()}
+        state[chain.NET_FINANCIAL] = net
+        fitted = mark.floored[m].predict(state)
+        own = np.maximum(target[:, m] + net, 0.0)
+        diff = own - fitted
+        se = diff.std(ddof=1) * np.sqrt(1 / n + 1 / mark.floored[m].n_fit)
+        assert abs(diff.mean()) < 3 * se, (m, diff.mean(), se)
+        naive = np.maximum(mark.at(ops.state, m) + net, 0.0)
+        assert fitted.mean() > naive.mean()

@@ -510,13 +510,60 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
 
     The notes' coupons enter through the tax deduction; their values stay outside the fit.
     """
-    months = market_paths.btc_price.shape[1]
-    notes = _notes(params.capital.debt, months, 0.0)
+    mp = market_paths
+    n, months = mp.btc_price.shape
+    vp = params.valuation
+    r = _per_path(vp.risk_free_rate, n)
+    notes = _notes(params.capital.debt, months, r + _per_path(vp.company_credit_spread, n))
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
-    ops = operations(market_paths, params, shocks, note_interest=coupons)
-    target = operating_targets(ops, params.valuation)
+    ops = operations(mp, params, shocks, note_interest=coupons)
+    target = operating_targets(ops, vp)
     fit = np.arange(target.shape[0]) % 2 == 0
-    return marks_.fit_series(ops.state, target, fit_mask=fit, degree=degree)
+    series = marks_.fit_series(ops.state, target, fit_mask=fit, degree=degree)
+    # The forward values' mark: the value to equity with limited liability at each forward
+    # month-end, regressed on the state and the net financial position there (pass A: notes
+    # as debt, no raises).
+    a, price, _ = _pass_a(mp, params, ops, notes, r)
+    floored = {}
+    for m in _forward_months(vp.forward_years, months):
+        net = a.btc_held[:, m] * price[:, m] + a.cash[:, m] - _notes_ahead(notes, n, months)[:, m]
+        state = {k: v[:, m] for k, v in ops.state.items()}
+        state[NET_FINANCIAL] = net
+        floored[m] = marks_.fit_mark(state, np.maximum(target[:, m] + net, 0.0), fit_mask=fit,
+                                     degree=degree)
+    return dataclasses.replace(series, floored=floored)
+
+
+NET_FINANCIAL = "net_financial_usd"
+"""BTC held x price + cash - the notes' payments still due (valued): the state the equity mark
+adds to the operating state [USD]."""
+
+
+def _forward_months(years: int, months: int) -> list[int]:
+    """Month-ends of the forward values, 12k - 1 within the grid."""
+    return [k * units.MONTHS_PER_YEAR - 1 for k in range(1, years + 1)
+            if k * units.MONTHS_PER_YEAR - 1 < months]
+
+
+def _notes_ahead(notes, n: int, months: int) -> np.ndarray:
+    """Every note's payments after each month-end, valued there, as debt [USD], [P, T]."""
+    return sum((np.broadcast_to(x.ahead, (n, months)) for x in notes), np.zeros((n, months)))
+
+
+def _pass_a(mp: MarketPaths, params: CompanyParams, ops: Operations, notes, r):
+    """Pass A: cash and treasury with every note as debt and no raises; and the price paths."""
+    n, months = mp.btc_price.shape
+    cp, tp = params.capital, params.treasury
+    # Mined coins go to the treasury, not to cash: cash moves only when BTC is sold.
+    pre_cf = ops.mining_stream - ops.fleet.mining_revenue
+    pre_cf += ops.lease_stream
+    for x in notes:
+        pre_cf -= x.flows[:, :months]
+    price = np.broadcast_to(mp.btc_price, (n, months))
+    rule = treasury.sell_rule(tp.policy, fraction=tp.sell_fraction, floor_usd=tp.floor_usd)
+    a = capital.cash_loop(pre_cf, btc_mined=ops.fleet.btc_mined, btc_price=price,
+                          cash0=cp.cash0_usd, btc_held0=tp.btc_held0, sell=rule, cash_yield=r)
+    return a, price, pre_cf
 
 
 def _rows(x, rows, n: int) -> np.ndarray:
@@ -600,16 +647,8 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     op_value = (operating_targets(ops, params.valuation) if mark is None
                 else mark.predict(ops.state))  # [P, T] USD
 
-    # Mined coins go to the treasury, not to cash: cash moves only when BTC is sold.
-    pre_cf = ops.mining_stream - fr.mining_revenue
-    pre_cf += ops.lease_stream
-    for x in notes:
-        pre_cf -= x.flows[:, :months]
-    price = np.broadcast_to(mp.btc_price, (n, months))
-    rule = treasury.sell_rule(tp.policy, fraction=tp.sell_fraction, floor_usd=tp.floor_usd)
-    a = capital.cash_loop(pre_cf, btc_mined=fr.btc_mined, btc_price=price, cash0=cp.cash0_usd,
-                          btc_held0=tp.btc_held0, sell=rule, cash_yield=r)
-    notes_ahead = sum((np.broadcast_to(x.ahead, (n, months)) for x in notes), np.zeros((n, months)))
+    a, price, pre_cf = _pass_a(mp, params, ops, notes, r)
+    notes_ahead = _notes_ahead(notes, n, months)
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises.
@@ -685,13 +724,19 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     default_month[short] = np.argmax(b.cash[short] < 0.0, axis=1)
     vps = np.where(failed, np.nan, np.where(insolvent, 0.0, np.maximum(equity, 0.0) / diluted))
 
-    # The mark at each forward date on the settled path: per share, zero after a default.
-    fwd_months = [k * units.MONTHS_PER_YEAR - 1 for k in range(1, vp.forward_years + 1)
-                  if k * units.MONTHS_PER_YEAR - 1 < months]
+    # The mark at each forward date on the settled path: the value to equity with limited
+    # liability (the fitted E[max(equity, 0) | state], or each path's own when unfitted), per
+    # share, zero after a default.
     fwd = np.full((n, vp.forward_years), np.nan)
-    for j, m in enumerate(fwd_months):
-        equity_m = op_value[:, m] + b.btc_held[:, m] * price[:, m] + b.cash[:, m] - notes_ahead_b[:, m]
-        marked = np.where(default_month <= m, 0.0, np.maximum(equity_m, 0.0) / shares[:, m])
+    for j, m in enumerate(_forward_months(vp.forward_years, months)):
+        net = b.btc_held[:, m] * price[:, m] + b.cash[:, m] - notes_ahead_b[:, m]
+        if mark is not None and m in mark.floored:
+            state = {k: v[:, m] for k, v in ops.state.items()}
+            state[NET_FINANCIAL] = net
+            equity_m = np.maximum(mark.floored[m].predict(state), 0.0)
+        else:
+            equity_m = np.maximum(op_value[:, m] + net, 0.0)
+        marked = np.where(default_month <= m, 0.0, equity_m / shares[:, m])
         fwd[:, j] = np.where(failed, np.nan, marked)
 
     s0 = _per_path(mp.btc_price0, n)

@@ -19,7 +19,7 @@ least-squares approach", Review of Financial Studies 14(1), 113-147.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
@@ -357,6 +357,9 @@ class MarkSeries:
     """[T] the mark of each month-end."""
     state_names: tuple[str, ...]
     """State variables every month's basis may use."""
+    floored: Mapping[int, Mark] = field(default_factory=dict)
+    """Month-end -> the value to equity with limited liability, ``E[max(equity, 0) | state]``,
+    regressed on the state and the net financial position: the forward values' mark."""
 
     @property
     def r2_out(self) -> np.ndarray:
