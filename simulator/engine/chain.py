@@ -584,8 +584,9 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     not repaid) or its cash would go negative (``capital.divergence``). It is rerun from the
     first such month, starting from pass A's state, on those paths (on every path when they
     are most of them), and written over ``a``'s arrays. Equity is raised at the mark of the
-    path as it stands: ``issue_value`` [P, T] is the value to equity other than cash and BTC
-    held [USD], ``issue_shares`` [P, T] the shares before raises (``capital.cash_loop``).
+    path as it stands: ``issue_value(rows, cols)`` is the value to equity other than cash and
+    BTC held on that block [USD], ``issue_shares`` [P, T] the shares before raises
+    (``capital.cash_loop``).
     """
     n, months = pre_cf.shape
     start = capital.divergence(a, kept_cash)
@@ -613,7 +614,7 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
         sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
         min_issue_price=cp.min_issue_price_usd,
-        issue_value=issue_value[rows, cols] if cp.allow_equity_raise else None,
+        issue_value=issue_value(rows, cols) if cp.allow_equity_raise else None,
         issue_shares=issue_shares[rows, cols],
         cash_yield=_rows(cash_yield, rows, n),
         out=capital.CashResult(*(getattr(a, k)[:, cols] for k in capital.CASH_SERIES), a.short)
@@ -622,6 +623,36 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         a.short[:] = sub.short
         return a, rows, t0
     return capital.patch(a, sub, rows, t0), rows, t0
+
+
+class _Operating:
+    """The operating mark at the month-ends a run asks for, computed once each.
+
+    Conversions, calls, raises and forecasts read a few dozen of the 120 month-ends; marking
+    only those (every path at a month asked for whole, only some paths for a raise's block)
+    spares the rest. ``mark`` None: each path's own continuation value (the hand calculation).
+    """
+
+    def __init__(self, ops: Operations, vp: ValuationParams, mark) -> None:
+        self._ops, self._mark, self._cols = ops, mark, {}
+        self._exact = operating_targets(ops, vp) if mark is None else None
+
+    def col(self, m: int) -> np.ndarray:
+        """Every path's mark at month-end ``m`` [USD], [P]."""
+        if m not in self._cols:
+            self._cols[m] = (self._exact[:, m] if self._mark is None
+                             else self._mark.at(self._ops.state, m))
+        return self._cols[m]
+
+    def block(self, rows, cols: slice) -> np.ndarray:
+        """The mark on paths ``rows`` at month-ends ``cols`` [USD], [len(rows), len(cols)]."""
+        months = range(*cols.indices(self._ops.mining_stream.shape[1]))
+        if self._mark is None or isinstance(rows, slice):
+            return np.stack([self.col(m)[rows] for m in months], axis=1)
+        return np.stack([self.col(m)[rows] if m in self._cols else
+                         self._mark.marks[m].predict({k: v[rows, m] for k, v in self._ops.state.items()
+                                                      if k in self._mark.state_names})
+                         for m in months], axis=1)
 
 
 def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
@@ -644,19 +675,19 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
     ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None)
     fr, now = ops.fleet, ops.sites
-    op_value = (operating_targets(ops, params.valuation) if mark is None
-                else mark.predict(ops.state))  # [P, T] USD
+    op = _Operating(ops, params.valuation, mark)
 
     a, price, pre_cf = _pass_a(mp, params, ops, notes, r)
     notes_ahead = _notes_ahead(notes, n, months)
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises.
-    mark_a = op_value + a.btc_held * price
-    mark_a += a.cash
-    mark_a -= notes_ahead
-    np.maximum(mark_a, 0.0, out=mark_a)
-    mark_a /= basic
+    def mark_a(m: int, rows=slice(None)) -> np.ndarray:
+        """The pass-A mark per share at month-end ``m`` [USD/share]: notes as debt."""
+        equity = op.col(m)[rows] + a.btc_held[rows, m] * price[rows, m]
+        equity += a.cash[rows, m]
+        equity -= notes_ahead[rows, m]
+        return np.maximum(equity, 0.0) / basic[rows, 0]
 
     # Conversions and calls on the pass-A mark; a converted note pays no principal after it.
     conv_month = np.full((n, len(notes)), -1, dtype=np.int64)
@@ -669,7 +700,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
         if d.kind != "convertible":
             notes_ahead_b += x.ahead
             continue
-        m = capital.conversion_month(lambda mm: mark_a[:, mm], d.conversion_price,
+        m = capital.conversion_month(mark_a, d.conversion_price,
                                      maturity_month=d.maturity_month, months=months, n=n,
                                      call_month=d.call_month, call_trigger=d.call_trigger)
         conv_month[:, i] = m
@@ -678,7 +709,11 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
         # Face converting at month m: what is owed before that month's principal payment.
         owed = x.balance[0, :months] + x.scheduled[0, :months] + x.balloon[0, :months]
         face = np.where(conv, owed[mm], 0.0)
-        shares = capital.conversion_shares(face, d.conversion_price, mark_a[np.arange(n), mm],
+        at_conversion = np.zeros(n)
+        for month in np.unique(mm[conv]):
+            rows = np.flatnonzero(conv & (mm == month))
+            at_conversion[rows] = mark_a(int(month), rows)
+        shares = capital.conversion_shares(face, d.conversion_price, at_conversion,
                                            d.capped_call_cap_price)
         after = conv[:, None] & (t >= mm[:, None])
         new_shares += np.where(after, shares[:, None], 0.0)
@@ -689,7 +724,8 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
 
     shares = basic + new_shares
     b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp,
-                           op_value - notes_ahead_b, shares, r)
+                           lambda rows, cols: op.block(rows, cols) - notes_ahead_b[rows, cols],
+                           shares, r)
     shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
 
     # Value to equity on this path: cash today, the discounted streams, the treasury as BTC
@@ -735,7 +771,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
             state[NET_FINANCIAL] = net
             equity_m = np.maximum(mark.floored[m].predict(state), 0.0)
         else:
-            equity_m = np.maximum(op_value[:, m] + net, 0.0)
+            equity_m = np.maximum(op.col(m) + net, 0.0)
         marked = np.where(default_month <= m, 0.0, equity_m / shares[:, m])
         fwd[:, j] = np.where(failed, np.nan, marked)
 
