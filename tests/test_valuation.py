@@ -48,18 +48,23 @@ def test_gordon_is_the_sum_of_the_growing_annual_flows():
     assert valuation.gordon(1.0, 0.04, 0.0)[0] == pytest.approx(1 / math.expm1(0.04), rel=1e-12)
 
 
+def mining_value(revenue, cost, share, to_halving, rate, growth):
+    """The value of mining's projected years (valuation.mining_years) at ``rate``."""
+    return valuation.annual_value(valuation.mining_years(
+        revenue, cost, subsidy_share=share, years_to_halving=to_halving, growth=growth), rate)
+
+
 def test_mining_terminal_counts_the_halvings_and_stops_when_unprofitable():
     """Revenue 100 a year (80% subsidy), cost 50, flat: the halving 1.5 years out cuts revenue
     to 60 from year 2 (halving before mid-year 2), the next (5.5 years out) to 40 from year 6:
     below cost, so mining stops then."""
     r = 0.05
-    v = valuation.mining_terminal(np.array([100.0]), np.array([50.0]), subsidy_share=np.array([0.8]),
-                                  years_to_halving=np.array([1.5]), rate=r, growth=0.0)
+    v = mining_value(np.array([100.0]), np.array([50.0]), np.array([0.8]), np.array([1.5]), r, 0.0)
     expected = 50 * math.exp(-r) + sum(10 * math.exp(-r * y) for y in range(2, 6))
     assert v[0] == pytest.approx(expected, rel=1e-12)
     # Without halvings and with growth it is the capped sum of a shrinking margin.
-    v = valuation.mining_terminal(np.array([100.0]), np.array([50.0]), subsidy_share=np.array([0.8]),
-                                  years_to_halving=np.array([np.inf]), rate=r, growth=-0.1)
+    v = mining_value(np.array([100.0]), np.array([50.0]), np.array([0.8]), np.array([np.inf]), r,
+                     -0.1)
     expected = sum(max(100 * math.exp(-0.1 * y) - 50, 0) * math.exp(-r * y) for y in range(1, 101))
     assert v[0] == pytest.approx(expected, rel=1e-12)
 

@@ -376,8 +376,8 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         "log_hashprice": np.log(np.maximum(mp.hashprice, 1e-9)),
         "company_hashrate": fr.company_hashrate,
         "mining_headroom_usd_per_day": fr.company_hashrate * units.PH_PER_EH * (
-            mp.hashprice - fleet.breakeven_hashprice(fleet_j, np.asarray(fp.power_price_usd_per_mwh, np.float64).reshape(-1, 1)
-                                                     if np.ndim(fp.power_price_usd_per_mwh) else fp.power_price_usd_per_mwh)),
+            mp.hashprice - fleet.breakeven_hashprice(
+                fleet_j, _per_path(fp.power_price_usd_per_mwh, n)[:, None])),
         "hpc_noi_run_rate_usd_per_year": now["noi"] * units.MONTHS_PER_YEAR,
         "hpc_noi_pending_usd_per_year": st["pending"],
         "hpc_capex_ahead_usd": ahead,
@@ -386,6 +386,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         "sga_usd_per_month": sga,
         "tax_loss_carryforward_usd": tax.nol,
     }
+    state = {k: state[k] for k in MARK_STATE}  # the documented variables, in their order
     return Operations(fr, now, sign, energise, sga, fleet_capex, tax, mining_stream, lease_stream,
                       terminal_r, terminal_lease, parts, state)
 
@@ -524,9 +525,10 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
     # month-end, regressed on the state and the net financial position there (pass A: notes
     # as debt, no raises).
     a, price, _ = _pass_a(mp, params, ops, notes, r)
+    ahead = _notes_ahead(notes, n, months)
     floored = {}
     for m in _forward_months(vp.forward_years, months):
-        net = a.btc_held[:, m] * price[:, m] + a.cash[:, m] - _notes_ahead(notes, n, months)[:, m]
+        net = a.btc_held[:, m] * price[:, m] + a.cash[:, m] - ahead[:, m]
         state = {k: v[:, m] for k, v in ops.state.items()}
         state[NET_FINANCIAL] = net
         floored[m] = marks_.fit_mark(state, np.maximum(target[:, m] + net, 0.0), fit_mask=fit,

@@ -375,15 +375,6 @@ class MarkSeries:
         """The mark at the end of ``month`` on other paths, [P]; ``state`` maps names to [P, T]."""
         return self.marks[month].predict({k: state[k][:, month] for k in self.state_names})
 
-    def predict(self, state: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The mark at every month-end, [P, T]; ``state`` maps names to [P, T] arrays."""
-        rows = _month_rows(state, self.state_names)
-        months = len(self.marks)
-        out = np.empty((months, next(iter(rows.values())).shape[1]))
-        for t in range(months):
-            out[t] = self.marks[t].predict({k: rows[k][t] for k in self.state_names})
-        return out.T
-
 
 def fit_series(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: np.ndarray,
                degree: int = 2, cross: bool = True) -> MarkSeries:

@@ -162,14 +162,6 @@ def annual_value(flows: np.ndarray, rate) -> np.ndarray:
     return (flows * np.exp(-_col(rate) * y)).sum(axis=1)
 
 
-def mining_terminal(revenue_year, cost_year, *, subsidy_share, years_to_halving, rate, growth,
-                    years: int = 150) -> np.ndarray:
-    """Value at the horizon of :func:`mining_years` at ``rate`` [USD], [P]."""
-    return annual_value(mining_years(revenue_year, cost_year, subsidy_share=subsidy_share,
-                                     years_to_halving=years_to_halving, growth=growth,
-                                     years=years), rate)
-
-
 def terminal_run_rate(x: np.ndarray, growth) -> np.ndarray:
     """The year after the horizon by the last 12 months grown one year [USD/yr], [P].
 

@@ -52,22 +52,29 @@ def _values(cube: Any) -> np.ndarray:
 def to_markdown(cube: Any) -> str:
     """A one-sentence summary and a percentile table of value per share, in Markdown.
 
-    The table gives P5..P95 [USD/share] with the Monte Carlo SE and the distribution-free
-    95 % confidence interval of :func:`simulator.analysis.stats.summary`.
+    The sentence gives the fair value (pricing measure) and says the spread over pricing paths
+    is not a forecast. The table gives P5..P95 of that spread [USD/share] with the Monte Carlo
+    SE and the distribution-free 95 % confidence interval of
+    :func:`simulator.analysis.stats.summary`.
     """
     man, price = manifest_of(cube), _price(cube)
     s = stats.summary(_values(cube), threshold=price)
     pct = s["percentiles"]
+    fair = man.get("fair_value_per_share")
     sentence = (f"Across {s['n']:,} simulated paths of the {man.get('scenario_name', '')} "
-                f"scenario (valuation date {man.get('valuation_date', '')}), the median value "
+                f"scenario (valuation date {man.get('valuation_date', '')})"
+                + (f", the fair value is ${float(fair):,.2f} per share (SE "
+                   f"${float(man['fair_value_se']):,.2f}; pricing measure)" if fair is not None else "")
+                + f"; on those pricing-measure paths the median value "
                 f"is ${s['median']:,.2f} per share (SE ${s['median_se']:,.2f}; 90% of paths "
                 f"between ${pct[0.05]['value']:,.2f} and ${pct[0.95]['value']:,.2f})")
     if price is not None:
         p = s["prob_above"]
         sentence += (f", {s['median'] / price - 1:+.0%} against the ${price:,.2f} market price, "
-                     f"with {p['p']:.0%} (SE {p['se']:.1%}) of paths above it.")
+                     f"with {p['p']:.0%} (SE {p['se']:.1%}) of paths above it: a spread of "
+                     "values, not a forecast.")
     else:
-        sentence += "."
+        sentence += ": a spread of values, not a forecast."
     lines = [sentence, "", "| percentile | value per share [USD/share] | SE | 95% CI |",
              "| --- | ---: | ---: | ---: |"]
     for p, d in pct.items():
@@ -125,11 +132,14 @@ def to_json(cube: Any) -> str:
     Keys: ``summary`` (:func:`simulator.analysis.stats.summary` of value per share, percentile
     keys as strings such as ``"0.5"``), ``forward`` ({year: summary}), ``decoupling``
     (:func:`simulator.analysis.decoupling.btc_beta`), ``manifest`` (the run's attributes;
-    ``scenario_yaml`` is the resolved scenario as JSON text).
+    ``scenario_yaml`` is the resolved scenario as JSON text), ``measure`` (which measure
+    each of them is under: ``summary`` pricing, ``forward`` and ``decoupling`` real-world).
     """
     price = _price(cube)
     out: dict[str, Any] = {"summary": stats.summary(_values(cube), threshold=price),
-                           "units": {"value_per_share": u.USD_PER_SHARE}}
+                           "units": {"value_per_share": u.USD_PER_SHARE},
+                           "measure": {"summary": "pricing", "forward": "real-world",
+                                       "decoupling": "real-world"}}
     if "forward_value_per_share" in cube:
         out["forward"] = {
             str(y): stats.summary(cube["forward_value_per_share"].sel(horizon=12 * y).values,
@@ -145,7 +155,9 @@ def chart_files(cube: Any) -> dict[str, Any]:
     """Chart name -> a renderer ``fmt -> bytes | str`` for the headline, fans and decoupling."""
     price, value = _price(cube), _values(cube)
     out: dict[str, Any] = {
-        "headline": lambda fmt: charts.value_hist_cdf(value, price, fmt=fmt, dpi=300)}
+        "headline": lambda fmt: charts.value_hist_cdf(
+            value, price, title="Value per share today, pricing measure (not a forecast)",
+            fmt=fmt, dpi=300)}
     time = cube["time"].values
     for var, title, label, scale, log in _FANS:
         if var in cube:

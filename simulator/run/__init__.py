@@ -105,6 +105,10 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         Hold these inputs (dotted key paths, e.g. ``market.btc.process.volatility``) at one value
         on every path while every other draw stays as sampled: common random numbers for the
         tornado and breakevens. A key may name a fixed input too.
+    mark : MarkSeries, optional
+        The fitted mark V_t(state) to use (:func:`scenario_mark`); default: fitted for this
+        run on ``valuation.marks.fit_paths`` pricing paths of its own, or reused from an
+        earlier run in this process with the same scenario, seed, sampling and overrides.
 
     Returns
     -------
