@@ -230,23 +230,36 @@ class Operations:
     """:data:`MARK_STATE` at every month-end, each [P, T]."""
 
 
-def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
-               note_interest=None, terminal: bool = True) -> Operations:
-    """Sites, fleet, taxes and the operating streams of every path (see the module docstring).
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Groundwork:
+    """What a company's paths do whatever BTC and the network do: the sites, the fleet as
+    planned and moved, the fit-out's depreciation and SG&A. Both measures' runs of a chunk
+    share one (:func:`groundwork`); nothing downstream writes into its arrays."""
 
-    ``note_interest`` [USD/month], [1 or P, T] is the notes' coupon, deductible for tax.
-    ``terminal=False`` skips what only a value today needs (the terminal values and the
-    present values of the parts, left zero and NaN): the real-world paths are marked, not
-    valued.
-    """
-    mp = market_paths
-    n, months = mp.btc_price.shape
+    sites: dict
+    """:func:`_run_sites`' totals over ``months + 12`` months."""
+    now: dict
+    """The same totals on the grid's ``months`` [P, T] (views)."""
+    sign_month: np.ndarray  #: [P, S] int
+    energise_month: np.ndarray  #: [P, S] int
+    planned: np.ndarray  #: the fleet as planned [EH/s], [1, T]
+    fleet_j: np.ndarray  #: its efficiency [J/TH], [1, T]
+    fleet_capex: np.ndarray  #: machines and relocation [USD/month], [P, T]
+    available_mw: np.ndarray  #: MW the fleet may draw [MW], [P, T]
+    offline_mw: np.ndarray | None  #: MW moving, so down [MW], [P, T]; None when nothing moves
+    depreciation_hpc: np.ndarray  #: the fit-out's straight-line depreciation [USD/month], [P, T]
+    capex_ahead: np.ndarray  #: fit-out still to pay after each month-end [USD], [P, T]
+    sga: np.ndarray  #: [USD/month], [P, T]
+    notes: list
+    """Every note's schedule and value as debt (:func:`_notes`), at r plus the company spread."""
+
+
+def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
+               months: int) -> Groundwork:
+    """The market-independent stages of :func:`operations` for ``n`` paths."""
     fp, vp, tp = params.fleet, params.valuation, params.tax
-    r = _per_path(vp.risk_free_rate, n)
-    k_lease = r + _per_path(vp.tenant_credit_spread, n)
     st, sign, energise = _run_sites(params.sites, n, months, shocks, vp)
     now = {k: a[:, :months] for k, a in st.items() if k not in ("terminal", "pipeline", "pending", "lease_years")}
-
     planned, fleet_j, fleet_capex = fleet.planned_fleet(
         fp.hashrate_ehs, fp.j_per_th,
         [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
@@ -257,34 +270,69 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         moved, offline = fleet.displacement(available, planned * fleet_j, fp.contracted_mw,
                                             int(fp.relocation_downtime_months))
         fleet_capex = fleet_capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
-    fleet_capex = np.broadcast_to(fleet_capex, (n, months))
+    ahead = np.cumsum(now["capex"][:, ::-1], axis=1)[:, ::-1]
+    ahead[:, :-1] = ahead[:, 1:].copy()
+    ahead[:, -1] = 0.0
+    return Groundwork(
+        sites=st, now=now, sign_month=sign, energise_month=energise, planned=planned,
+        fleet_j=fleet_j, fleet_capex=np.broadcast_to(fleet_capex, (n, months)),
+        available_mw=available, offline_mw=offline,
+        depreciation_hpc=taxes.straight_line(now["capex"], tp.depreciation_months_hpc),
+        capex_ahead=ahead,
+        sga=np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
+                            (n, months)),
+        notes=_notes(params.capital.debt, months,
+                     _per_path(vp.risk_free_rate, n) + _per_path(vp.company_credit_spread, n)))
+
+
+def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
+               note_interest=None, terminal: bool = True, ground: Groundwork | None = None) -> Operations:
+    """Sites, fleet, taxes and the operating streams of every path (see the module docstring).
+
+    ``note_interest`` [USD/month], [1 or P, T] is the notes' coupon, deductible for tax.
+    ``terminal=False`` skips what only a value today needs (the terminal values and the
+    present values of the parts, left zero and NaN): the real-world paths are marked, not
+    valued. ``ground`` is this chunk's :func:`groundwork`, computed here when not given.
+    """
+    mp = market_paths
+    n, months = mp.btc_price.shape
+    fp, vp, tp = params.fleet, params.valuation, params.tax
+    r = _per_path(vp.risk_free_rate, n)
+    k_lease = r + _per_path(vp.tenant_credit_spread, n)
+    g = groundwork(params, shocks, n, months) if ground is None else ground
+    st, now, sign, energise = g.sites, g.now, g.sign_month, g.energise_month
+    fleet_j, fleet_capex = g.fleet_j, g.fleet_capex
     fr = fleet.operate(
-        planned, fleet_j, available, network_hashrate=mp.network_hashrate,
+        g.planned, fleet_j, g.available_mw, network_hashrate=mp.network_hashrate,
         blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
         btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
         realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=offline)
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw)
     # Mining is let go at the first year-end where keeping the fleet is worth nothing at any
     # horizon (its site opex outweighs whatever margin it can still earn, halvings counted);
     # the same valuation, kept to its best year, is the terminal value of a fleet still kept
     # at the horizon (_mining_plan).
     checks = np.arange(units.MONTHS_PER_YEAR - 1, months - 1, units.MONTHS_PER_YEAR)
     dropped_at = np.full(n, months)
+    growth = _per_path(vp.terminal_growth_mining, n)
     for m in checks:  # only the fleets still kept are looked at again
         rows = np.flatnonzero(dropped_at == months)
         if rows.size == 0:
             break
-        let_go = _mining_plan(mp, fr, fp, int(m), r[rows],
-                              _per_path(vp.terminal_growth_mining, n)[rows],
-                              years=CHECK_YEARS, rows=rows)[2] == 0
-        dropped_at[rows[let_go]] = m
+        run_rate = _mining_run_rate(mp, fr, fp, int(m), rows)
+        # A fleet whose next year earns more than its site opex is kept (the best year to
+        # stop is then at least one year away); only the others need the whole projection.
+        doubt = _mining_flows(run_rate, growth[rows], years=1)[:, 0] <= 0.0
+        if doubt.any():
+            let_go = _mining_plan_from(tuple(x[doubt] for x in run_rate), r[rows[doubt]],
+                                       growth[rows[doubt]], CHECK_YEARS)[2] == 0
+            dropped_at[rows[doubt][let_go]] = m
     keep = np.arange(months)[None, :] <= dropped_at[:, None]
     fr_kept = fr  # the fleet as it would run, for the run-rate after the horizon
     if not keep.all():
         fr = _abandon(fr, keep)
         fleet_capex = fleet_capex * keep  # no machines bought or moved for a fleet let go
-    sga = np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
-                          (n, months))
+    sga = g.sga
     mine_ebitda = fr.mining_margin - fr.site_opex
 
     # Cash tax on income after depreciation and interest, losses carried forward.
@@ -294,7 +342,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
     if note_interest is not None:
         income -= note_interest
     dep = taxes.straight_line(fleet_capex, tp.depreciation_months_mining)
-    dep = dep + taxes.straight_line(now["capex"], tp.depreciation_months_hpc)
+    dep += g.depreciation_hpc
     if tp.existing_months > 0:
         dep = dep + np.where(np.arange(months)[None, :] < tp.existing_months,
                              _per_path(tp.existing_depreciation_usd_per_month, n)[:, None], 0.0)
@@ -368,9 +416,6 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         terminal_r = terminal_lease = np.zeros(n)
         parts = {k: np.full(n, np.nan) for k in ("pv_mining", "pv_sga", "pv_taxes", "pv_hpc")}
 
-    ahead = np.cumsum(now["capex"][:, ::-1], axis=1)[:, ::-1]
-    ahead[:, :-1] = ahead[:, 1:].copy()
-    ahead[:, -1] = 0.0
     state = {
         "log_btc_price": np.log(mp.btc_price),
         "log_hashprice": np.log(np.maximum(mp.hashprice, 1e-9)),
@@ -380,7 +425,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
                 fleet_j, _per_path(fp.power_price_usd_per_mwh, n)[:, None])),
         "hpc_noi_run_rate_usd_per_year": now["noi"] * units.MONTHS_PER_YEAR,
         "hpc_noi_pending_usd_per_year": st["pending"],
-        "hpc_capex_ahead_usd": ahead,
+        "hpc_capex_ahead_usd": g.capex_ahead,
         "project_debt_usd": now["balance"],
         "hpc_pipeline_noi_usd_per_year": st["pipeline"],
         "sga_usd_per_month": sga,
@@ -449,10 +494,21 @@ def _mining_plan(mp: MarketPaths, fr, fp: FleetParams, m: int, rate, growth,
     flows to A, so a fleet that earns until the next halving and only costs after it is kept
     until then.
     """
-    revenue, power, opex, share, to_halving = _mining_run_rate(mp, fr, fp, m, rows)
+    return _mining_plan_from(_mining_run_rate(mp, fr, fp, m, rows), rate, growth, years)
+
+
+def _mining_flows(run_rate, growth, years: int) -> np.ndarray:
+    """Margin less site opex in each year after the run-rate's month [USD/yr], [P, Y]."""
+    revenue, power, opex, share, to_halving = run_rate
     flows = valuation.mining_years(revenue, power, subsidy_share=share, years_to_halving=to_halving,
                                    growth=growth, years=years)
     flows -= opex[:, None]
+    return flows
+
+
+def _mining_plan_from(run_rate, rate, growth, years: int):
+    """:func:`_mining_plan` on a run-rate already computed (:func:`_mining_run_rate`)."""
+    flows = _mining_flows(run_rate, growth, years)
     y = np.arange(1, years + 1, dtype=np.float64)[None, :]
     k = np.broadcast_to(np.asarray(rate, np.float64).reshape(-1), (flows.shape[0],))
     running = np.cumsum(flows * np.exp(-k[:, None] * y), axis=1)
@@ -515,9 +571,10 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
     n, months = mp.btc_price.shape
     vp = params.valuation
     r = _per_path(vp.risk_free_rate, n)
-    notes = _notes(params.capital.debt, months, r + _per_path(vp.company_credit_spread, n))
+    ground = groundwork(params, shocks, n, months)
+    notes = ground.notes
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
-    ops = operations(mp, params, shocks, note_interest=coupons)
+    ops = operations(mp, params, shocks, note_interest=coupons, ground=ground)
     target = operating_targets(ops, vp)
     fit = np.arange(target.shape[0]) % 2 == 0
     series = marks_.fit_series(ops.state, target, fit_mask=fit, degree=degree)
@@ -636,14 +693,20 @@ class _Operating:
     """
 
     def __init__(self, ops: Operations, vp: ValuationParams, mark) -> None:
-        self._ops, self._mark, self._cols = ops, mark, {}
+        self._ops, self._mark, self._cols, self._rows = ops, mark, {}, None
         self._exact = operating_targets(ops, vp) if mark is None else None
+
+    def state_at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
+        """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths)."""
+        if self._rows is None:  # one transpose: every month's state then reads contiguous memory
+            self._rows = marks_.month_rows(self._ops.state, tuple(self._ops.state))
+        return {k: v[m][rows] for k, v in self._rows.items()}
 
     def col(self, m: int) -> np.ndarray:
         """Every path's mark at month-end ``m`` [USD], [P]."""
         if m not in self._cols:
             self._cols[m] = (self._exact[:, m] if self._mark is None
-                             else self._mark.at(self._ops.state, m))
+                             else self._mark.marks[m].predict(self.state_at(m)))
         return self._cols[m]
 
     def block(self, rows, cols: slice) -> np.ndarray:
@@ -652,13 +715,13 @@ class _Operating:
         if self._mark is None or isinstance(rows, slice):
             return np.stack([self.col(m)[rows] for m in months], axis=1)
         return np.stack([self.col(m)[rows] if m in self._cols else
-                         self._mark.marks[m].predict({k: v[rows, m] for k, v in self._ops.state.items()
-                                                      if k in self._mark.state_names})
+                         self._mark.marks[m].predict(self.state_at(m, rows))
                          for m in months], axis=1)
 
 
 def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
-                mark: marks_.MarkSeries | None, value: bool = True) -> CompanyPaths:
+                mark: marks_.MarkSeries | None, value: bool = True,
+                ground: Groundwork | None = None) -> CompanyPaths:
     """Run the company engine on supplied market paths (see the module docstring).
 
     ``mark`` is the operating mark fitted by :func:`fit_marks` on pricing paths; None marks
@@ -666,16 +729,19 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     the mark date is random (the zero-volatility hand calculation). The per-path values are
     those of the measure ``market_paths`` were drawn under: read ``value_per_share`` on
     pricing paths, ``value_per_share_forward`` on real-world ones. ``value=False`` (real-world
-    paths) skips the value today: its fields are NaN.
+    paths) skips the value today: its fields are NaN. ``ground`` is the chunk's
+    :func:`groundwork` when another run of the same paths has it already.
     """
     mp = market_paths
     n, months = mp.btc_price.shape
     cp, tp, vp = params.capital, params.treasury, params.valuation
     r = _per_path(vp.risk_free_rate, n)
     k_notes = r + _per_path(vp.company_credit_spread, n)
-    notes = _notes(cp.debt, months, k_notes)
+    ground = groundwork(params, shocks, n, months) if ground is None else ground
+    notes = ground.notes
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
-    ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None)
+    ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None,
+                     ground=ground)
     fr, now = ops.fleet, ops.sites
     op = _Operating(ops, params.valuation, mark)
 
@@ -769,7 +835,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     for j, m in enumerate(_forward_months(vp.forward_years, months)):
         net = b.btc_held[:, m] * price[:, m] + b.cash[:, m] - notes_ahead_b[:, m]
         if mark is not None and m in mark.floored:
-            state = {k: v[:, m] for k, v in ops.state.items()}
+            state = op.state_at(m)
             state[NET_FINANCIAL] = net
             equity_m = np.maximum(mark.floored[m].predict(state), 0.0)
         else:
@@ -919,11 +985,12 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: mark
     mi = inputs_.market_inputs(scenario, inputs, history)
     draws = _Reused(draws)
     params, shocks = _company(scenario, inputs, draws)
+    ground = groundwork(params, shocks, draws.n_paths, draws.n_months)
     mq, _ = run_market(_pricing(mi, params), calendar, draws)
-    q = run_company(mq, params, shocks, mark)
+    q = run_company(mq, params, shocks, mark, ground=ground)
     del mq
     mp, height = run_market(mi, calendar, draws)
-    p = run_company(mp, params, shocks, mark, value=False)
+    p = run_company(mp, params, shocks, mark, value=False, ground=ground)
     years = np.asarray(scenario.valuation.forward_years) - 1
     return dict(
         btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy, block_height=height,
