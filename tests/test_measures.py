@@ -161,6 +161,71 @@ def test_the_marks_agree_with_the_fair_value(q_operations, month):
     assert diff.var() < 0.5 * (today - to_t).var()
 
 
+@pytest.fixture(scope="module")
+def q_company():
+    """Pricing paths of the base case with one rate for every claim (tenant and company
+    spreads 0) and the run's fitted mark, through operations and pass A (every note as debt,
+    no raises): the value to equity is then a sum of claims each discounted at r."""
+    from simulator.engine import chain, valuation
+    from simulator.rng import Draws
+    from simulator.run import correlation, sampled_dists
+    from simulator.run.plan import RunSpec, fit_mark
+    from simulator.run.sampling import sample_inputs
+
+    data = _dump()
+    data["valuation"]["tenant_credit_spread"] = 0.0
+    data["valuation"]["company_credit_spread"] = 0.0
+    sc = _validate(data)
+    dists = sampled_dists(sc)
+    corr = correlation(sc, list(dists))
+    n = 8192
+    run = RunSpec(sc, dists, corr, 78, "random", n, 0)
+    mark = fit_mark(run)
+    inputs = sample_inputs(dists, method="random", seed=78, start=0, stop=n, n_total=n, corr=corr)
+    draws = Draws(78, 0, n, sc.simulation.horizon_months)
+    mi = chain.inputs_.market_inputs(sc, inputs, None)
+    params, shocks = chain._company(sc, inputs, draws)
+    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    ground = chain.groundwork(params, shocks, n, mq.btc_price.shape[1])
+    coupons = sum(x.interest[:, :mq.btc_price.shape[1]] for x in ground.notes)
+    ops = chain.operations(mq, params, shocks, note_interest=coupons, ground=ground)
+    r = params.valuation.risk_free_rate
+    a, price, _ = chain._pass_a(mq, params, ops, ground.notes, r)
+    months = price.shape[1]
+    ahead = chain._notes_ahead(ground.notes, n, months)
+    stream = ops.mining_stream + ops.lease_stream
+    terminal = ops.terminal_r + ops.terminal_lease
+    operating = valuation.present_value(stream, r) + terminal * valuation.at_horizon(r, months)
+    today = (operating + params.capital.cash0_usd + params.treasury.btc_held0 * mq.btc_price0
+             - (ahead[:, 0] + sum(x.flows[:, 0] for x in ground.notes)) * np.exp(-r / 12))
+    return ops, mark, a, price, ahead, today, r, params.capital.basic_shares
+
+
+@pytest.mark.parametrize("month", [12, 24, 36])
+def test_the_marks_agree_with_the_fair_value_per_share(q_company, month):
+    """Per share, with the notes as debt and no raises: today's value to equity is the Q mean
+    of the discounted mark at t plus cash, BTC held at its price and less the notes' payments
+    still due, all at t (nothing is paid to the shareholders before t).
+
+    Cash earns r only while positive, so the identity is exact only where cash stays
+    positive; the interest negative balances do not pay is bounded and added to the tolerance.
+    """
+    ops, mark, a, price, ahead, today, r, shares = q_company
+    t = month - 1
+    at_t = mark.at(ops.state, t) + a.cash[:, t] + a.btc_held[:, t] * price[:, t] - ahead[:, t]
+    diff = (today - np.exp(-r * month / 12) * at_t) / shares
+    fit = mark.marks[t].n_fit
+    se = diff.std(ddof=1) * np.sqrt(1 / diff.size + 1 / fit)
+    # Negative cash earns nothing where the discount assumes it grows at r: a bound on that bias.
+    short = np.minimum(a.cash[:, :t + 1], 0.0)
+    bias = np.abs(short * (np.exp(r / 12) - 1.0)).sum(axis=1).mean() / shares
+    print(f"month {month}: value per share today {today.mean() / shares:.3f}, marked "
+          f"{(today / shares - diff).mean():.3f}, difference {diff.mean():.3f} +- {se:.3f} "
+          f"(short-cash bound {bias:.3f}) USD/share")
+    assert abs(diff.mean()) < 3 * se + bias, (diff.mean(), se, bias)
+    assert diff.var() < 0.5 * ((today - np.exp(-r * month / 12) * a.cash[:, t]) / shares).var()
+
+
 def test_fair_value_standard_error_and_bridge(base_cube):
     a = base_cube.attrs
     assert a["fair_value_se"] < a["fair_value_plain_se"]
