@@ -10,7 +10,7 @@ that of the paired difference, usually far below that of either statistic.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,8 @@ def apply_group(doc: dict[str, Any], b: Mapping[str, Any], group: str) -> dict[s
 
 def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: str,
                 start: np.ndarray, end: np.ndarray, client: Any = None,
-                processes: int | None = None) -> dict[str, Any]:
+                processes: int | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Step from A to B one changed input group at a time; median value per share per step.
 
     Parameters
@@ -212,6 +213,8 @@ def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: st
         The common settings of the comparison.
     start, end : ndarray [path]
         Value per share [USD/share] of A and of B at those settings.
+    progress : callable(label, done, total), optional
+        Called after each chunk of each step's simulation, ``label`` naming the step.
 
     Returns
     -------
@@ -241,7 +244,9 @@ def attribution(scen_a: Any, scen_b: Any, *, paths: int, seed: int, sampling: st
             scen = Scenario.model_validate(doc)
         except Exception:  # noqa: BLE001 - invalid on its own: merge with the next group
             continue
-        cube = simulate(scen, paths, seed, sampling, store_paths=0, client=client, processes=processes)
+        tick = _labelled(progress, "attribution: + " + " + ".join(pending))
+        cube = simulate(scen, paths, seed, sampling, store_paths=0, client=client,
+                        processes=processes, progress=tick)
         med = float(np.nanmedian(cube["value_per_share"].values))
         steps.append({"group": " + ".join(pending), "median": med, "move": med - prev})
         prev, pending = med, []
@@ -267,7 +272,8 @@ def load_source(source: str | Path) -> tuple[Any, Any]:
 
 def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: int | None = None,
             sampling: str | None = None, attribute: bool = True,
-            client: Any = None, processes: int | None = None) -> dict[str, Any]:
+            client: Any = None, processes: int | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Simulate (or reuse) every scenario on common random numbers and compare them to A.
 
     Parameters
@@ -283,6 +289,9 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
     client, processes : optional
         Where the simulations run (see :func:`simulator.run.simulate`); the numbers do not
         depend on it.
+    progress : callable(label, done, total), optional
+        Called after each chunk of each simulation, ``label`` naming the scenario ("B: bear")
+        or the attribution step; a saved run used as saved reports nothing.
 
     Returns
     -------
@@ -313,7 +322,8 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
             cubes.append(saved)
             reused.append(label)
         else:
-            cubes.append(simulate(scen, paths, seed, sampling, client=client, processes=processes))
+            cubes.append(simulate(scen, paths, seed, sampling, client=client, processes=processes,
+                                  progress=_labelled(progress, label)))
     values = [np.asarray(c["value_per_share"].values, dtype=np.float64) for c in cubes]
     price = float(first_scen.company.share_price_usd)
     out: dict[str, Any] = {
@@ -327,8 +337,17 @@ def compare(sources: Sequence[str | Path], *, paths: int | None = None, seed: in
     }
     out["attribution"] = (attribution(loaded[0][0], loaded[1][0], paths=paths, seed=seed,
                                       sampling=sampling, start=values[0], end=values[1],
-                                      client=client, processes=processes) if attribute else None)
+                                      client=client, processes=processes, progress=progress)
+                          if attribute else None)
     return out
+
+
+def _labelled(progress: Callable[[str, int, int], None] | None,
+              label: str) -> Callable[[int, int], None] | None:
+    """A ``simulate`` progress callback that reports ``label`` with each chunk."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(label, done, total)
 
 
 def _same_settings(cube: Any, paths: int, seed: int, sampling: str) -> bool:
