@@ -81,18 +81,36 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
+@click.option("--strict", is_flag=True,
+              help="Treat warnings as errors: exit 2 on an unresolved source, a look-ahead or a stale one.")
 @_reports_errors
-def validate(files: tuple[str, ...]) -> None:
+def validate(files: tuple[str, ...], strict: bool) -> None:
     """Check scenario FILES (paths or shipped names); exit 2 on the first invalid one.
 
     Every problem is printed as FILE:LINE: key.path: what is wrong (what is allowed). The
     price-history CSV of a bootstrap BTC process is read and checked as a run would.
-    Odd but possible inputs are printed as FILE:LINE: warning: ... and do not fail.
+    Odd but possible inputs are printed as FILE:LINE: warning: ... and do not fail, unless
+    --strict is given. Among them: a source: that cites no row of the fact sheets, one
+    dated after the valuation date (look-ahead) and one older than
+    simulation.stale_after_days (stale).
     """
     from simulator.scenario import load
 
     for file in files:
-        loaded = load(file)
+        if strict:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ScenarioWarning)
+                loaded = load(file)
+            errors = [w.message.as_error() for w in caught if isinstance(w.message, ScenarioWarning)]
+            for w in caught:
+                if not isinstance(w.message, ScenarioWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if errors:
+                from simulator.errors import ScenarioErrors
+
+                raise ScenarioErrors(errors)
+        else:
+            loaded = load(file)
         if loaded.scenario.market.btc.process.kind == "bootstrap":
             from simulator.scenario.history import bootstrap_history
 

@@ -115,6 +115,10 @@ class ScenarioWarning(UserWarning):
         """The same warning at ``file:line``."""
         return ScenarioWarning(self.message, at=self.at, key_path=self.key_path, file=file, line=line)
 
+    def as_error(self) -> ScenarioError:
+        """The same problem as an error (``minersim validate --strict``)."""
+        return ScenarioError(self.message, file=self.file, line=self.line, key_path=self.key_path)
+
     def render(self) -> str:
         where = self.file or "<scenario>"
         if self.line is not None:

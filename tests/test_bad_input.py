@@ -81,6 +81,24 @@ PSD = ("market.btc.process.volatility", "market.fees.median_btc_per_block",
        "network.model.efficiency_improvement_per_year")
 
 
+def literal(text: str) -> str:
+    """``text`` as a regular expression, its ``{tmp}`` and ``{base}`` left for :func:`_fill`."""
+    return "{tmp}".join("{base}".join(re.escape(p) for p in part.split("{base}"))
+                        for part in text.split("{tmp}"))
+
+
+def power_source(source: str) -> str:
+    """A scenario on the base case whose power price cites ``source`` (YAML text), on line 4."""
+    return ("extends: {base}\ncompany:\n  power:\n"
+            f"    price_usd_per_mwh: {{dist: triangular, low: 45, mode: 56, high: 65, source: {source}}}\n")
+
+
+LOOK_AHEAD_C_F12 = (
+    "{{tmp}}/s.yaml:{line}: warning: company.power.price_usd_per_mwh.source: cites C-F12 (Power price Q1 "
+    "FY26), tagged [after as-of] in domain-facts.md: published after 2025-12-01; cite rows known on "
+    "simulation.valuation_date (2025-12-01)\n")
+
+
 # ------------------------------------------------------------------ the table
 
 @dataclass(frozen=True)
@@ -279,16 +297,69 @@ ROWS: dict[str, Row] = {
         "{tmp}/s.yaml:3: network.halving_heights[0]: must be above network.block_height (got "
         "840000; allowed > 925344); list only the halvings still to come\n"),
     # ---- dates that can be, but seldom are meant: a warning, exit 0
+    # Every source base cites is dated after 2020-01, so each also warns as a look-ahead.
     "stale_dates_warn": Row(
         {"s.yaml": "extends: {base}\nsimulation:\n  valuation_date: 2020-01\nnetwork:\n"
                    "  block_height: 600000\n  block_height_date: 2019-09-20\n"
                    "  halving_heights: [630000, 840000]\n"},
-        "{tmp}/s.yaml:3: warning: simulation.valuation_date: 2020-01 is more than 2 years ago; are "
-        "the spot price, hashrate, block height and balance sheet all as of that date?\n"
-        "{tmp}/s.yaml:6: warning: network.block_height_date: 2019-09-20 is 103 days before "
-        "simulation.valuation_date (2020-01); the block height is extrapolated at 144 blocks a "
-        "day over more than 90 days\n",
+        re.compile(literal(
+            "{tmp}/s.yaml:3: warning: simulation.valuation_date: 2020-01 is more than 2 years ago; are "
+            "the spot price, hashrate, block height and balance sheet all as of that date?\n"
+            "{tmp}/s.yaml:6: warning: network.block_height_date: 2019-09-20 is 103 days before "
+            "simulation.valuation_date (2020-01); the block height is extrapolated at 144 blocks a "
+            "day over more than 90 days\n")
+            + r"(?:{base}:\d+: warning: \S+\.source: is as of [^\n]*, after simulation\.valuation_date "
+              r"\(2020-01-01\); [^\n]*\n)+"),
         status=0),
+    # ---- sources: ids of the fact sheets (docs/facts/), dated against the valuation date
+    "source_unresolved": scenario(
+        power_source('"C-F99"'),
+        "{tmp}/s.yaml:4: warning: company.power.price_usd_per_mwh.source: cites C-F99, which is not a "
+        "row of the fact sheets (docs/facts/domain-facts.md, peer-facts.md); did you mean C-F9?\n",
+        status=0),
+    "source_range_end_unresolved": scenario(
+        power_source('"C-F11..C-F19"'),
+        "{tmp}/s.yaml:4: warning: company.power.price_usd_per_mwh.source: cites C-F19, which is not a "
+        "row of the fact sheets (docs/facts/domain-facts.md, peer-facts.md); did you mean C-F9?\n"
+        + LOOK_AHEAD_C_F12.format(line=4), status=0),
+    "source_tagged_after_as_of": scenario(
+        power_source('"C-F11, C-F12"'), LOOK_AHEAD_C_F12.format(line=4), status=0),
+    "source_tagged_after_as_of_strict": scenario(
+        power_source('"C-F11, C-F12"'), LOOK_AHEAD_C_F12.format(line=4).replace(": warning:", ":"),
+        args=("validate", "--strict", "{tmp}/s.yaml")),
+    "source_dated_after_valuation_strict": scenario(
+        power_source('{id: "C-F11", as_of: 2026-01-15, url: "https://example.com/call"}'),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source: is as of 2026-01-15 (source.as_of), after "
+        "simulation.valuation_date (2025-12-01); cite a source known on that date\n",
+        args=("validate", "--strict", "{tmp}/s.yaml")),
+    "source_stale": scenario(
+        power_source('"V-M5"'),
+        "{tmp}/s.yaml:4: warning: company.power.price_usd_per_mwh.source: is as of 2018-12-31 (V-M5: "
+        "'2018-H2'), more than simulation.stale_after_days (730) days before simulation.valuation_date "
+        "(2025-12-01); cite a newer row, or raise stale_after_days\n",
+        status=0),
+    "source_stale_strict": scenario(
+        power_source('"V-M5"'),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source: is as of 2018-12-31 (V-M5: "
+        "'2018-H2'), more than simulation.stale_after_days (730) days before simulation.valuation_date "
+        "(2025-12-01); cite a newer row, or raise stale_after_days\n",
+        args=("validate", "--strict", "{tmp}/s.yaml")),
+    "source_url_not_http": scenario(
+        power_source('{id: "C-F11", url: "ftp://example.com/x"}'),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source.url: must be an http(s) URL (got "
+        "'ftp://example.com/x')\n"),
+    "source_as_of_not_a_date": scenario(
+        power_source('{id: "C-F11", as_of: soon}'),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source.as_of: not a valid date (got 'soon'; "
+        "allowed YYYY-MM-DD or YYYY-MM)\n"),
+    "source_unknown_key": scenario(
+        power_source('{id: "C-F11", asof: 2025-11}'),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source: unknown key 'asof'; did you mean "
+        "'as_of'?\n"),
+    "source_not_text": scenario(
+        power_source("[C-F11]"),
+        "{tmp}/s.yaml:4: company.power.price_usd_per_mwh.source: must be text or a mapping {id: ..., "
+        "as_of: ..., url: ...}\n"),
     # ---- the bootstrap price history
     "history_header_only": Row(
         {"s.yaml": bootstrap("btc.csv"), "btc.csv": "date,close\n"},

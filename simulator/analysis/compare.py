@@ -137,8 +137,11 @@ def _dist_text(spec: Mapping[str, Any]) -> str:
     params = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in spec.items()
                        if k not in ("dist", "source", "assumption") and v is not None)
     text = f"{spec['dist']}({params})"
-    if spec.get("source"):
-        text += f" [source: {spec['source']}]"
+    source = spec.get("source")
+    if isinstance(source, Mapping):  # {id, as_of, url}: the ids, and the date if given
+        source = source.get("id", "") + (f" as of {source['as_of']}" if source.get("as_of") else "")
+    if source:
+        text += f" [source: {source}]"
     return text + (" [assumption]" if spec.get("assumption") else "")
 
 

@@ -19,6 +19,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.scenario.citation import Source
 from simulator.scenario.fields import (
     Month,
     MonthOrRange,
@@ -161,7 +162,8 @@ class Street(_Model):
     high_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     consensus_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     as_of: Month | None = None
-    source: str = ""
+    """The month of the targets; provenance takes it as their as-of date unless ``source`` has one."""
+    source: Source = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> Street:

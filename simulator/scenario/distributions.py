@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from simulator.scenario.citation import Source
+
 _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -41,7 +43,9 @@ class _Dist(BaseModel):
 
     model_config = _CONFIG
 
-    source: str | None = Field(None, description="Where the figure comes from (row id of domain-facts.md).")
+    source: Source | None = Field(
+        None, description="Where the figure comes from: row ids of the shipped fact sheets (C-O1, N-V1..N-V7) "
+                          "or words, or a mapping {id, as_of, url}.")
     assumption: bool = Field(False, description="Mark the input as an assumption; the report labels it.")
 
     def support(self) -> tuple[float, float]:

@@ -62,6 +62,9 @@ class Simulation(_Model):
     horizon_months: Annotated[int, Field(ge=12, le=600)] = 120
     chunk_paths: Annotated[int, Field(ge=1, le=10_000_000)] = 8192
     store_paths: Annotated[int, Field(ge=0)] = 20_000
+    stale_after_days: Annotated[int, Field(ge=1, le=36_500)] = 730
+    """A cited source dated more than this many days before ``valuation_date`` earns a warning
+    (``scenario/provenance.py``)."""
 
     @field_validator("valuation_date")
     @classmethod
@@ -249,6 +252,16 @@ class Scenario(_Model):
                   f"{height_date.isoformat()} is {(val - height_date).days} days before "
                   f"simulation.valuation_date ({val:%Y-%m}); the block height is extrapolated "
                   f"at 144 blocks a day over more than {STALE_HEIGHT_DAYS} days")
+        return self
+
+    @model_validator(mode="after")
+    def _sources_usable(self) -> Scenario:
+        """Sources that name no row of the fact sheets, postdate the valuation date or have gone
+        stale: warnings at the line of the ``source:`` (``scenario/provenance.py``)."""
+        from simulator.scenario.provenance import problems
+
+        for at, message in problems(self):
+            _warn(at, message)
         return self
 
     def uncertain_inputs(self) -> Iterator[tuple[str, Any]]:
