@@ -41,9 +41,20 @@ def environment() -> jinja2.Environment:
 
     One per process, so each template is compiled once (Jinja2 caches them per environment).
     """
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["inline_code"] = inline_code
+    return env
+
+
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def inline_code(text: str) -> Markup:
+    """Plain text with backtick-quoted spans as ``<code>`` (the one Markdown our notes use),
+    everything escaped first, so no other markup can get through."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(Markup.escape(text))))
 
 
 def check_self_contained(html: str) -> None:
@@ -77,8 +88,8 @@ def _external(html: str) -> list[str]:
                 found += [f"{why} in a style attribute: {shown}" for why in _css(value)]
             elif key in _FETCHING and not _LOCAL.match(value):
                 remote = _REMOTE.match(value) is not None
-                if name == "a" and key == "href" and not remote:
-                    continue  # a link to a relative file fetches nothing until followed
+                if name == "a" and key == "href":
+                    continue  # a link fetches nothing until it is followed (the sources' URLs)
                 found.append(f"<{name} {key}> to {'a remote address' if remote else 'a file'}: {shown}")
     for block in _STYLE.finditer(html):
         found += [f"{why} in <style>" for why in _css(block.group(1))]

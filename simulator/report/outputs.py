@@ -84,7 +84,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                  scheduler_timeout: float = 10.0, precision: float | None = None,
                  max_paths: int | None = None, progress: Progress | None = None,
                  drivers: bool = False, drivers_paths: int = 1024, processes: int | None = None,
-                 overwrite: bool = False) -> RunResult:
+                 overwrite: bool = False, started: float | None = None) -> RunResult:
     """Simulate ``scenario`` and write ``results.nc`` (and ``report.html``) into the run directory.
 
     Parameters
@@ -105,6 +105,9 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
     overwrite : bool
         Replace a run directory that holds a run of another scenario file. Without it that
         is refused before anything is simulated.
+    started : float, optional
+        ``time.perf_counter()`` when the command started (the CLI's), so the report's wall
+        time is the command's up to drawing it; this call's start when omitted.
 
     Other parameters are those of :func:`simulator.run.simulate`. Results do not depend
     on ``chunk_paths`` or on where the chunks run.
@@ -113,7 +116,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
     from simulator.run.execute import dask_client, local_executor, pool_processes
     from simulator.scenario import load
 
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     loaded = load(scenario)
     out_dir = check_output_dir(run_dir(loaded.path, out))
     results_path = out_dir / "results.nc"
@@ -153,6 +156,7 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                     cube, drivers_paths, scenario=loaded.scenario, client=client,
                     progress=analysis_progress)
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
+        cube.attrs.update(memo_attrs(loaded, cube.attrs["assumptions_json"]))
         cube.attrs["scenario_file"] = str(Path(loaded.path).resolve())
         _write_outputs(cube, results_path, report_path, analysis, started, drawer)
     return RunResult(cube, out_dir, results_path, report_path, analysis)
@@ -357,6 +361,24 @@ def _phases(progress: Progress | None, scenario: Any) -> tuple[Progress | None, 
         progress(main_total[0] + done, main_total[0] + total)
 
     return main, rest
+
+
+def memo_attrs(loaded: Any, assumptions: str) -> dict[str, str]:
+    """The report's words that come from the scenario, as cube attributes: the method, its
+    limits and the fact-sheet rows cited (``memo_json``), the scenario as YAML with its
+    comments (``scenario_yaml_commented``)."""
+    import json
+
+    from simulator.report.memo import limitations, methodology, sources
+    from simulator.scenario.commented import commented_yaml
+
+    chain = list(dict.fromkeys(file for file, _ in loaded.lines.values())) or [str(loaded.path)]
+    header = ("The scenario this run used, its extends: chain merged; comments from "
+              + ", ".join(Path(f).name for f in chain) + ".")
+    memo = {"methodology": methodology(loaded.scenario), "limitations": limitations(loaded.scenario),
+            "sources": sources(json.loads(assumptions))}
+    return {"memo_json": json.dumps(memo),
+            "scenario_yaml_commented": commented_yaml(loaded.resolved, loaded.lines, header=header)}
 
 
 def assumptions_json(loaded: Any) -> str:

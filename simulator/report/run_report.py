@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,22 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx: dict[str, Any] = {
         "scenario_name": str(man.get("scenario_name", "unnamed scenario")),
         "valuation_date": str(man.get("valuation_date", "")),
+        "description": str(man.get("scenario_description", "") or ""),
         "notes": [str(n) for n in notes],
         "sample_note": _sample_note(cube),
     }
     ctx.update(_headline(cube, price, man))
+    ctx.update(_title(man, price, ctx["fair_value"], ctx["fair_value_se"]))
+    memo = _memo(man)
     ctx["assumptions"], ctx["assumptions_note"] = _assumptions(man)
+    ctx.update(_sources(memo))
+    ctx["assumption_groups"], ctx["assumptions_summary"] = _assumption_groups(
+        ctx["assumptions"], {r["id"] for r in ctx["source_rows"]})
+    ctx["methodology"] = memo.get("methodology", [])
+    ctx["limitations"] = memo.get("limitations", [])
+    ctx["methodology_note"] = ("" if ctx["methodology"] else
+                               "This cube carries no description of its method (it was not made by "
+                               "`minersim run`); see the README's \"How the model works\".")
     ctx["bridge_rows"], ctx["bridge_caption"], bridge_chart = fair_value_bridge(
         cube, price, ctx["fair_value"])
     ctx["signing_rows"] = signing_rows(cube, ctx["fair_value"])
@@ -96,13 +108,109 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx["beta_rows"], ctx["hpc_share"] = _beta_rows(beta)
     ctx["site_rows"] = _site_rows(cube)
     ctx["manifest_rows"] = _manifest_rows(man)
-    ctx["scenario_yaml"] = str(man.get("scenario_yaml", ""))
+    commented = man.get("scenario_yaml_commented")
+    ctx["scenario_yaml"] = str(commented or man.get("scenario_yaml", ""))
+    ctx["scenario_yaml_label"] = ("Resolved scenario (YAML, with its files' comments)" if commented
+                                  else "Resolved scenario (JSON)")
     jobs = _chart_jobs(cube, value, price, beta, halvings, bridge_chart, ctx["bridge_caption"],
                        ctx["fair_value"])
     jobs.append(("drivers", functools.partial(drivers_context, cube, drivers, breakevens)))
     ctx["charts"], extra = _charts(jobs)
     ctx.update(extra)
     return ctx
+
+
+def _title(man: dict[str, Any], price: float | None, fair: float, se: float) -> dict[str, str]:
+    """The page's title and the company line: who, and the answer in one line."""
+    ticker = str(man.get("ticker", "") or "")
+    name = str(man.get("company_name", "") or "") or ticker or "The company"
+    company = f"{name} ({ticker})" if ticker and ticker != name else name
+    title = f"{company}: fair value {usd(fair)} a share (± {usd(se)})"
+    if price is not None:
+        title += f" against {usd(price)} in the market"
+    return {"title": title, "company_title": company}
+
+
+def _memo(man: dict[str, Any]) -> dict[str, Any]:
+    raw = man.get("memo_json")
+    if not raw:
+        return {}
+    try:
+        memo = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _host(url: str) -> str:
+    """The site of a URL, shown as the link's text (the whole URL is the link)."""
+    from urllib.parse import urlparse
+
+    host = urlparse(url).netloc
+    return host.removeprefix("www.") or url
+
+
+def _sources(memo: dict[str, Any]) -> dict[str, Any]:
+    """The sources appendix: every cited fact-sheet row, and the ids that resolve to nothing."""
+    src = memo.get("sources")
+    if not isinstance(src, dict):
+        return {"source_rows": [], "source_unresolved": [],
+                "sources_note": "No sources were attached to this run (the cube was not made by "
+                                "`minersim run`)."}
+    rows = []
+    for r in src.get("rows", []):
+        url = str(r.get("url", ""))
+        rows.append({**{k: str(r.get(k, "")) for k in ("id", "item", "value", "unit", "as_of",
+                                                        "quality", "sheet")},
+                     "url": url if url.startswith(("https://", "http://")) else "",
+                     "host": _host(url), "cited_by": [str(k) for k in r.get("cited_by", [])]})
+    note = "" if rows else "The scenario cites no row of the fact sheets."
+    return {"source_rows": rows, "source_unresolved": list(src.get("unresolved", [])),
+            "sources_note": note}
+
+
+_GROUPS = (("market", "Market: bitcoin and fees"), ("network", "Bitcoin network"),
+           ("company", "Company: fleet, power, treasury, capital, taxes"),
+           ("sites", "Sites and leases"), ("valuation", "Valuation"),
+           ("correlations", "Correlations"))
+_ID_TEXT = re.compile(r"\b[A-Z]+-[A-Z]*\d+\b")
+
+
+def _source_parts(text: str, known: set[str]) -> list[dict[str, str]]:
+    """A source text cut into plain parts and fact ids that link to the sources appendix."""
+    parts, at = [], 0
+    for m in _ID_TEXT.finditer(text):
+        if m.group(0) not in known:
+            continue
+        if m.start() > at:
+            parts.append({"text": text[at:m.start()], "id": ""})
+        parts.append({"text": m.group(0), "id": m.group(0)})
+        at = m.end()
+    if at < len(text):
+        parts.append({"text": text[at:], "id": ""})
+    return parts
+
+
+def _assumption_groups(rows: list[dict[str, Any]], known: set[str]
+                       ) -> tuple[list[dict[str, Any]], str]:
+    """The assumptions by scenario section, each row with its status and linked source."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for a in rows:
+        head = re.split(r"[.\[]", a["key"], maxsplit=1)[0]
+        status = a.get("status") or ("assumption" if a["assumption"] else
+                                     "sourced" if a["source"] else "")
+        groups.setdefault(head, []).append({**a, "status": status,
+                                            "source_parts": _source_parts(a["source"], known)})
+    titles = dict(_GROUPS)
+    order = [k for k, _ in _GROUPS if k in groups] + [k for k in groups if k not in titles]
+    out = [{"title": titles.get(k, k), "rows": groups[k],
+            "n_assumption": sum(r["status"] == "assumption" for r in groups[k])} for k in order]
+    n = len(rows)
+    n_src = sum(r["status"] == "sourced" for g in out for r in g["rows"])
+    n_ass = sum(g["n_assumption"] for g in out)
+    summary = (f"{n} inputs: {n_src} cite a source, {n_ass} are marked as assumptions"
+               + (f", {n - n_src - n_ass} give neither." if n - n_src - n_ass else "."))
+    return out, summary if n else ""
 
 
 def _street(man: dict[str, Any]) -> dict[str, Any] | None:
@@ -309,13 +417,14 @@ def _manifest_rows(man: dict[str, Any]) -> list[tuple[str, str]]:
             ("seed", "seed"), ("paths", "paths"), ("sampling", "sampling"),
             ("minersim_version", "minersim version"), ("created", "created"),
             ("valuation_date", "valuation date"), ("share_price", "market share price"),
-            ("runtime_seconds", "runtime")]
+            ("wall_seconds", "command wall time, start to drawing this report"),
+            ("runtime_seconds", "engine time (simulate: sampling, paths, reductions)")]
     rows = []
     for key, label in keys:
         if key not in man:
             continue
         val = man[key]
-        if key == "runtime_seconds":
+        if key in ("runtime_seconds", "wall_seconds"):
             val = f"{float(val):,.1f} s"
         elif key == "paths":
             val = f"{int(val):,}"
@@ -432,8 +541,10 @@ def _convergence(value: np.ndarray) -> dict[str, Any]:
     n, mean, se = stats.running_mean(value)
     return figure(
         "convergence", "Convergence", charts.convergence(n, mean, se),
-        f"Running mean of value per share after n paths, ±2 SE band. Final SE "
-        f"{usd(float(se[-1]), 3)} over {int(n[-1]):,} paths.",
+        f"Running plain mean of value per share after n paths, ±2 SE band. Final SE "
+        f"{usd(float(se[-1]), 3)} over {int(n[-1]):,} paths. The fair value applies the "
+        "control variate to the same paths, so it differs from this mean by about a standard "
+        "error and has a smaller one.",
         f"Running mean settles at {usd(float(mean[-1]))} with SE {usd(float(se[-1]), 3)}.")
 
 

@@ -185,6 +185,7 @@ def simulate(scenario: Any, paths: int | None = None, seed: int | None = None, s
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "valuation_date": sim.valuation_date.isoformat(),
         "share_price": scenario.company.share_price_usd, "ticker": scenario.company.ticker,
+        "company_name": scenario.company.name,
         "btc_spot_usd": float(scenario.market.btc.spot_usd) if isinstance(scenario.market.btc.spot_usd, (int, float)) else None,
         "runtime_seconds": round(time.perf_counter() - started, 3),
         "halving_heights": list(scenario.network.halving_heights),

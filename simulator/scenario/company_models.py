@@ -174,6 +174,8 @@ class Street(_Model):
 
 
 class Company(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    """The company's name as the report's title gives it (``CleanSpark``); the ticker if absent."""
     ticker: Annotated[str, Field(min_length=1, max_length=12)]
     share_price_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     basic_shares_m: Annotated[float, Field(gt=0, allow_inf_nan=False)]
