@@ -39,14 +39,21 @@ def test_markdown_table_and_sentence_agree_with_the_cube(run_dir, cube):
     text, written = export.export(run_dir, "md")
     assert written == []
     v = cube["value_per_share"].values
-    rows = dict(re.findall(r"^\| (P\d+|mean) \| (-?[\d.]+) \|", text, flags=re.M))
+    rows = dict(re.findall(r"^\| (P\d+|plain mean) \| (-?[\d.]+) \|", text, flags=re.M))
     for p in (5, 25, 50, 75, 95):
         assert float(rows[f"P{p}"]) == pytest.approx(np.quantile(v, p / 100), abs=0.005)
-    assert float(rows["mean"]) == pytest.approx(v.mean(), abs=0.005)
+    assert float(rows["plain mean"]) == pytest.approx(v.mean(), abs=0.005)
     first = text.splitlines()[0]
-    assert first.startswith(f"Across {PATHS:,} simulated paths of the base scenario")
-    assert f"median value is ${np.median(v):,.2f} per share" in first
-    assert f"with {np.mean(v > 14.57):.0%} " in first
+    fair, se = cube.attrs["fair_value_per_share"], cube.attrs["fair_value_se"]
+    assert first.startswith("CleanSpark, Inc. (CLSK), base scenario, valued at 2025-12-01")
+    assert f"fair value of ${fair:,.2f} per share (standard error ${se:,.2f} over {PATHS:,}" in first
+    assert "pricing measure" in first and "real-world measure" in first
+    f12 = cube["forward_value_per_share"].sel(horizon=12).values
+    assert f"median ${np.median(f12):,.2f}" in first
+    assert f"is {np.mean(f12 > 14.57):.1%} (SE " in first
+    # The forecast table by year agrees with the cube.
+    year1 = re.search(r"^\| 1 year\(s\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", text, re.M)
+    assert float(year1.group(2)) == pytest.approx(np.median(f12), abs=0.005)
 
 
 def test_csv_reproduces_per_path_samples_exactly(run_dir, cube):
@@ -110,6 +117,6 @@ def test_cli_export_prints_markdown_and_rejects_a_missing_run(run_dir, tmp_path)
     runner = CliRunner()
     res = runner.invoke(cli, ["export", str(run_dir), "--format", "md"])
     assert res.exit_code == 0, res.output
-    assert res.output.startswith("Across 1,024 simulated paths")
+    assert res.output.startswith("CleanSpark, Inc. (CLSK), base scenario") and "1,024 Monte Carlo paths" in res.output
     res = runner.invoke(cli, ["export", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "does not exist" in res.output

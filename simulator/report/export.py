@@ -49,38 +49,111 @@ def _values(cube: Any) -> np.ndarray:
     return np.asarray(cube["value_per_share"].values, dtype=np.float64)
 
 
-def to_markdown(cube: Any) -> str:
-    """A one-sentence summary and a percentile table of value per share, in Markdown.
+def _drift_words(man: dict[str, Any]) -> str:
+    """The real-world BTC drift the scenario states, in words ("15% a year"), if it says one."""
+    try:
+        doc = json.loads(str(man.get("scenario_yaml", "")))
+        drift = doc["market"]["btc"]["process"].get("drift")
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return ""
+    if isinstance(drift, Mapping) and drift.get("dist") == "fixed":
+        drift = drift.get("value")
+    if isinstance(drift, (int, float)):
+        return f"{drift:.0%} a year"
+    if isinstance(drift, Mapping) and "mode" in drift:
+        return f"{drift.get('dist')} around {float(drift['mode']):.0%} a year"
+    return ""
 
-    The sentence gives the fair value (pricing measure) and says the spread over pricing paths
-    is not a forecast. The table gives P5..P95 of that spread [USD/share] with the Monte Carlo
-    SE and the distribution-free 95 % confidence interval of
+
+def _company(man: dict[str, Any]) -> str:
+    ticker, name = str(man.get("ticker", "") or ""), str(man.get("company_name", "") or "")
+    return f"{name} ({ticker})" if name and ticker else (name or ticker or "The company")
+
+
+def memo_paragraph(cube: Any) -> str:
+    """The fair value and the 12-month forecast in words an analyst can paste, measures named.
+
+    One paragraph: the fair value (pricing-measure mean, its standard error, against the market
+    price and the Street's range) and the 12-month forecast (real-world measure: median, P5 to
+    P95, and the probability the mark ends above today's price, with its SE).
+    """
+    man, price = manifest_of(cube), _price(cube)
+    fair, fair_se = man.get("fair_value_per_share"), man.get("fair_value_se")
+    v = _values(cube)
+    n = int(np.isfinite(v).sum())
+    if fair is None:  # a cube from before the two measures: the plain mean stands in
+        fair, fair_se = float(np.nanmean(v)), float(np.nanstd(v, ddof=1) / np.sqrt(max(n, 1)))
+    fair, fair_se = float(fair), float(fair_se)
+    text = (f"{_company(man)}, {man.get('scenario_name', '')} scenario, valued at "
+            f"{man.get('valuation_date', '')}: a fair value of ${fair:,.2f} per share (standard "
+            f"error ${fair_se:,.2f} over {n:,} Monte Carlo paths). That is a mean under the "
+            "pricing measure, where bitcoin drifts at the risk-free rate and every cash flow is "
+            "discounted at it plus the credit spreads; it is what a share is worth today under "
+            "the scenario's assumptions, not a forecast")
+    if price is not None:
+        text += f", and it stands {fair / price - 1:+.0%} against the ${price:,.2f} market price"
+    street = man.get("street_targets_usd")
+    if isinstance(street, str):
+        try:
+            street = json.loads(street)
+        except ValueError:
+            street = None
+    if isinstance(street, Mapping) and street.get("low") and street.get("high"):
+        text += (f" and the Street's ${float(street['low']):,.2f} to ${float(street['high']):,.2f} "
+                 "targets")
+    text += "."
+    if "forward_value_per_share" in cube and 12 in cube["horizon"].values:
+        f12 = np.asarray(cube["forward_value_per_share"].sel(horizon=12).values, np.float64)
+        f12 = f12[np.isfinite(f12)]
+        if f12.size:
+            q5, q50, q95 = np.quantile(f12, [0.05, 0.5, 0.95])
+            drift = _drift_words(man)
+            text += (" Twelve months on, under the real-world measure (bitcoin at the scenario's "
+                     + (f"own drift of {drift}" if drift else "own drift")
+                     + f"), the stock is marked at a median ${q50:,.2f}, with 90% of paths "
+                     f"between ${q5:,.2f} and ${q95:,.2f}")
+            if price is not None:
+                p = float(np.mean(f12 > price))
+                se = float(np.sqrt(p * (1 - p) / f12.size))
+                text += (f"; the probability that it ends above today's ${price:,.2f} is "
+                         f"{p:.1%} (SE {se:.1%})")
+            text += ". That is a forecast, as good as the drift it assumes."
+    return text
+
+
+def to_markdown(cube: Any) -> str:
+    """A memo paragraph, the forecast by year and the fair value's percentiles, in Markdown.
+
+    The paragraph (:func:`memo_paragraph`) names each figure's measure. The first table gives
+    the real-world forecasts by horizon; the second P5..P95 of the pricing-measure values per
+    path [USD/share] (their mean is the fair value; their spread is not a forecast) with the
+    Monte Carlo SE and the distribution-free 95 % confidence interval of
     :func:`simulator.analysis.stats.summary`.
     """
     man, price = manifest_of(cube), _price(cube)
     s = stats.summary(_values(cube), threshold=price)
     pct = s["percentiles"]
-    fair = man.get("fair_value_per_share")
-    sentence = (f"Across {s['n']:,} simulated paths of the {man.get('scenario_name', '')} "
-                f"scenario (valuation date {man.get('valuation_date', '')})"
-                + (f", the fair value is ${float(fair):,.2f} per share (SE "
-                   f"${float(man['fair_value_se']):,.2f}; pricing measure)" if fair is not None else "")
-                + f"; on those pricing-measure paths the median value "
-                f"is ${s['median']:,.2f} per share (SE ${s['median_se']:,.2f}; 90% of paths "
-                f"between ${pct[0.05]['value']:,.2f} and ${pct[0.95]['value']:,.2f})")
-    if price is not None:
-        p = s["prob_above"]
-        sentence += (f", {s['median'] / price - 1:+.0%} against the ${price:,.2f} market price, "
-                     f"with {p['p']:.0%} (SE {p['se']:.1%}) of paths above it: a spread of "
-                     "values, not a forecast.")
-    else:
-        sentence += ": a spread of values, not a forecast."
-    lines = [sentence, "", "| percentile | value per share [USD/share] | SE | 95% CI |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = [memo_paragraph(cube), ""]
+    if "forward_value_per_share" in cube:
+        lines += ["| forecast (real-world measure) | P5 | median | P95 |"
+                  + (f" P(> ${price:,.2f}) |" if price is not None else ""),
+                  "| --- | ---: | ---: | ---: |" + (" ---: |" if price is not None else "")]
+        for h in np.asarray(cube["horizon"].values).tolist():
+            f = np.asarray(cube["forward_value_per_share"].sel(horizon=h).values, np.float64)
+            f = f[np.isfinite(f)]
+            if not f.size:
+                continue
+            q = np.quantile(f, [0.05, 0.5, 0.95])
+            lines.append(f"| {int(h) // 12} year(s) | {q[0]:.2f} | {q[1]:.2f} | {q[2]:.2f} |"
+                         + (f" {np.mean(f > price):.1%} |" if price is not None else ""))
+        lines.append("")
+    lines += ["| value per path (pricing measure; the mean is the fair value, the spread is not "
+              "a forecast) [USD/share] | value | SE | 95% CI |",
+              "| --- | ---: | ---: | ---: |"]
     for p, d in pct.items():
         lines.append(f"| P{round(p * 100)} | {d['value']:.2f} | {d['se']:.2f} | "
                      f"{d['ci_low']:.2f} to {d['ci_high']:.2f} |")
-    lines.append(f"| mean | {s['mean']:.2f} | {s['mean_se']:.2f} | |")
+    lines.append(f"| plain mean | {s['mean']:.2f} | {s['mean_se']:.2f} | |")
     lines += ["", f"minersim {man.get('minersim_version', '')}, seed {man.get('seed', '')}, "
                   f"{int(man.get('paths', s['n'])):,} paths, scenario SHA-256 "
                   f"{str(man.get('scenario_sha256', ''))[:12]}."]
