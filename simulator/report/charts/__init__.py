@@ -4,7 +4,9 @@ Every public function takes plain arrays (already reduced by ``analysis``), buil
 figure, renders it and lets it go; nothing is written to disk. SVG output has fonts as
 paths, no metadata, no DOCTYPE and ids prefixed with a content hash, so several charts can
 be inlined in one HTML page without id clashes or external references, and the same inputs
-always give the same bytes. House style, rendering and the one-pass layout live in
+always give the same bytes. Each SVG opens with ``<title>`` (the chart's title) and
+``<desc>`` (one sentence with the units; every chart function takes ``desc=`` to replace the
+generated one) for screen readers. House style, rendering and the one-pass layout live in
 :mod:`simulator.report.charts._style`.
 
 Arrays over paths are reduced before they reach matplotlib (histograms binned, CDFs drawn
@@ -21,17 +23,17 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from simulator import units as u
-from simulator.report.charts._style import (ACCENT, BAND_INNER, BAND_OUTER, BLUE, GREY, NAVY, NEG,
-                                     RC, TEAL, TEAL_LIGHT, WIDTH, halving_lines,
-                                     legend_top, money, new_figure, plain, plain_minor,
-                                     render, styled)
-from simulator.report.charts.compare import decoupling_overlay, tornado, value_overlay
+from simulator.report.charts._style import (ACCENT, BAND_INNER, BAND_OUTER, BLUE, GREY, NAVY,
+                                            NEG, RC, TEAL, TEAL_LIGHT, WIDTH, distinct_halvings,
+                                            halving_lines, legend_top, money, new_figure, plain,
+                                            plain_minor, render, styled)
+from simulator.report.charts.compare import cdf_overlay, decoupling_overlay, tornado
 
 _RC = RC  # the house rcParams, for callers that build figures with ``__wrapped__``
 
 __all__ = ["WIDTH", "render", "value_hist_cdf", "fan_chart", "revenue_segments", "sotp_bridge",
            "site_timelines", "forward_values", "decoupling", "convergence", "tornado",
-           "value_overlay", "decoupling_overlay"]
+           "cdf_overlay", "decoupling_overlay", "distinct_halvings"]
 
 
 @styled
@@ -94,7 +96,8 @@ def fan_chart(time: np.ndarray, bands: np.ndarray, *, title: str, ylabel: str,
     bands : ndarray [5, time]
         P5, P25, P50, P75, P95 in display units (the caller scales, e.g. to USD M/month).
     halvings : sequence of datetime64
-        Months drawn as vertical dashed lines.
+        Months drawn as vertical dashed lines, one per halving: months within six months of
+        each other count once (:func:`distinct_halvings`).
     log : bool
         Logarithmic y axis (prices); stated in the axis label by the caller.
     mean : ndarray [time], optional
@@ -128,7 +131,8 @@ def fan_chart(time: np.ndarray, bands: np.ndarray, *, title: str, ylabel: str,
 @styled
 def revenue_segments(time: np.ndarray, mining: np.ndarray, hpc: np.ndarray, *,
                      halvings: Sequence[Any] = (),
-                     ylabel: str = "revenue [USD M/month]") -> Figure:
+                     ylabel: str = "revenue [USD M/month]",
+                     title: str = "Revenue by segment") -> Figure:
     """Mining vs HPC revenue: median lines with P25-P75 bands per segment.
 
     Parameters
@@ -144,7 +148,7 @@ def revenue_segments(time: np.ndarray, mining: np.ndarray, hpc: np.ndarray, *,
                         label=f"{name} P25-P75")
         ax.plot(t, bands[2], color=dark, lw=1.8, label=f"{name} median")
     halving_lines(ax, halvings)
-    ax.set(title="Revenue by segment", ylabel=ylabel, xlabel="month [calendar date]",
+    ax.set(title=title, ylabel=ylabel, xlabel="month [calendar date]",
            xlim=(t[0], t[-1]))
     ax.set_ylim(bottom=0)
     legend_top(ax, 3)
@@ -158,14 +162,21 @@ def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
                 title: str = "Fair value by component (pricing measure)",
                 total_label: str = "fair value",
                 xlabel: str = "") -> Figure:
-    """Waterfall from segment values to equity per share.
+    """Waterfall from segment values to equity per share, against the market price.
 
     Parameters
     ----------
     steps : sequence of (label, value)
         Signed contributions [USD/share], in bridge order.
     total : float
-        Equity value per diluted share [USD/share]; equals the sum of ``steps``.
+        Equity value per diluted share [USD/share]; the last bar. Equals the sum of ``steps``.
+    market_price : float, optional
+        Market share price [USD/share], drawn as a dashed line labelled in the right margin.
+
+    Notes
+    -----
+    The y axis spans every running total, the fair value, zero and the market price, with
+    12 % headroom above the highest for the bars' value labels.
     """
     fig, ax = new_figure(3.6)
     labels = [s[0] for s in steps] + [total_label]
@@ -183,14 +194,19 @@ def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
         sign = "+" if h > 0 and xi < len(vals) else ""
         ax.annotate(f"{sign}{money(h)}", (xi, max(b, b + h)), xytext=(0, 3),
                     textcoords="offset points", ha="center", fontsize=9)
+    levels = np.append(ends, [total, 0.0])
     if market_price is not None:
-        ax.axhline(market_price, color=ACCENT, lw=1.4, ls="--",
-                   label=f"market price {money(market_price)}")
-        legend_top(ax, 1)
+        levels = np.append(levels, market_price)
+        ax.axhline(market_price, color=ACCENT, lw=1.4, ls="--")
+        # Labelled at the line's end, in the right margin: no legend to find, nothing covered.
+        ax.annotate(f"market price\n{money(market_price)}", (1.0, market_price),
+                    xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=9, color=ACCENT)
     ax.axhline(0, color="#555555", lw=0.8)
-    ax.set_xticks(x, labels)
-    top = float(np.max(np.append(ends, [total, 0.0])))
-    ax.set_ylim(top=top + 0.12 * (top - min(0.0, float(np.min(np.append(ends, total))))))
+    ax.set_xticks(x, labels, fontsize=9)
+    top, bottom = float(np.max(levels)), float(np.min(levels))
+    ax.set_ylim(bottom - 0.04 * (top - bottom) if bottom < 0 else 0.0,
+                top + 0.12 * (top - bottom))
     ax.yaxis.set_major_formatter(FuncFormatter(money))
     ax.set(title=title, ylabel=ylabel, xlabel=xlabel)
     ax.grid(axis="x", visible=False)
@@ -199,7 +215,7 @@ def sotp_bridge(steps: Sequence[tuple[str, float]], total: float, *,
 
 @styled
 def site_timelines(sign_month: np.ndarray, energise_month: np.ndarray, sites: Sequence[str],
-                   start: Any, months: int) -> Figure:
+                   start: Any, months: int, *, title: str = "Site conversion timelines") -> Figure:
     """Per site: distribution of signing and energisation dates, and the share never signing.
 
     Parameters
@@ -240,14 +256,15 @@ def site_timelines(sign_month: np.ndarray, energise_month: np.ndarray, sites: Se
     ax.set_yticks(ticks, labels)
     last = max(int(np.max(sign_month)), int(np.max(energise_month)), 0)
     ax.set_xlim(y0, y0 + min(months, last + 12) / 12)
-    ax.set(title="Site conversion timelines", xlabel="date [calendar year]")
+    ax.set(title=title, xlabel="date [calendar year]")
     ax.grid(axis="y", visible=False)
     return fig
 
 
 @styled
 def forward_values(forward: np.ndarray, years: Sequence[int], *, today: np.ndarray | None = None,
-                   market_price: float | None = None, fair_value: float | None = None) -> Figure:
+                   market_price: float | None = None, fair_value: float | None = None,
+                   title: str = "Forecast value per share (real-world measure)") -> Figure:
     """Box plots of the forecast value per share at 1/2/3 years, against the market price.
 
     Parameters
@@ -284,7 +301,7 @@ def forward_values(forward: np.ndarray, years: Sequence[int], *, today: np.ndarr
     if lines:
         legend_top(ax, lines)
     ax.yaxis.set_major_formatter(FuncFormatter(money))
-    ax.set(title="Forecast value per share (real-world measure)",
+    ax.set(title=title,
            ylabel=f"value per share [{u.USD_PER_SHARE}]",
            xlabel="horizon from the valuation date [years]")
     ax.grid(axis="x", visible=False)
@@ -322,7 +339,8 @@ def decoupling(rows: Sequence[dict[str, Any]]) -> Figure:
 
 @styled
 def convergence(n: np.ndarray, mean: np.ndarray, se: np.ndarray, *,
-                ylabel: str = f"mean value per share [{u.USD_PER_SHARE}]") -> Figure:
+                ylabel: str = f"mean value per share [{u.USD_PER_SHARE}]",
+                title: str = "Convergence of the mean") -> Figure:
     """Running mean ±2 SE against the number of paths (log x axis)."""
     fig, ax = new_figure(3.0)
     ax.fill_between(n, mean - 2 * se, mean + 2 * se, color=BAND_OUTER, lw=0, label="±2 SE")
@@ -332,7 +350,7 @@ def convergence(n: np.ndarray, mean: np.ndarray, se: np.ndarray, *,
     ax.xaxis.set_major_formatter(FuncFormatter(plain))
     # Fewer than 10 paths give one point: widen the axis around it rather than collapse it.
     xlim = (n[0], n[-1]) if n[-1] > n[0] else (n[0] / 1.5, n[0] * 1.5)
-    ax.set(title="Convergence of the mean", xlabel="paths [count, log scale]", ylabel=ylabel,
+    ax.set(title=title, xlabel="paths [count, log scale]", ylabel=ylabel,
            xlim=xlim)
     ax.yaxis.set_major_formatter(FuncFormatter(money))
     legend_top(ax, 3)
