@@ -231,10 +231,13 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     """Compare scenarios A B [C ...] in one HTML report.
 
     Each of A, B, ... is a scenario file, a shipped name or a run directory. All run on the
-    same seed and path count, so differences are precise: the report shows overlaid
-    distributions, differences from A with their standard errors, the assumptions that
-    differ, an attribution of the change in median from A to B, and the decoupling lines of
-    every scenario.
+    same seed and path count, so differences are precise: the report shows the scenarios'
+    cumulative distributions (value today under the pricing measure, with each fair value
+    marked; the 12-month forecast under the real-world measure), differences from A with
+    their standard errors, the assumptions that differ, an attribution of the change in
+    median from A to B, and the decoupling lines of every scenario.
+
+    On a terminal, each simulation shows a progress bar on standard error.
     """
     if len(sources) < 2:
         raise click.UsageError("compare needs at least two scenarios or run directories")
@@ -245,8 +248,9 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
     from simulator.report.compare_report import write_compare
     from simulator.run.execute import local_processes
 
-    result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution,
-                     processes=local_processes())
+    with _LabelledProgress() as progress:
+        result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution,
+                         processes=local_processes(), progress=progress.update)
     path = write_compare(result, output)
     for label, s in zip(result["labels"], result["summaries"], strict=True):
         click.echo(f"{label:<24} median ${s['median']:8.2f}  (SE {s['median_se']:.2f})")
@@ -255,6 +259,48 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
         click.echo(f"{d['label']} - {result['labels'][0]}: median {med['delta']:+.2f} "
                    f"(SE {med['se']:.2f})")
     click.echo(f"wrote {path}")
+
+
+class _LabelledProgress:
+    """One click progress bar per simulation of ``compare``, labelled with the scenario or
+    attribution step, on standard error when it is a terminal; a log gets nothing.
+
+    A simulation of one chunk gets no bar: it is over by the first report.
+    """
+
+    def __init__(self, file: Any = None, tty: bool | None = None) -> None:
+        self._file = file if file is not None else sys.stderr
+        self._tty = self._file.isatty() if tty is None else tty
+        self._bar: Any = None
+        self._label: str | None = None
+        self._done = 0
+
+    def update(self, label: str, done: int, total: int) -> None:
+        if not self._tty:
+            return
+        if label != self._label:
+            self._close()
+            self._label, self._done = label, 0
+        if self._bar is None:
+            if done >= total:
+                return
+            self._bar = click.progressbar(length=total, label=label, file=self._file)
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+        if done >= total:
+            self._close()
+
+    def _close(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*(exc or (None, None, None)))
+            self._bar = None
+
+    def __enter__(self) -> _LabelledProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close(*exc)
 
 
 @cli.command("export")

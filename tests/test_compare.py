@@ -25,6 +25,29 @@ def test_compare_base_base_is_exactly_zero():
     assert result["attribution"]["steps"] == [] and result["attribution"]["total"] == 0.0
     html = render_compare(result)
     assert "identical inputs" in html and "nothing to attribute" in html
+    _check_compare_page(html, result)
+
+
+def _check_compare_page(html, result):
+    """Tables scroll inside their own box; each figure states its measure; the value chart
+    is a CDF marking each fair value (a density was a spike at $0 with the rest flattened)."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    assert html.count("<table") == html.count('<div class="table-wrap"><table') > 0
+    assert html.count("</table></div>") == html.count("<table")
+    titles = {ET.fromstring(svg).find("{http://www.w3.org/2000/svg}title").text: svg
+              for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)}
+    assert "Value per share today by scenario (pricing measure)" in titles
+    assert "Value per share in 12 months by scenario (real-world measure)" in titles
+    for svg in titles.values():
+        desc = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}desc").text
+        assert "[USD/share]" in desc or "[1]" in desc, desc
+    for cube, label in zip(result["cubes"], result["labels"], strict=True):
+        fair = f"${cube.attrs['fair_value_per_share']:,.2f}"
+        assert f"{label} fair value {fair}" in html  # in the chart's text alternative
+    assert "pathwise values under the pricing measure" in html
+    assert "its spread is not a forecast" in html and "across real-world paths" in html
 
 
 def test_attribution_steps_add_up_to_the_total_delta():
@@ -85,7 +108,17 @@ def test_by_year_3_the_signed_campuses_decouple_the_stock_from_btc():
     assert some["beta"] - every["beta"] > 3 * np.hypot(some["beta_se"], every["beta_se"]), rows
 
 
-def test_cli_compare_with_a_saved_run(tmp_path):
+def test_cli_compare_with_a_saved_run(tmp_path, monkeypatch):
+    from simulator import cli as cli_mod
+
+    reports = []
+    update = cli_mod._LabelledProgress.update
+
+    def record(self, label, done, total):
+        reports.append((label, done, total))
+        update(self, label, done, total)
+
+    monkeypatch.setattr(cli_mod._LabelledProgress, "update", record)
     runner = CliRunner()
     run_dir = tmp_path / "runs" / "base"
     res = runner.invoke(cli, ["run", "base", "--paths", str(PATHS), "--seed", "5", "--out",
@@ -96,7 +129,32 @@ def test_cli_compare_with_a_saved_run(tmp_path):
                               "5", "--no-attribution", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "B: base - A: base: median +0.00 (SE 0.00)" in res.output
+    # A is simulated and reports its chunks; B, a saved run used as saved, reports nothing.
+    assert reports and {r[0] for r in reports} == {"A: base"} and reports[-1][1] == reports[-1][2]
+    # Standard error is no terminal here (a CI log): no bar, no label.
+    assert "A: base" not in res.stderr and "#" not in res.stderr and "%" not in res.stderr
     html = out.read_text(encoding="utf-8")
     assert "Saved runs used as saved: B: base." in html
     res = runner.invoke(cli, ["compare", "base"])
     assert res.exit_code == 2 and "at least two" in res.output
+
+
+def test_progress_bar_per_simulation_on_a_terminal_only():
+    import io
+
+    from simulator.cli import _LabelledProgress
+
+    for tty in (True, False):
+        out = io.StringIO()
+        with _LabelledProgress(file=out, tty=tty) as progress:
+            for done in (1, 2, 3):
+                progress.update("A: base", done, 3)
+            progress.update("B: bear", 1, 1)  # one chunk: over before a bar could help
+            progress.update("attribution: + market", 1, 2)
+        text = out.getvalue()
+        if tty:
+            # click draws a bar on a terminal; on this StringIO it writes each label once.
+            assert text.count("A: base") == 1 and "attribution: + market" in text
+            assert "B: bear" not in text
+        else:
+            assert text == ""
