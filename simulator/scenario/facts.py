@@ -121,6 +121,7 @@ def _range_end(first: str, end: str) -> str:
     return f"{head}-{end}" if end[0].isalpha() else f"{prefix}{end}"
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve(source: str) -> Resolution:
     """The facts a ``source:`` text cites: ids, lists and ranges anywhere in free text.
 
@@ -224,6 +225,7 @@ def _periods(text: str) -> list[Period]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_as_of(text: str) -> Period | None:
     """The latest period an as-of cell names, or None if it names none that can be read.
 
