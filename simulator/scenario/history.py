@@ -158,14 +158,15 @@ def _check_extreme(path: Path, returns: np.ndarray, logs: np.ndarray, month_days
                          f"log return of {returns[k]:+.1f} ({why})")
 
 
-def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_rows(path: Path, reader, column: str = "close"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     header = next(reader, None)
     names = [h.strip().lower() for h in header] if header else []
-    missing = [c for c in ("date", "close") if c not in names]
+    missing = [c for c in ("date", column) if c not in names]
     if missing:
         raise InputDataError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                             f"(got header {','.join(header or [])!r}; expected 'date,close')")
-    di, ci = names.index("date"), names.index("close")
+                             f"(got header {','.join(header or [])!r}; expected 'date,{column}')")
+    di, ci = names.index("date"), names.index(column)
     lines, dates, closes = [], [], []
     for row in reader:
         line = reader.line_num
@@ -185,12 +186,122 @@ def _parse_rows(path: Path, reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         try:
             close = float(cell)
         except ValueError:
-            raise InputDataError(f"{path}:{line}: close: not a number (got {cell!r})") from None
+            raise InputDataError(f"{path}:{line}: {column}: not a number (got {cell!r})") from None
         if not (math.isfinite(close) and close > 0):
-            raise InputDataError(f"{path}:{line}: close on {date}: must be a positive, finite "
+            raise InputDataError(f"{path}:{line}: {column} on {date}: must be a positive, finite "
                                  f"number (got {cell})")
         lines.append(line)
         dates.append(date)
         closes.append(close)
     return (np.asarray(lines, dtype=np.int64), np.asarray(dates, dtype="datetime64[D]"),
             np.asarray(closes, dtype=np.float64))
+
+
+# ---------------------------------------------------------------- series for calibration
+
+@dataclass(frozen=True)
+class MonthlySeries:
+    """One value per calendar month from a ``date,<column>`` CSV, as ``minersim calibrate`` reads it."""
+
+    path: Path
+    column: str
+    dates: np.ndarray
+    """datetime64[D] ``[M]``: the last date of each month in the file (a month-end close's date)."""
+    values: np.ndarray
+    """float64 ``[M]``: the month's last value (``how="last"``) or the mean of its rows."""
+    lines: np.ndarray
+    """int64 ``[M]``: CSV line of each month's last row, for messages."""
+    sha256: str
+    """SHA-256 of the file's bytes."""
+
+    def window(self, since: Any = None, until: Any = None, *, min_steps: int = 24,
+               what: str = "monthly log returns") -> MonthlySeries:
+        """The months dated from ``since`` to ``until`` (inclusive; ``datetime.date`` or None).
+
+        Raises
+        ------
+        InputDataError
+            Fewer than ``min_steps`` month-to-month changes remain, citing the window's first row.
+        """
+        keep = np.ones(self.dates.size, dtype=bool)
+        if since is not None:
+            keep &= self.dates >= np.datetime64(since, "D")
+        if until is not None:
+            keep &= self.dates <= np.datetime64(until, "D")
+        span = f"{self.dates[0]} to {self.dates[-1]}"
+        if not keep.any():
+            raise InputDataError(f"{self.path}: no rows from {since or 'the start'} to "
+                                 f"{until or 'the end'} (the file covers {span})")
+        steps = int(keep.sum()) - 1
+        if steps < min_steps:
+            first = int(np.flatnonzero(keep)[0])
+            raise InputDataError(
+                f"{self.path}:{self.lines[first]}: only {steps} {what} from {self.dates[keep][0]} "
+                f"to {self.dates[keep][-1]} (need at least {min_steps}; the file covers {span})")
+        return MonthlySeries(self.path, self.column, self.dates[keep], self.values[keep],
+                             self.lines[keep], self.sha256)
+
+
+def read_monthly_series(path: str | Path, column: str, *, how: str = "last") -> MonthlySeries:
+    """One value per calendar month from a CSV of ``date,<column>`` rows, strictly in date order.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV whose header names ``date`` (``YYYY-MM-DD``) and ``column``; other columns are
+        ignored. Rows may be month-ends or more frequent (daily), but dates must increase.
+    column : str
+        The value column (``close`` [USD/BTC], ``fees_btc_per_block`` [BTC],
+        ``hashrate_ehs`` [EH/s]); every value must be a positive finite number.
+    how : {"last", "mean"}
+        A month's value: its last row (a month-end close) or the mean of its rows (fees and
+        hashrate are flows and noisy estimates; their monthly mean is the month's level).
+
+    Raises
+    ------
+    InputDataError
+        Missing file or column, an unparseable date or number, a value that is not positive
+        and finite, a date that repeats or comes before the row above it, a calendar month with
+        no rows, or a month-to-month log change beyond :data:`MAX_ABS_RETURN_ALLOWED` (a typo),
+        each naming the CSV line.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines, dates, values = _parse_rows(path, csv.reader(fh), column)
+    except FileNotFoundError:
+        raise InputDataError(
+            f"{path}: file not found (expected a CSV with columns date,{column})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read file ({exc})") from None
+    if not values.size:
+        raise InputDataError(f"{path}: no data rows under the header (expected date,{column} rows)")
+    back = np.flatnonzero(dates[1:] <= dates[:-1])
+    if back.size:
+        k = int(back[0]) + 1
+        problem = "repeats the date" if dates[k] == dates[k - 1] else "comes before the date"
+        raise InputDataError(f"{path}:{lines[k]}: date {dates[k]} {problem} {dates[k - 1]} on line "
+                             f"{lines[k - 1]} (dates must increase, one row per date)")
+    months = dates.astype("datetime64[M]")
+    last = np.append(months[1:] != months[:-1], True)
+    if how == "mean":
+        group = np.cumsum(np.append(True, last[:-1])) - 1  # a new month starts after each last row
+        month_values = np.bincount(group, weights=values) / np.bincount(group)
+    elif how == "last":
+        month_values = values[last]
+    else:
+        raise ValueError(f"how must be 'last' or 'mean' (got {how!r})")
+    month_lines, month_dates = lines[last], dates[last]
+    gap = np.flatnonzero(np.diff(months[last].astype(np.int64)) != 1)
+    if gap.size:
+        k = int(gap[0])
+        raise InputDataError(f"{path}:{month_lines[k + 1]}: no rows between {month_dates[k]} and "
+                             f"{month_dates[k + 1]} (monthly rows must be consecutive)")
+    change = np.abs(np.diff(np.log(month_values)))
+    wild = np.flatnonzero(change > MAX_ABS_RETURN_ALLOWED)
+    if wild.size:
+        k = int(wild[0]) + 1
+        raise InputDataError(f"{path}:{month_lines[k]}: {column} {month_values[k]:g} on "
+                             f"{month_dates[k]} is {change[k - 1]:.1f} in log from the month before "
+                             f"(at most {MAX_ABS_RETURN_ALLOWED:g}: a typo?)")
+    return MonthlySeries(path, column, month_dates, month_values, month_lines, file_sha256(path))
