@@ -328,6 +328,126 @@ def export_cmd(run_dir: str, fmt: str, output: str | None, charts_dir: str | Non
         click.echo(f"wrote {path}", err=True)
 
 
+@cli.group()
+def calibrate() -> None:
+    """Fit the BTC price, fee and hashrate processes to history.
+
+    Each command reads a CSV of dated rows, prints a YAML block to paste into a scenario
+    (its keys and units, standard errors as # comments, the file's SHA-256, the sample and
+    as_of, its last date) and writes an HTML report of the fit against the history.
+    """
+
+
+def _window_options(default_out: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--since, --until and --out, shared by the calibrate commands."""
+    day = click.DateTime(["%Y-%m-%d"])
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed((
+                click.option("--since", type=day, metavar="DATE",
+                             help="First month-end to use (YYYY-MM-DD; default: the file's first)."),
+                click.option("--until", type=day, metavar="DATE",
+                             help="Last month-end to use (YYYY-MM-DD; default: the file's last)."),
+                click.option("--out", type=click.Path(dir_okay=False), default=default_out,
+                             show_default=True, help="HTML calibration report to write."))):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def _read_window(file: str, column: str, how: str, since: Any, until: Any, out: str, what: str):
+    from simulator._files import check_output_file
+    from simulator.scenario.history import read_monthly_series
+
+    check_output_file(out)  # before any fitting
+    series = read_monthly_series(file, column, how=how)
+    return series, series.window(since and since.date(), until and until.date(), what=what)
+
+
+def _command(*words: Any, since: Any, until: Any) -> str:
+    text = "minersim calibrate " + " ".join(str(w) for w in words)
+    for name, value in (("--since", since), ("--until", until)):
+        if value is not None:
+            text += f" {name} {value.date()}"
+    return text
+
+
+@calibrate.command("btc")
+@click.argument("prices")
+@click.option("--model", type=click.Choice(["gbm", "merton", "regime", "bootstrap", "all"]),
+              default="all", show_default=True, help="Which BTC process to fit.")
+@_window_options("calibration.html")
+@_reports_errors
+def calibrate_btc(prices: str, model: str, since: Any, until: Any, out: str) -> None:
+    """Fit BTC price processes to PRICES, a CSV of date,close month-end closes [USD/BTC].
+
+    gbm and merton by maximum likelihood, regime by a two-state Markov-switching model,
+    bootstrap's block length by the Politis-White rule; all of them with --model all (the
+    default), compared by likelihood ratio and AIC. GBM is always fitted as the reference.
+    The fitted drift is a real-world figure: fair value prices BTC at the risk-free rate.
+    """
+    from simulator.analysis.calibrate import BTC_MODELS, calibrate_btc as fit
+    from simulator.report import calibration_report as report
+
+    series, window = _read_window(prices, "close", "last", since, until, out,
+                                  "monthly log returns")
+    models = BTC_MODELS if model == "all" else (model,)
+    result = fit(window.dates, window.values, models)
+    command = _command("btc", prices, "--model", model, since=since, until=until)
+    text = report.btc_yaml(result, series, window, command, models)
+    ctx = report.btc_context(result, series, window, text, command)
+    click.echo(text, nl=False)
+    click.echo(f"wrote {report.write_report(ctx, out)}", err=True)
+
+
+@calibrate.command("fees")
+@click.argument("fees")
+@_window_options("calibration-fees.html")
+@_reports_errors
+def calibrate_fees(fees: str, since: Any, until: Any, out: str) -> None:
+    """Fit the fee process to FEES, a CSV of date,fees_btc_per_block rows [BTC].
+
+    Rows are averaged within each calendar month; an AR(1) on the log of the monthly fees
+    gives median_btc_per_block, log_sd (the stationary sd of log fees) and
+    persistence_monthly, with standard errors.
+    """
+    from simulator.analysis.calibrate import calibrate_fees as fit
+    from simulator.report import calibration_report as report
+
+    series, window = _read_window(fees, "fees_btc_per_block", "mean", since, until, out,
+                                  "monthly changes of fees")
+    result = fit(window.dates, window.values)
+    command = _command("fees", fees, since=since, until=until)
+    text = report.fees_yaml(result, series, window, command)
+    click.echo(text, nl=False)
+    click.echo(f"wrote {report.write_report(report.fees_context(result, series, window, text, command), out)}",
+               err=True)
+
+
+@calibrate.command("hashrate")
+@click.argument("hashrate")
+@_window_options("calibration-hashrate.html")
+@_reports_errors
+def calibrate_hashrate(hashrate: str, since: Any, until: Any, out: str) -> None:
+    """Fit network growth to HASHRATE, a CSV of date,hashrate_ehs rows [EH/s].
+
+    Rows are averaged within each calendar month; prints the growth model's growth_year1
+    (from the log growth per year, with its SE) and volatility.
+    """
+    from simulator.analysis.calibrate import calibrate_hashrate as fit
+    from simulator.report import calibration_report as report
+
+    series, window = _read_window(hashrate, "hashrate_ehs", "mean", since, until, out,
+                                  "monthly changes of hashrate")
+    result = fit(window.dates, window.values)
+    command = _command("hashrate", hashrate, since=since, until=until)
+    text = report.hashrate_yaml(result, series, window, command)
+    click.echo(text, nl=False)
+    click.echo(f"wrote {report.write_report(report.hashrate_context(result, series, window, text, command), out)}",
+               err=True)
+
+
 class _Progress:
     """A click progress bar over chunks, shown only once a run has taken ~2 seconds."""
 

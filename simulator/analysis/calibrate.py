@@ -55,7 +55,8 @@ class Fit:
     n_params: int = 0
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
-    """Model-specific numbers for the report (monthly parameters, durations, probabilities)."""
+    """Model-specific numbers for the report: ``mixture``, one month's log return as a normal
+    mixture (weights, means, sds), and durations, probabilities, block lengths."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def fit_gbm(r: np.ndarray) -> Fit:
     loglik = -0.5 * n * (math.log(2 * math.pi * v) + 1) if v > 0 else math.inf
     return Fit("gbm", {"drift": drift, "volatility": Estimate(sigma, sigma / math.sqrt(2 * n))},
                loglik, 2, extra={"log_drift": log_drift, "years": years,
-                                 "monthly": {"mean": m, "var": v}})
+                                 "mixture": ([1.0], [m], [math.sqrt(v)])})
 
 
 def merton_logpdf(r: np.ndarray, mu: float, sigma: float, lam: float, jump_mean: float,
@@ -193,9 +194,11 @@ def fit_merton(r: np.ndarray) -> Fit:
     if np.isnan(se).any() and not any(at_bound):
         notes.append("the likelihood is flat or not concave at the optimum: some SEs are missing")
     params = {k: Estimate(float(v), float(s)) for k, v, s in zip(_MERTON_KEYS, theta, se, strict=True)}
-    return Fit("merton", params, -float(best.fun), 5, tuple(notes),
-               extra={"monthly": dict(zip(("mu", "sigma", "lam", "jump_mean", "jump_sd"),
-                                          map(float, theta), strict=True))})
+    mu, sigma, lam, mj, sj = map(float, theta)
+    n = np.arange(MERTON_MAX_JUMPS + 1, dtype=np.float64)
+    a = (mu - 0.5 * sigma**2 - lam * math.expm1(mj + 0.5 * sj**2)) * DT
+    mixture = (stats.poisson.pmf(n, lam * DT), a + n * mj, np.sqrt(sigma**2 * DT + n * sj**2))
+    return Fit("merton", params, -float(best.fun), 5, tuple(notes), extra={"mixture": mixture})
 
 
 def _merton_natural(u: np.ndarray) -> np.ndarray:
@@ -280,8 +283,8 @@ def fit_regime(r: np.ndarray) -> Fit:
     return Fit("regime", params, float(best.llf), 6, tuple(dict.fromkeys(best_notes)),
                extra={"durations_months": 1 / np.maximum(1 - stay, 1e-12),
                       "smoothed_wild": smoothed[:, 1], "stationary_wild": float(pi_wild),
-                      "monthly": {"mean": p_[2:4][[calm, wild]], "var": p_[4:6][[calm, wild]],
-                                  "weights": np.array([1 - pi_wild, pi_wild])}})
+                      "mixture": ([1 - pi_wild, pi_wild], p_[2:4][[calm, wild]],
+                                  np.sqrt(p_[4:6][[calm, wild]]))})
 
 
 def fit_bootstrap(r: np.ndarray) -> Fit:
@@ -332,35 +335,14 @@ def compare(fits: dict[str, Fit], n: int) -> list[dict[str, Any]]:
 
 def model_cdf(fit: Fit, x: np.ndarray) -> np.ndarray:
     """CDF of one month's log return under ``fit`` (the regime model's stationary mixture)."""
-    x = np.asarray(x, dtype=np.float64)
-    mon = fit.extra["monthly"]
-    if fit.model == "gbm":
-        return stats.norm.cdf(x, mon["mean"], math.sqrt(mon["var"]))
-    if fit.model == "merton":
-        n = np.arange(MERTON_MAX_JUMPS + 1, dtype=np.float64)[:, None]
-        k = math.expm1(mon["jump_mean"] + 0.5 * mon["jump_sd"]**2)
-        a = (mon["mu"] - 0.5 * mon["sigma"]**2 - mon["lam"] * k) * DT
-        w = stats.poisson.pmf(n, mon["lam"] * DT)
-        sd = np.sqrt(mon["sigma"]**2 * DT + n * mon["jump_sd"]**2)
-        return np.sum(w * stats.norm.cdf(x, a + n * mon["jump_mean"], sd), axis=0)
-    if fit.model == "regime":
-        return sum(w * stats.norm.cdf(x, m, math.sqrt(s2)) for w, m, s2 in
-                   zip(mon["weights"], mon["mean"], mon["var"], strict=True))
-    raise ValueError(f"{fit.model} has no parametric distribution")
+    w, m, sd = (np.asarray(a, dtype=np.float64)[:, None] for a in fit.extra["mixture"])
+    return np.sum(w * stats.norm.cdf(np.asarray(x, dtype=np.float64), m, sd), axis=0)
 
 
 def model_pdf(fit: Fit, x: np.ndarray) -> np.ndarray:
     """Density of one month's log return under ``fit`` [1 / unit of log return]."""
-    x = np.asarray(x, dtype=np.float64)
-    mon = fit.extra["monthly"]
-    if fit.model == "gbm":
-        return stats.norm.pdf(x, mon["mean"], math.sqrt(mon["var"]))
-    if fit.model == "merton":
-        return np.exp(merton_logpdf(x, *mon.values()))
-    if fit.model == "regime":
-        return sum(w * stats.norm.pdf(x, m, math.sqrt(s2)) for w, m, s2 in
-                   zip(mon["weights"], mon["mean"], mon["var"], strict=True))
-    raise ValueError(f"{fit.model} has no parametric distribution")
+    w, m, sd = (np.asarray(a, dtype=np.float64)[:, None] for a in fit.extra["mixture"])
+    return np.sum(w * stats.norm.pdf(np.asarray(x, dtype=np.float64), m, sd), axis=0)
 
 
 def qq(fit: Fit, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -400,17 +382,17 @@ def calibrate_fees(dates: np.ndarray, fees: np.ndarray) -> SeriesCalibration:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = ARIMA(y, order=(1, 0, 0), trend="c").fit()
-    (mu, phi, s2), cov = np.asarray(res.params), np.asarray(res.cov_params())
+    (mu, phi, s2), cov = map(float, res.params), np.asarray(res.cov_params())
     notes = [f"statsmodels: {w.message}" for w in caught]
     stationary = abs(phi) < 1
     log_sd = math.sqrt(s2 / (1 - phi**2)) if stationary else math.nan
     grad = np.array([0.0, math.sqrt(s2) * phi * (1 - phi**2) ** -1.5,
                      0.5 / math.sqrt(s2 * (1 - phi**2))]) if stationary else np.zeros(3)
     se_log_sd = math.sqrt(max(float(grad @ cov @ grad), 0.0)) if stationary else math.nan
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    se = [float(x) for x in np.sqrt(np.clip(np.diag(cov), 0, None))]
     params = {"median_btc_per_block": Estimate(math.exp(mu), math.exp(mu) * se[0]),
               "log_sd": Estimate(log_sd, se_log_sd),
-              "persistence_monthly": Estimate(float(phi), float(se[1]))}
+              "persistence_monthly": Estimate(phi, se[1])}
     fit = Fit("fees", params, float(res.llf), 3, tuple(dict.fromkeys(notes)),
               extra={"mean_log": float(mu), "innovation_sd": math.sqrt(s2)})
     return SeriesCalibration(np.asarray(dates), y, fit)
