@@ -244,6 +244,8 @@ class Groundwork:
     energise_month: np.ndarray  #: [P, S] int
     planned: np.ndarray  #: the fleet as planned [EH/s], [1, T]
     fleet_j: np.ndarray  #: its efficiency [J/TH], [1, T]
+    class_hashrate: np.ndarray  #: the planned fleet by machine class [EH/s], [K, P or 1, T]
+    class_j: np.ndarray  #: each class's efficiency [J/TH], [K, P or 1, 1]
     fleet_capex: np.ndarray  #: machines and relocation [USD/month], [P, T]
     available_mw: np.ndarray  #: MW the fleet may draw [MW], [P, T]
     offline_mw: np.ndarray | None  #: MW moving, so down [MW], [P, T]; None when nothing moves
@@ -260,10 +262,9 @@ def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
     fp, vp, tp = params.fleet, params.valuation, params.tax
     st, sign, energise = _run_sites(params.sites, n, months, shocks, vp)
     now = {k: a[:, :months] for k, a in st.items() if k not in ("terminal", "pipeline", "pending", "lease_years")}
-    planned, fleet_j, fleet_capex = fleet.planned_fleet(
-        fp.hashrate_ehs, fp.j_per_th,
-        [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments],
-        months)
+    steps = [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments]
+    planned, fleet_j, fleet_capex = fleet.planned_fleet(fp.hashrate_ehs, fp.j_per_th, steps, months)
+    class_hashrate, class_j = fleet.planned_classes(fp.hashrate_ehs, fp.j_per_th, steps, months)
     available = _per_path(fp.contracted_mw, n)[:, None] + now["mining_budget_mw"]
     offline = None
     if fp.relocation_downtime_months > 0 or np.any(np.asarray(fp.relocation_usd_per_mw) > 0):
@@ -275,7 +276,7 @@ def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
     ahead[:, -1] = 0.0
     return Groundwork(
         sites=st, now=now, sign_month=sign, energise_month=energise, planned=planned,
-        fleet_j=fleet_j, fleet_capex=np.broadcast_to(fleet_capex, (n, months)),
+        fleet_j=fleet_j, class_hashrate=class_hashrate, class_j=class_j, fleet_capex=np.broadcast_to(fleet_capex, (n, months)),
         available_mw=available, offline_mw=offline,
         depreciation_hpc=taxes.straight_line(now["capex"], tp.depreciation_months_hpc),
         capex_ahead=ahead,
@@ -303,11 +304,12 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
     st, now, sign, energise = g.sites, g.now, g.sign_month, g.energise_month
     fleet_j, fleet_capex = g.fleet_j, g.fleet_capex
     fr = fleet.operate(
-        g.planned, fleet_j, g.available_mw, network_hashrate=mp.network_hashrate,
+        g.class_hashrate, g.class_j, g.available_mw, network_hashrate=mp.network_hashrate,
         blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
         btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
         realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw)
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
+        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
     # Mining is let go at the first year-end where keeping the fleet is worth nothing at any
     # horizon (its site opex outweighs whatever margin it can still earn, halvings counted);
     # the same valuation, kept to its best year, is the terminal value of a fleet still kept
@@ -547,7 +549,7 @@ def _abandon(fr, keep: np.ndarray) -> fleet.FleetResult:
     k = keep.astype(np.float64)
     off = {f: getattr(fr, f) * k for f in ("company_hashrate", "mining_mw", "btc_mined",
                                             "mining_revenue", "power_cost", "mining_margin",
-                                            "site_opex")}
+                                            "site_opex", "running_mw")}
     return fleet.FleetResult(curtailed=np.where(keep, fr.curtailed, 1.0), **off)
 
 
@@ -852,7 +854,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
                                    interest, ops.tax.tax)
     debt = now["balance"] + sum((x.balance[:, :months] for x in notes), np.zeros((1, months)))
     return CompanyPaths(
-        company_hashrate=fr.company_hashrate, mining_mw=fr.mining_mw * (1.0 - fr.curtailed),
+        company_hashrate=fr.company_hashrate, mining_mw=fr.running_mw,
         hpc_mw_it=now["hpc_mw_it"],
         hpc_mw_gross=now["off_mw"], curtailed=fr.curtailed, btc_mined=fr.btc_mined,
         mining_revenue=fr.mining_revenue, power_cost=fr.power_cost, mining_margin=fr.mining_margin,

@@ -92,6 +92,48 @@ def planned_fleet(hashrate_ehs, j_per_th, deployments, months: int):
     return expand(planned), expand(fleet_j), capex
 
 
+def planned_classes(hashrate_ehs, j_per_th, deployments, months: int):
+    """Planned hashrate by efficiency class: the fleet as the machines it is made of.
+
+    Parameters
+    ----------
+    hashrate_ehs, j_per_th, deployments, months
+        As :func:`planned_fleet`.
+
+    Returns
+    -------
+    hashrate : ndarray [K, P or 1, T]
+        Planned hashrate of each class [EH/s], never below zero.
+    j_per_th : ndarray [K, P or 1, 1]
+        Each class's efficiency [J/TH].
+
+    Notes
+    -----
+    The fleet at the valuation date is one class; each deployment joins the class of its
+    efficiency (the same number on every path) or starts one. A negative deployment (a
+    retirement, :mod:`~simulator.engine.renewal`) leaves the class it joined in. The classes'
+    sum is :func:`planned_fleet`'s hashrate and their MW its ``planned x J/TH``.
+    """
+    cols = [_col(hashrate_ehs), _col(j_per_th)]
+    cols += [_col(v) for d in deployments for v in d]
+    rows = np.broadcast_shapes(*(c.shape for c in cols))[0]
+    t = np.arange(months)[None, :]
+    effs = [np.broadcast_to(_col(j_per_th), (rows, 1))]
+    rates = [np.broadcast_to(_col(hashrate_ehs), (rows, months)).copy()]
+    for month, ehs, jpt, _ in deployments:
+        j = np.broadcast_to(_col(jpt), (rows, 1))
+        start = np.asarray(month, dtype=np.int64).reshape(-1, 1)
+        k = next((i for i, e in enumerate(effs) if np.array_equal(e, j)), None)
+        if k is None:
+            effs.append(j)
+            rates.append(np.zeros((rows, months)))
+            k = len(effs) - 1
+        rates[k] += _col(ehs) * (t >= start)
+    hashrate = np.stack(rates)
+    np.maximum(hashrate, 0.0, out=hashrate)
+    return hashrate, np.stack(effs).astype(np.float64)
+
+
 def breakeven_hashprice(j_per_th, power_price_usd_per_mwh):
     """Hashprice at which the fleet's power cost equals its revenue [USD/PH/day].
 
@@ -119,8 +161,9 @@ class FleetResult:
     btc_mined: np.ndarray  #: [BTC/month]
     mining_revenue: np.ndarray  #: [USD/month]
     power_cost: np.ndarray  #: [USD/month]
-    mining_margin: np.ndarray  #: revenue - power [USD/month]
+    mining_margin: np.ndarray  #: revenue - power + demand-response credits [USD/month]
     site_opex: np.ndarray  #: [USD/month]
+    running_mw: np.ndarray  #: MW of the classes running [MW]
 
 
 def displacement(budget_mw, planned_mw, contracted_mw, downtime_months: int):
@@ -175,13 +218,16 @@ def displacement(budget_mw, planned_mw, contracted_mw, downtime_months: int):
 
 def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, subsidy,
             fees_per_block, btc_price, hashprice, days, realisation, power_price_usd_per_mwh,
-            site_opex_usd_per_mw_month, offline_mw=None) -> FleetResult:
-    """Run the fleet for every month and path.
+            site_opex_usd_per_mw_month, offline_mw=None, demand_response_usd_per_mwh=0.0,
+            curtail: bool = True) -> FleetResult:
+    """Run the fleet for every month and path, class by class.
 
     Parameters
     ----------
-    planned, fleet_j_per_th : ndarray [P or 1, T]
-        From :func:`planned_fleet` [EH/s], [J/TH].
+    planned, fleet_j_per_th : ndarray [K, P or 1, T] and [K, P or 1, 1 or T]
+        Hashrate [EH/s] and efficiency [J/TH] of each machine class
+        (:func:`planned_classes`); ``[P or 1, T]`` arrays are one class (the blended fleet
+        of :func:`planned_fleet`).
     available_mw : ndarray [P, T]
         MW the company can give to mining (contracted minus MW taken by HPC sites) [MW].
     network_hashrate : ndarray [P, T]  [EH/s]
@@ -195,39 +241,87 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
     power_price_usd_per_mwh, site_opex_usd_per_mw_month : float or ndarray [P]
     offline_mw : ndarray [P, T], optional
         MW of machines being moved (:func:`displacement`): installed but not running [MW].
+    demand_response_usd_per_mwh : float or ndarray [P]
+        Paid for energy not drawn in a curtailed hour [USD/MWh] (0: no programme).
+    curtail : bool
+        False: every class runs whatever hashprice does.
 
     Returns
     -------
     FleetResult
+        ``curtailed`` is the share of the installed hashrate off in the month [1].
 
     Notes
     -----
-    ``H = min(planned, available_mw / J/TH) - offline_mw / J/TH``; ``MW = H x J/TH`` (CHK-4).
-    The fleet is off for the whole month when ``hashprice < breakeven_hashprice`` (strictly:
-    at breakeven it runs). ``BTC = H / H_net x blocks x (subsidy + fees) x realisation``
-    while on (CHK-2). ``power = MW x 24 x days x USD/MWh`` while on; site opex is paid on
-    allocated MW either way.
+    The MW go to the most efficient classes first: ``MW_k = min(H_k J_k, MW left)`` in order of
+    J/TH on each path. Moved machines (``offline_mw``) are taken from every class in
+    proportion. Class k runs in a month when ``hashprice >= J_k x 24 x (USD/MWh + DR) /
+    1000`` (at breakeven it runs; DR is the demand-response credit it gives up by running).
+    ``BTC = H_running / H_net x blocks x (subsidy + fees) x realisation`` (CHK-2);
+    ``power = MW_running x 24 x days x USD/MWh``; the credit is paid on the MW of the classes
+    off; site opex on every allocated MW either way. With one class this is the blended
+    fleet's rule: it is off for the whole month below breakeven.
     """
-    price = _col(power_price_usd_per_mwh)
-    hashrate = np.maximum(available_mw, 0.0) / fleet_j_per_th
-    np.minimum(hashrate, planned, out=hashrate)
-    if offline_mw is not None:
-        hashrate -= offline_mw / fleet_j_per_th
-        np.maximum(hashrate, 0.0, out=hashrate)
-    mining_mw = hashrate * fleet_j_per_th
-    running = hashprice >= breakeven_hashprice(fleet_j_per_th, price)
-    curtailed = (~running).astype(np.float64)
+    planned = np.asarray(planned, np.float64)
+    effs = np.asarray(fleet_j_per_th, np.float64)
+    if planned.ndim == 2:
+        planned, effs = planned[None], effs[None]
+    n, months = available_mw.shape
+    price, credit = _col(power_price_usd_per_mwh), _col(demand_response_usd_per_mwh)
+    classes = planned.shape[0]
+    if classes > 1:  # the most efficient first, path by path
+        order = np.argsort(effs[:, :, 0], axis=0, kind="stable")[:, :, None]
+        planned = np.take_along_axis(planned, order, axis=0)
+        effs = np.take_along_axis(effs, order, axis=0)
+    left = np.maximum(available_mw, 0.0)
+    hashrate = np.empty((classes, n, months))
+    for k in range(classes):
+        mw = np.minimum(planned[k] * effs[k], left)
+        left = left - mw
+        np.divide(mw, effs[k], out=hashrate[k])
+    if classes == 1:
+        # One class: H = min(planned, MW / (J/TH)), as the blended fleet was always run.
+        np.minimum(np.maximum(available_mw, 0.0) / effs[0], planned[0], out=hashrate[0])
+    if offline_mw is not None and classes == 1:
+        hashrate[0] -= offline_mw / effs[0]
+        np.maximum(hashrate[0], 0.0, out=hashrate[0])
+    elif offline_mw is not None:  # moved machines come from every class in proportion
+        installed_mw = sum(hashrate[k] * effs[k] for k in range(classes))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            keep = np.where(installed_mw > 0.0,
+                            np.clip(1.0 - offline_mw / installed_mw, 0.0, 1.0), 0.0)
+        hashrate *= keep
+    total = hashrate.sum(axis=0) if classes > 1 else hashrate[0]
+    mining_mw = np.zeros((n, months))
+    running_mw = np.zeros((n, months))
+    running_h = np.zeros((n, months))
+    for k in range(classes):
+        mw_k = hashrate[k] * effs[k]
+        mining_mw += mw_k
+        on = (hashprice >= breakeven_hashprice(effs[k], price + credit)) if curtail else True
+        running_mw += mw_k * on
+        running_h += hashrate[k] * on
+    if curtail:
+        # With no machine installed the month counts as curtailed when even the most
+        # efficient class would be off (the blended fleet's rule).
+        idle = hashprice < breakeven_hashprice(effs.min(axis=0), price + credit)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curtailed = np.where(total > 0.0, 1.0 - running_h / total, idle * 1.0)
+    else:
+        curtailed = np.zeros((n, months))
 
     btc = subsidy + fees_per_block
     btc *= blocks
-    btc *= hashrate
+    btc *= running_h
     btc /= network_hashrate
-    btc *= _col(realisation) * running
+    btc *= _col(realisation)
     revenue = btc * btc_price
 
-    power = mining_mw * (units.HOURS_PER_DAY * price)
-    power *= np.asarray(days, dtype=np.float64)[None, :]
-    power *= running
+    hours = units.HOURS_PER_DAY * np.asarray(days, dtype=np.float64)[None, :]
+    power = running_mw * hours
+    power *= price
     margin = np.subtract(revenue, power)
+    if np.any(credit != 0.0):
+        margin += (mining_mw - running_mw) * hours * credit
     opex = mining_mw * _col(site_opex_usd_per_mw_month)
-    return FleetResult(hashrate, mining_mw, curtailed, btc, revenue, power, margin, opex)
+    return FleetResult(total, mining_mw, curtailed, btc, revenue, power, margin, opex, running_mw)

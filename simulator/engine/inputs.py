@@ -210,7 +210,10 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
         deployments=tuple(deployments),
         relocation_usd_per_mw=0.0 if moving is None else value(
             inputs, "company.fleet.relocation.cost_usd_per_mw", moving.cost_usd_per_mw),
-        relocation_downtime_months=0 if moving is None else moving.downtime_months)
+        relocation_downtime_months=0 if moving is None else moving.downtime_months,
+        demand_response_usd_per_mwh=value(inputs, "company.power.demand_response_usd_per_mwh",
+                                          pw.demand_response_usd_per_mwh),
+        curtail=pw.curtail)
     pol = co.treasury.policy
     treasury_params = TreasuryParams(
         btc_held0=value(inputs, "company.treasury.btc", co.treasury.btc), policy=pol.kind,

@@ -57,6 +57,8 @@ class FleetParams:
     deployments: tuple[Deployment, ...] = ()
     relocation_usd_per_mw: Num = 0.0  #: moving displaced machines to spare capacity [USD/MW]
     relocation_downtime_months: int = 0  #: months a moved machine is offline [month]
+    demand_response_usd_per_mwh: Num = 0.0  #: paid for energy not drawn while curtailed [USD/MWh]
+    curtail: bool = True  #: classes stop in months below their breakeven hashprice
 
 
 @dataclass(frozen=True, slots=True)

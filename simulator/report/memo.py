@@ -74,8 +74,13 @@ def methodology(scenario: Any) -> list[dict[str, str]]:
                   "halving month.")},
         {"title": "Fleet and sites",
          "text": ("The fleet mines the share of network hashrate its machines hold, within the MW "
-                  "not leased, and curtails in a month whose hashprice is below its power cost "
-                  "(site opex still paid). At each year-end a fleet worth nothing kept for any "
+                  "not leased, the most efficient machines powered first. Each machine class "
+                  + ("stops in a month whose hashprice is below its power cost"
+                     + (f" plus the {_say(co.power.demand_response_usd_per_mwh, 'USD/MWh')} "
+                        "demand-response credit it would give up"
+                        if _say(co.power.demand_response_usd_per_mwh) not in ("0", "0.0") else "")
+                     if co.power.curtail else "runs every month (curtailment is switched off)")
+                  + " (site opex still paid). At each year-end a fleet worth nothing kept for any "
                   "number of years is let go. "
                   f"{len(scenario.sites)} site(s): a tenant signs with a stated probability at an "
                   "uncertain month; the MW leave mining when the build starts and earn rent, "
@@ -117,9 +122,10 @@ def methodology(scenario: Any) -> list[dict[str, str]]:
 def limitations(scenario: Any) -> list[str]:
     """What this run does not model, in plain sentences (the report's limitations list)."""
     out = [
-        "Decisions are fixed rules, not options: a tenant signs at a drawn month whatever "
-        "bitcoin does, the whole fleet switches on or off each month on its blended "
-        "efficiency, and a fleet is let go by a year-end rule. Flexibility would add value.",
+        "Most decisions are fixed rules, not options: a tenant signs at a drawn month whatever "
+        "bitcoin does, a fleet is let go by a year-end rule rather than mothballed and "
+        "restarted, and machines are renewed on a schedule. Only curtailment, class by class "
+        "each month, responds to the state of the world. Flexibility would add value.",
         "Only the sites listed in the scenario can convert; the rest of the energised "
         "footprint and the development pipeline carry no option value.",
         "Leases are priced at a fixed rate drawn once per path; there is no stochastic "

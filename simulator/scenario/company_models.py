@@ -81,6 +81,11 @@ class Power(_Model):
     contracted_mw: NonNegative = 1_027.0
     site_opex_usd_per_mw_month: NonNegative = 4_000.0
     curtail: bool = True
+    """Each machine class stops in a month whose hashprice is below its power cost (and the
+    demand-response credit it would give up); False runs every machine whatever it earns."""
+    demand_response_usd_per_mwh: NonNegative = 0.0
+    """Credit for energy not drawn while curtailed [USD/MWh], where the power market pays one
+    (ERCOT's programmes; Riot reports its power cost net of such credits, V-E2). 0: none."""
 
 
 class Hold(_Model):
