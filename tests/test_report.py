@@ -228,3 +228,18 @@ def test_methodology_and_limitations_follow_the_scenario():
     assert any("Only the sites listed" in x for x in limitations(base))
     if not nopivot.sites:
         assert any("pure miner" in x for x in limitations(nopivot))
+
+
+def test_assumption_status_shows_look_ahead_and_stale_inputs():
+    rows = [{"key": "market.btc.process.volatility", "description": "0.45", "source": "N-V2",
+             "assumption": False, "status": "look-ahead"},
+            {"key": "company.cash_usd_m", "description": "460", "source": "C-B4",
+             "assumption": False, "status": "stale"},
+            {"key": "company.tax.rate", "description": "0.25", "source": "", "assumption": True,
+             "status": ""}]
+    groups, summary = report._assumption_groups(rows, {"C-B4"})
+    status = {r["key"]: r["status"] for g in groups for r in g["rows"]}
+    assert status == {"market.btc.process.volatility": "look-ahead", "company.cash_usd_m": "stale",
+                      "company.tax.rate": "assumption"}
+    cash = next(r for g in groups for r in g["rows"] if r["key"] == "company.cash_usd_m")
+    assert cash["source_parts"] == [{"text": "C-B4", "id": "C-B4"}]

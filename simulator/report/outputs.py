@@ -382,11 +382,16 @@ def memo_attrs(loaded: Any, assumptions: str) -> dict[str, str]:
 
 
 def assumptions_json(loaded: Any) -> str:
-    """Every input with its distribution in words, its source and whether it is an assumption."""
+    """Every input with its distribution in words, its source, whether it is an assumption and
+    its provenance status (``sourced``, ``assumption``, ``unresolved``, ``look-ahead``,
+    ``stale``: :func:`simulator.scenario.provenance.provenance`; empty for a bare number)."""
     import json
 
     from simulator.scenario.distributions import _Dist
 
+    from simulator.scenario.provenance import provenance
+
+    status = {tuple(r.at): r.status for r in provenance(loaded.scenario)}
     rows = []
     for key, value in _leaves(loaded.scenario, ()):
         if isinstance(value, _Dist):
@@ -400,7 +405,8 @@ def assumptions_json(loaded: Any) -> str:
             flagged = flagged or "assumption" in comment.lower()
             source = f"{source}; {comment}" if source else comment
         rows.append({"key": _dotted(loaded.scenario, key), "description": described, "source": source or "",
-                     "assumption": bool(flagged), "uncertain": isinstance(value, _Dist) and not value.is_fixed})
+                     "assumption": bool(flagged), "uncertain": isinstance(value, _Dist) and not value.is_fixed,
+                     "status": status.get(tuple(key), "")})
     return json.dumps(rows)
 
 

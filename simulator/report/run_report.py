@@ -281,7 +281,8 @@ def _assumptions(man: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     except (TypeError, ValueError):
         return [], "The attached assumptions list could not be read (invalid JSON)."
     rows = [{"key": str(i.get("key", "")), "description": str(i.get("description", "")),
-             "source": str(i.get("source", "")), "assumption": bool(i.get("assumption"))}
+             "source": str(i.get("source", "")), "assumption": bool(i.get("assumption")),
+             "status": str(i.get("status", "") or "")}
             for i in items if isinstance(i, Mapping)]
     return rows, ("" if rows else "The attached assumptions list is empty.")
 
