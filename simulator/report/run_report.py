@@ -551,7 +551,8 @@ def _convergence(value: np.ndarray) -> dict[str, Any]:
 
 def _fan_jobs(cube: Any, halvings: list[np.datetime64]) -> list[Callable[[], dict[str, Any]]]:
     """Monthly fan charts, with revenue by segment after hashprice."""
-    hv = ", ".join(str(np.datetime64(h, "M")) for h in halvings) or "none in the horizon"
+    hv = (", ".join(str(np.datetime64(h, "M")) for h in charts.distinct_halvings(halvings))
+          or "none in the horizon")
     jobs = [functools.partial(_fan_figure, cube, spec, halvings, hv)
             for spec in _FANS if spec[0] in cube]
     if "mining_revenue" in cube and "hpc_revenue" in cube:
