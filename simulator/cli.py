@@ -211,7 +211,8 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
                               scheduler_timeout=scheduler_timeout,
                               precision=precision,
                               max_paths=max_paths, progress=progress.update,
-                              drivers=drivers, drivers_paths=drivers_paths, overwrite=overwrite)
+                              drivers=drivers, drivers_paths=drivers_paths, overwrite=overwrite,
+                              started=started)
     elapsed = time.perf_counter() - started
     for line in result.summary_lines(elapsed):
         click.echo(line)
