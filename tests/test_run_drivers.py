@@ -61,16 +61,21 @@ def test_report_has_tornado_and_both_breakevens_with_drivers(with_drivers, short
     assert "<td>BTC spot price</td>" in table
     assert "<td>lease-signing probability (all sites)</td>" in table
     assert f"re-runs of {int(DRIVERS_PATHS):,} paths" in table
-    assert "--drivers" not in html[html.index('<section id="drivers">'):html.index('<section id="convergence">')]
+    for start, end in (('<section id="drivers">', '<section id="decoupling">'),
+                       ('<section id="breakevens">', '<section id="methodology">')):
+        assert "--drivers" not in html[html.index(start):html.index(end)]
 
 
 def test_report_without_drivers_shows_rank_correlations_and_says_how(without):
     _, html = without
-    drivers = html[html.index('<section id="drivers">'):html.index('<section id="convergence">')]
+    drivers = (html[html.index('<section id="drivers">'):html.index('<section id="decoupling">')]
+               + html[html.index('<section id="breakevens">'):html.index('<section id="methodology">')])
     assert 'id="fig-tornado"' not in html
     assert "Spearman &rho;" in drivers
     assert "<td>BTC spot price</td>" not in drivers
-    assert "`minersim run --drivers`" in drivers and "`minersim compare`" in drivers
+    # The hint names the commands as code, not as raw Markdown backticks.
+    assert "<code>minersim run --drivers</code>" in drivers and "<code>minersim compare</code>" in drivers
+    assert "`" not in drivers
 
 
 def test_summary_prints_top_five_drivers_and_both_breakevens(with_drivers, without):
