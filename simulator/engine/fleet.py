@@ -270,44 +270,56 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
     price, credit = _col(power_price_usd_per_mwh), _col(demand_response_usd_per_mwh)
     classes = planned.shape[0]
     if classes > 1:  # the most efficient first, path by path
-        order = np.argsort(effs[:, :, 0], axis=0, kind="stable")[:, :, None]
-        planned = np.take_along_axis(planned, order, axis=0)
-        effs = np.take_along_axis(effs, order, axis=0)
-    left = np.maximum(available_mw, 0.0)
-    hashrate = np.empty((classes, n, months))
-    for k in range(classes):
-        mw = np.minimum(planned[k] * effs[k], left)
-        left = left - mw
-        np.divide(mw, effs[k], out=hashrate[k])
+        order = np.argsort(effs[:, :, 0], axis=0, kind="stable")
+        if (order == order[:, :1]).all():  # the same order on every path: no gather
+            planned, effs = planned[order[:, 0]], effs[order[:, 0]]
+        else:
+            planned = np.take_along_axis(planned, order[:, :, None], axis=0)
+            effs = np.take_along_axis(effs, order[:, :, None], axis=0)
+    avail = np.maximum(available_mw, 0.0)
     if classes == 1:
-        # One class: H = min(planned, MW / (J/TH)), as the blended fleet was always run.
-        np.minimum(np.maximum(available_mw, 0.0) / effs[0], planned[0], out=hashrate[0])
-    if offline_mw is not None and classes == 1:
-        hashrate[0] -= offline_mw / effs[0]
-        np.maximum(hashrate[0], 0.0, out=hashrate[0])
-    elif offline_mw is not None:  # moved machines come from every class in proportion
-        installed_mw = sum(hashrate[k] * effs[k] for k in range(classes))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            keep = np.where(installed_mw > 0.0,
-                            np.clip(1.0 - offline_mw / installed_mw, 0.0, 1.0), 0.0)
-        hashrate *= keep
-    total = hashrate.sum(axis=0) if classes > 1 else hashrate[0]
-    mining_mw = np.zeros((n, months))
-    running_mw = np.zeros((n, months))
-    running_h = np.zeros((n, months))
-    for k in range(classes):
-        mw_k = hashrate[k] * effs[k]
-        mining_mw += mw_k
-        on = (hashprice >= breakeven_hashprice(effs[k], price + credit)) if curtail else True
-        running_mw += mw_k * on
-        running_h += hashrate[k] * on
-    if curtail:
-        # With no machine installed the month counts as curtailed when even the most
-        # efficient class would be off (the blended fleet's rule).
-        idle = hashprice < breakeven_hashprice(effs.min(axis=0), price + credit)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            curtailed = np.where(total > 0.0, 1.0 - running_h / total, idle * 1.0)
+        # One class: H = min(planned, MW / (J/TH)) less the machines moving, as the blended
+        # fleet was always run.
+        h = np.minimum(avail / effs[0], planned[0])
+        if offline_mw is not None:
+            h -= offline_mw / effs[0]
+            np.maximum(h, 0.0, out=h)
+        rates, mws = [h], [h * effs[0]]
     else:
+        rates, mws, left = [], [], avail
+        for k in range(classes):
+            mw = np.minimum(planned[k] * effs[k], left)
+            left = left - mw
+            mws.append(mw)
+            rates.append(mw / effs[k])
+        mining_mw = sum(mws)
+        if offline_mw is not None:  # moved machines come from every class in proportion
+            keep = np.zeros((n, months))
+            np.divide(offline_mw, mining_mw, out=keep, where=mining_mw > 0.0)
+            np.clip(np.subtract(1.0, keep, out=keep), 0.0, 1.0, out=keep)
+            for k in range(classes):
+                rates[k] *= keep
+                mws[k] *= keep
+            mining_mw *= keep
+    total = rates[0] if classes == 1 else sum(rates)
+    if classes == 1:
+        mining_mw = mws[0]
+    if curtail:
+        running_mw, running_h = np.zeros((n, months)), np.zeros((n, months))
+        for k in range(classes):
+            on = hashprice >= breakeven_hashprice(effs[k], price + credit)
+            np.add(running_mw, mws[k], out=running_mw, where=on)
+            np.add(running_h, rates[k], out=running_h, where=on)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curtailed = 1.0 - running_h / total
+        empty = total <= 0.0
+        if empty.any():
+            # With no machine installed the month counts as curtailed when even the most
+            # efficient class would be off (the blended fleet's rule).
+            idle = hashprice < breakeven_hashprice(effs.min(axis=0), price + credit)
+            curtailed[empty] = np.broadcast_to(idle, (n, months))[empty]
+    else:
+        running_mw, running_h = mining_mw, total
         curtailed = np.zeros((n, months))
 
     btc = subsidy + fees_per_block
