@@ -94,29 +94,43 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     dated after the valuation date (look-ahead) and one older than
     simulation.stale_after_days (stale).
     """
-    from simulator.scenario import load
+    from simulator.scenario.universe import company_files, is_universe
 
     for file in files:
-        if strict:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ScenarioWarning)
-                loaded = load(file)
-            errors = [w.message.as_error() for w in caught if isinstance(w.message, ScenarioWarning)]
-            for w in caught:
-                if not isinstance(w.message, ScenarioWarning):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            if errors:
-                from simulator.errors import ScenarioErrors
+        if not is_universe(file):
+            click.echo(_validate_one(file, strict))
+            continue
+        # A universe is valid when every company it lists is, in its shared market.
+        checked = [_validate_one(company, strict) for company in company_files(file)]
+        click.echo(f"{file}: ok (universe of {len(checked)} companies)")
+        for line in checked:
+            click.echo(f"  {line}")
 
-                raise ScenarioErrors(errors)
-        else:
+
+def _validate_one(file: str, strict: bool) -> str:
+    """Load one scenario file as ``validate`` does; its "ok" line."""
+    from simulator.scenario import load
+
+    if strict:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ScenarioWarning)
             loaded = load(file)
-        if loaded.scenario.market.btc.process.kind == "bootstrap":
-            from simulator.scenario.history import bootstrap_history
+        errors = [w.message.as_error() for w in caught if isinstance(w.message, ScenarioWarning)]
+        for w in caught:
+            if not isinstance(w.message, ScenarioWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if errors:
+            from simulator.errors import ScenarioErrors
 
-            bootstrap_history(loaded.scenario)  # the CSV a run would read, checked the same way
-        n_uncertain = sum(1 for _ in loaded.scenario.uncertain_inputs())
-        click.echo(f"{loaded.path}: ok ({loaded.scenario.name}; {n_uncertain} uncertain inputs)")
+            raise ScenarioErrors(errors)
+    else:
+        loaded = load(file)
+    if loaded.scenario.market.btc.process.kind == "bootstrap":
+        from simulator.scenario.history import bootstrap_history
+
+        bootstrap_history(loaded.scenario)  # the CSV a run would read, checked the same way
+    n_uncertain = sum(1 for _ in loaded.scenario.uncertain_inputs())
+    return f"{loaded.path}: ok ({loaded.scenario.name}; {n_uncertain} uncertain inputs)"
 
 
 @cli.command()
