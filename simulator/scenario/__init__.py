@@ -16,11 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from simulator.errors import ScenarioWarning
+from simulator.errors import ScenarioError, ScenarioWarning
 from simulator.scenario.diagnostics import from_validation_error
 from simulator.scenario.extends import resolve
-from simulator.scenario.loader import find_scenario, locate
+from simulator.scenario.loader import find_scenario, load_yaml, locate
 from simulator.scenario.models import Scenario
+from simulator.scenario.universe import KEY as UNIVERSE_KEY
+from simulator.scenario.universe import is_universe
 
 __all__ = ["Scenario", "LoadedScenario", "load_scenario", "load", "json_schema", "shipped_scenarios"]
 
@@ -79,6 +81,11 @@ def load(path: str | os.PathLike[str]) -> LoadedScenario:
     """
     file = find_scenario(path)
     doc = resolve(file)
+    if UNIVERSE_KEY in doc.data:
+        at_file, at_line = doc.locate((UNIVERSE_KEY,))
+        raise ScenarioError("this is a universe file (a shared market and a list of companies), not one scenario",
+                            file=at_file, line=at_line, key_path=UNIVERSE_KEY,
+                            hint="validate it with 'minersim validate', or run one of the company files it lists")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScenarioWarning)
         try:
@@ -115,7 +122,10 @@ def shipped_scenarios() -> list[tuple[str, str]]:
     out = []
     for file in sorted(scenarios_dir().glob("*.yaml")):
         try:
-            description = load(file).scenario.description
+            if is_universe(file):
+                description = str(load_yaml(file).data.get("description", ""))
+            else:
+                description = load(file).scenario.description
         except Exception as exc:  # noqa: BLE001 - a broken shipped file is listed, not fatal
             description = f"(invalid: {exc})"
         out.append((file.stem, description.splitlines()[0] if description else ""))

@@ -31,6 +31,9 @@ from simulator.scenario.loader import (
 )
 
 MAX_EXTENDS = 16
+NOT_INHERITED = ("companies",)
+"""Top-level keys a child never inherits: a universe file's ``companies:`` list names the
+files that extend it (``simulator/scenario/universe.py``), and is no part of any one scenario."""
 # A mapping holding one of these keys is a tagged variant (a distribution spec, a process
 # kind): a child that switches the tag replaces the parent's mapping instead of merging into
 # it, so no parameter of the old variant leaks into the new one.
@@ -87,7 +90,8 @@ def resolve(path: str | os.PathLike[str]) -> ResolvedDoc:
 
     Notes
     -----
-    Merge rules (child over parent): mappings merge key by key; scalars and plain lists are
+    Merge rules (child over parent): a parent's :data:`NOT_INHERITED` keys are dropped;
+    mappings merge key by key; scalars and plain lists are
     replaced; lists whose items are all mappings with a ``name`` merge item by item by
     ``name`` (same name updates, new names are appended in order, ``remove: true`` deletes
     the parent's item); a mapping whose ``dist`` or ``kind`` differs from the parent's
@@ -110,8 +114,10 @@ def resolve(path: str | os.PathLike[str]) -> ResolvedDoc:
     data: object = None
     lines: Lines = {}
     for doc in reversed(docs):
-        child = {k: v for k, v in doc.data.items() if k != "extends"}
-        child_lines = {k: v for k, v in doc.lines.items() if k[:1] != ("extends",)}
+        # A parent's universe-only keys (its list of companies) are not inherited.
+        dropped = ("extends",) if doc is docs[0] else ("extends", *NOT_INHERITED)
+        child = {k: v for k, v in doc.data.items() if k not in dropped}
+        child_lines = {k: v for k, v in doc.lines.items() if k[:1] not in {(d,) for d in dropped}}
         if data is None:
             data, lines = child, child_lines
         else:
