@@ -267,8 +267,13 @@ def compare_cmd(sources: tuple[str, ...], output: str, paths: int | None, seed: 
         result = compare(sources, paths=paths, seed=seed, attribute=not no_attribution,
                          processes=local_processes(), progress=progress.update)
     path = write_compare(result, output)
-    for label, s in zip(result["labels"], result["summaries"], strict=True):
-        click.echo(f"{label:<24} median ${s['median']:8.2f}  (SE {s['median_se']:.2f})")
+    from simulator.report.compare_report import fair_value
+
+    for label, s, cube, values in zip(result["labels"], result["summaries"], result["cubes"],
+                                      result["values"], strict=True):
+        fair, se = fair_value(cube, values)
+        click.echo(f"{label:<24} fair value ${fair:8.2f}  (SE {se:.2f}; pricing measure)   "
+                   f"pathwise median ${s['median']:.2f}")
     for d in result["deltas"]:
         med = next(r for r in d["rows"] if r["stat"] == "median")
         click.echo(f"{d['label']} - {result['labels'][0]}: median {med['delta']:+.2f} "

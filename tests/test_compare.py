@@ -129,6 +129,10 @@ def test_cli_compare_with_a_saved_run(tmp_path, monkeypatch):
                               "5", "--no-attribution", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "B: base - A: base: median +0.00 (SE 0.00)" in res.output
+    # Each scenario's line leads with its fair value, the same for a run and its re-run.
+    lines = [line for line in res.output.splitlines() if "fair value $" in line]
+    assert len(lines) == 2 and "pricing measure" in lines[0]
+    assert lines[0].split("fair value")[1] == lines[1].split("fair value")[1]
     # A is simulated and reports its chunks; B, a saved run used as saved, reports nothing.
     assert reports and {r[0] for r in reports} == {"A: base"} and reports[-1][1] == reports[-1][2]
     # Standard error is no terminal here (a CI log): no bar, no label.
