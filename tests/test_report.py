@@ -243,3 +243,11 @@ def test_assumption_status_shows_look_ahead_and_stale_inputs():
                       "company.tax.rate": "assumption"}
     cash = next(r for g in groups for r in g["rows"] if r["key"] == "company.cash_usd_m")
     assert cash["source_parts"] == [{"text": "C-B4", "id": "C-B4"}]
+
+
+def test_a_pure_miner_with_no_sites_gets_a_report():
+    """A company with no site (MARA in the peer files) has an empty site axis: no timeline."""
+    cube = synthetic_cube(paths=300, months=36).isel(site=slice(0, 0))
+    html = report.render_report(cube)
+    assert "No site conversions in this scenario." in html
+    assert 'id="fig-sites"' not in html

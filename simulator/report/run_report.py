@@ -510,7 +510,7 @@ def _chart_jobs(cube: Any, value: np.ndarray, price: float | None, beta: Mapping
             "are in the table.")))
     jobs += [("fans", draw) for draw in _fan_jobs(cube, halvings)]
     time = cube["time"].values
-    if "sign_month" in cube:
+    if "sign_month" in cube and cube.sizes.get("site", 0) > 0:  # a pure miner has no timeline
         jobs.append(("sites", lambda: figure(
             "sites", "Site conversion timelines",
             charts.site_timelines(cube["sign_month"].values, cube["energise_month"].values,
