@@ -9,6 +9,7 @@ the same directory removes. Where the outputs go is checked before anything is s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -155,6 +156,12 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                 analysis["drivers"], analysis["breakevens"] = analyse(
                     cube, drivers_paths, scenario=loaded.scenario, client=client,
                     progress=analysis_progress)
+                from simulator.analysis.options import curtailment_option
+
+                # The report reads the option values from the cube, as a re-drawn report would.
+                cube.attrs["options_json"] = json.dumps([curtailment_option(
+                    loaded.scenario, paths=drivers_paths, seed=int(cube.attrs["seed"]),
+                    sampling=cube.attrs.get("sampling"), client=client)])
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
         cube.attrs.update(memo_attrs(loaded, cube.attrs["assumptions_json"]))
         cube.attrs["scenario_file"] = str(Path(loaded.path).resolve())

@@ -96,6 +96,7 @@ def context(cube: Any, *, beta: Mapping[str, Any] | None = None,
     ctx.update(_sources(memo))
     ctx["assumption_groups"], ctx["assumptions_summary"] = _assumption_groups(
         ctx["assumptions"], {r["id"] for r in ctx["source_rows"]})
+    ctx["option_rows"], ctx["options_note"] = _options(man)
     ctx["methodology"] = memo.get("methodology", [])
     ctx["limitations"] = memo.get("limitations", [])
     ctx["methodology_note"] = ("" if ctx["methodology"] else
@@ -140,6 +141,33 @@ def _memo(man: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return memo if isinstance(memo, dict) else {}
+
+
+def _options(man: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
+    """The flexibility table: each decided option's value (pricing measure) with its SE and
+    when it is used (real-world series), from ``options_json`` (``minersim run --drivers``)."""
+    try:
+        options = json.loads(man.get("options_json") or "[]")
+    except (TypeError, ValueError):
+        options = []
+    rows = []
+    for o in options if isinstance(options, list) else []:
+        share = o.get("share_curtailing_by_year", [])
+        rows.append({
+            "name": str(o.get("name", "")), "value": usd(float(o["value"]), 3),
+            "se": usd(float(o["se"]), 3),
+            "with": usd(float(o["with"][0])), "without": usd(float(o["without"][0])),
+            "use": ", ".join(f"yr {y + 1} {x:.0%}" for y, x in enumerate(share[:5])),
+            "boundary": "; ".join(f"{b['j_per_th']:g} J/TH below {usd(b['breakeven_usd_per_ph_day'])}/PH/day"
+                                  for b in o.get("breakevens", []))})
+    note = ("Each option's value is the fair value with it less the fair value with the fixed "
+            "rule instead, on the same random numbers (a paired estimate with its standard "
+            "error, pricing measure); 'used' is the share of real-world paths with machines off "
+            "in some month of each year, the fleet let go included. Conversion, mothball and "
+            "abandonment, spare capacity and renewal are still fixed rules.") if rows else (
+            "Option values are computed with `minersim run SCENARIO --drivers` (two more runs "
+            "on the same random numbers).")
+    return rows, note
 
 
 def _host(url: str) -> str:
