@@ -51,17 +51,21 @@ def methodology(scenario: Any) -> list[dict[str, str]]:
     """The model as this scenario runs it: ``[{"title", "text"}]``, plain text."""
     v, btc, net, co = scenario.valuation, scenario.market.btc, scenario.network, scenario.company
     drift = getattr(btc.process, "drift", None)
-    drift_text = (f"the scenario's real-world drift, {_say(drift, pct=True) if not isinstance(drift, list) else ' / '.join(_say(d, pct=True) for d in drift)}"
-                  if drift is not None else "the history's own drift")
+    if drift is None:  # the bootstrap: the history's returns carry their own drift
+        drift_text = "the history's own drift"
+    else:
+        drifts = drift if isinstance(drift, list) else [drift]
+        drift_text = "the scenario's real-world drift, " + " / ".join(_say(d, pct=True) for d in drifts)
+    rate, growth = _say(v.risk_free_rate, pct=True), _say(v.terminal_growth_mining, pct=True)
     sims = scenario.simulation
     out = [
         {"title": "Two questions, two measures",
          "text": ("The fair value answers what a share is worth today: the mean, over paths "
                   "simulated under the pricing measure (BTC drifting at the risk-free rate, "
-                  f"{_say(v.risk_free_rate, pct=True)} a year), of the value to equity per diluted share, with its "
-                  "Monte Carlo standard error. The forecasts answer where the stock may be in one, "
-                  f"two and three years: the same company on real-world paths, where BTC drifts at {drift_text}, "
-                  "marked with the same value function. Both sets of paths share every random "
+                  f"{rate} a year), of the value to equity per diluted share, with its Monte Carlo "
+                  "standard error. The forecasts answer where the stock may be in one, two and "
+                  f"three years: the same company on real-world paths, where BTC drifts at "
+                  f"{drift_text}, marked with the same value function. Both sets of paths share every random "
                   "number; only BTC's drift differs.")},
         {"title": "Bitcoin, fees and the network",
          "text": (f"BTC starts at {_say(btc.spot_usd, 'USD')} and follows {_process(btc)}. Fees "
@@ -99,7 +103,7 @@ def methodology(scenario: Any) -> list[dict[str, str]]:
                   f"the tenant's credit spread ({_say(v.tenant_credit_spread, pct=True)}); the notes at "
                   f"it plus the company's ({_say(v.company_credit_spread, pct=True)}). After the "
                   f"{sims.horizon_months // 12}-year horizon the same rules are projected for 150 "
-                  f"years: mining on its run-rate with the halvings (growth {_say(v.terminal_growth_mining, pct=True)}), "
+                  f"years: mining on its run-rate with the halvings (growth {growth}), "
                   f"SG&A at {_say(v.terminal_growth_sga, pct=True)}, each lease at its escalator, "
                   "taxes with the losses carried. No multiples are used anywhere.")},
         {"title": "The mark, V_t(state)",
