@@ -87,6 +87,12 @@ def company_shocks_needed(params: CompanyParams, months: int) -> list[tuple[str,
             for s in params.sites for kind in ("tenant_default", "renewal")]
 
 
+def _rate_col(x) -> np.ndarray:
+    """A rate (scalar or ``[P]``) as a ``[1, 1]`` or ``[P, 1]`` column: a scalar's factors over
+    the years after the horizon are then computed once, not once per path."""
+    return np.asarray(x, dtype=np.float64).reshape(-1, 1)
+
+
 def _per_path(x, n: int, dtype=np.float64) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=dtype).reshape(-1), (n,))
 
@@ -377,7 +383,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         # (_run_sites), depreciation and project-debt interest as scheduled, and the tax on what
         # they leave, losses carried, split and discounted as inside the horizon.
         kept = dropped_at >= months
-        tv_mining, mine_after, years_kept = _mining_plan(mp, fr_kept, fp, months - 1, r,
+        tv_mining, mine_after, years_kept = _mining_plan(mp, fr_kept, fp, months - 1, vp.risk_free_rate,
                                                          vp.terminal_growth_mining)
         tv_mining = np.where(kept, tv_mining, 0.0)
         sga_first = valuation.terminal_run_rate(sga, vp.terminal_growth_sga)
@@ -385,10 +391,10 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         years = TERMINAL_YEARS
         y = np.arange(years, dtype=np.float64)[None, :]
         mine_after *= (kept[:, None] & (np.arange(1, years + 1)[None, :] <= years_kept[:, None]))
-        noi_after = sum((first[:, None] * np.exp(_per_path(g, n)[:, None] * y)
+        noi_after = sum((first[:, None] * np.exp(_rate_col(g) * y)
                          for first, g in st["lease_years"]), np.zeros((n, years)))
         income_after = mine_after + noi_after
-        income_after -= sga_first[:, None] * np.exp(_per_path(vp.terminal_growth_sga, n)[:, None] * y)
+        income_after -= sga_first[:, None] * np.exp(_rate_col(vp.terminal_growth_sga) * y)
         income_after -= taxes.depreciation_by_year(fleet_capex, tp.depreciation_months_mining, years)
         income_after -= taxes.depreciation_by_year(now["capex"], tp.depreciation_months_hpc, years)
         if tp.existing_months > months:
@@ -401,7 +407,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         with np.errstate(invalid="ignore", divide="ignore"):
             share_after = np.where(noi_after + pos_mine > 0, noi_after / (noi_after + pos_mine), 0.0)
         tv_tax_lease = valuation.annual_value(tax_after * share_after, k_lease)
-        tv_tax_rest = valuation.annual_value(tax_after * (1.0 - share_after), r)
+        tv_tax_rest = valuation.annual_value(tax_after * (1.0 - share_after), vp.risk_free_rate)
         debt_left = st["balance"][:, months - 1]
         terminal_r = tv_mining - tv_sga - tv_tax_rest
         terminal_lease = st["terminal"] - debt_left - tv_tax_lease
@@ -512,8 +518,7 @@ def _mining_plan_from(run_rate, rate, growth, years: int):
     """:func:`_mining_plan` on a run-rate already computed (:func:`_mining_run_rate`)."""
     flows = _mining_flows(run_rate, growth, years)
     y = np.arange(1, years + 1, dtype=np.float64)[None, :]
-    k = np.broadcast_to(np.asarray(rate, np.float64).reshape(-1), (flows.shape[0],))
-    running = np.cumsum(flows * np.exp(-k[:, None] * y), axis=1)
+    running = np.cumsum(flows * np.exp(-_rate_col(rate) * y), axis=1)
     best = running.max(axis=1)
     years_kept = np.where(best > 0.0, np.argmax(running, axis=1) + 1, 0)
     return np.maximum(best, 0.0), flows, years_kept
