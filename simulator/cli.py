@@ -432,17 +432,7 @@ def calibrate_fees(fees: str, since: Any, until: Any, out: str) -> None:
     gives median_btc_per_block, log_sd (the stationary sd of log fees) and
     persistence_monthly, with standard errors.
     """
-    from simulator.analysis.calibrate import calibrate_fees as fit
-    from simulator.report import calibration_report as report
-
-    series, window = _read_window(fees, "fees_btc_per_block", "mean", since, until, out,
-                                  "monthly changes of fees")
-    result = fit(window.dates, window.values)
-    command = _command("fees", fees, since=since, until=until)
-    text = report.fees_yaml(result, series, window, command)
-    click.echo(text, nl=False)
-    click.echo(f"wrote {report.write_report(report.fees_context(result, series, window, text, command), out)}",
-               err=True)
+    _calibrate_series("fees", fees, "fees_btc_per_block", "monthly changes of fees", since, until, out)
 
 
 @calibrate.command("hashrate")
@@ -455,17 +445,24 @@ def calibrate_hashrate(hashrate: str, since: Any, until: Any, out: str) -> None:
     Rows are averaged within each calendar month; prints the growth model's growth_year1
     (from the log growth per year, with its SE) and volatility.
     """
-    from simulator.analysis.calibrate import calibrate_hashrate as fit
+    _calibrate_series("hashrate", hashrate, "hashrate_ehs", "monthly changes of hashrate", since,
+                      until, out)
+
+
+def _calibrate_series(kind: str, path: str, column: str, changes: str, since: Any, until: Any,
+                      out: str) -> None:
+    """``calibrate fees`` and ``calibrate hashrate``: read the window of monthly means of
+    ``column``, fit, print the YAML block and write the HTML report."""
+    from simulator.analysis import calibrate as fits
     from simulator.report import calibration_report as report
 
-    series, window = _read_window(hashrate, "hashrate_ehs", "mean", since, until, out,
-                                  "monthly changes of hashrate")
-    result = fit(window.dates, window.values)
-    command = _command("hashrate", hashrate, since=since, until=until)
-    text = report.hashrate_yaml(result, series, window, command)
+    series, window = _read_window(path, column, "mean", since, until, out, changes)
+    result = getattr(fits, f"calibrate_{kind}")(window.dates, window.values)
+    command = _command(kind, path, since=since, until=until)
+    text = getattr(report, f"{kind}_yaml")(result, series, window, command)
     click.echo(text, nl=False)
-    click.echo(f"wrote {report.write_report(report.hashrate_context(result, series, window, text, command), out)}",
-               err=True)
+    context = getattr(report, f"{kind}_context")(result, series, window, text, command)
+    click.echo(f"wrote {report.write_report(context, out)}", err=True)
 
 
 class _Progress:

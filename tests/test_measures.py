@@ -103,29 +103,36 @@ def base_cube():
     return simulator.simulate("base", paths=8192, seed=20251201)
 
 
-@pytest.fixture(scope="module")
-def q_operations():
-    """Pricing paths of the base case (tenant spread 0: one rate for every operating stream),
-    with the run's fitted mark, run through the engine directly."""
-    from simulator.engine import chain, valuation
+def _pricing_paths(spreads: dict[str, float], seed: int, n: int = 8192):
+    """The base case with ``spreads`` set in ``valuation``: its fitted mark, and its pricing
+    paths run through the engine directly (scenario, mark, params, shocks, market paths)."""
+    from simulator.engine import chain
     from simulator.rng import Draws
     from simulator.run import correlation, sampled_dists
     from simulator.run.plan import RunSpec, fit_mark
     from simulator.run.sampling import sample_inputs
 
     data = _dump()
-    data["valuation"]["tenant_credit_spread"] = 0.0
+    data["valuation"].update(spreads)
     sc = _validate(data)
     dists = sampled_dists(sc)
     corr = correlation(sc, list(dists))
-    n = 8192
-    run = RunSpec(sc, dists, corr, 77, "random", n, 0)
-    mark = fit_mark(run)
-    inputs = sample_inputs(dists, method="random", seed=77, start=0, stop=n, n_total=n, corr=corr)
-    draws = Draws(77, 0, n, sc.simulation.horizon_months)
+    mark = fit_mark(RunSpec(sc, dists, corr, seed, "random", n, 0))
+    inputs = sample_inputs(dists, method="random", seed=seed, start=0, stop=n, n_total=n, corr=corr)
+    draws = Draws(seed, 0, n, sc.simulation.horizon_months)
     mi = chain.inputs_.market_inputs(sc, inputs, None)
     params, shocks = chain._company(sc, inputs, draws)
     mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    return mark, params, shocks, mq
+
+
+@pytest.fixture(scope="module")
+def q_operations():
+    """Pricing paths of the base case (tenant spread 0: one rate for every operating stream),
+    with the run's fitted mark, run through the engine directly."""
+    from simulator.engine import chain, valuation
+
+    mark, params, shocks, mq = _pricing_paths({"tenant_credit_spread": 0.0}, seed=77)
     ops = chain.operations(mq, params, shocks)
     r = params.valuation.risk_free_rate
     stream = ops.mining_stream + ops.lease_stream
@@ -167,25 +174,10 @@ def q_company():
     spreads 0) and the run's fitted mark, through operations and pass A (every note as debt,
     no raises): the value to equity is then a sum of claims each discounted at r."""
     from simulator.engine import chain, valuation
-    from simulator.rng import Draws
-    from simulator.run import correlation, sampled_dists
-    from simulator.run.plan import RunSpec, fit_mark
-    from simulator.run.sampling import sample_inputs
 
-    data = _dump()
-    data["valuation"]["tenant_credit_spread"] = 0.0
-    data["valuation"]["company_credit_spread"] = 0.0
-    sc = _validate(data)
-    dists = sampled_dists(sc)
-    corr = correlation(sc, list(dists))
     n = 8192
-    run = RunSpec(sc, dists, corr, 78, "random", n, 0)
-    mark = fit_mark(run)
-    inputs = sample_inputs(dists, method="random", seed=78, start=0, stop=n, n_total=n, corr=corr)
-    draws = Draws(78, 0, n, sc.simulation.horizon_months)
-    mi = chain.inputs_.market_inputs(sc, inputs, None)
-    params, shocks = chain._company(sc, inputs, draws)
-    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    mark, params, shocks, mq = _pricing_paths(
+        {"tenant_credit_spread": 0.0, "company_credit_spread": 0.0}, seed=78, n=n)
     ground = chain.groundwork(params, shocks, n, mq.btc_price.shape[1])
     coupons = sum(x.interest[:, :mq.btc_price.shape[1]] for x in ground.notes)
     ops = chain.operations(mq, params, shocks, note_interest=coupons, ground=ground)

@@ -374,8 +374,6 @@ def memo_attrs(loaded: Any, assumptions: str) -> dict[str, str]:
     """The report's words that come from the scenario, as cube attributes: the method, its
     limits and the fact-sheet rows cited (``memo_json``), the scenario as YAML with its
     comments (``scenario_yaml_commented``)."""
-    import json
-
     from simulator.report.memo import limitations, methodology, sources
     from simulator.scenario.commented import commented_yaml
 
@@ -392,8 +390,6 @@ def assumptions_json(loaded: Any) -> str:
     """Every input with its distribution in words, its source, whether it is an assumption and
     its provenance status (``sourced``, ``assumption``, ``unresolved``, ``look-ahead``,
     ``stale``: :func:`simulator.scenario.provenance.provenance`; empty for a bare number)."""
-    import json
-
     from simulator.scenario.distributions import _Dist
 
     from simulator.scenario.provenance import provenance

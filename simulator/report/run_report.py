@@ -132,26 +132,25 @@ def _title(man: dict[str, Any], price: float | None, fair: float, se: float) -> 
     return {"title": title, "company_title": company}
 
 
-def _memo(man: dict[str, Any]) -> dict[str, Any]:
-    raw = man.get("memo_json")
-    if not raw:
-        return {}
+def _json_attr(man: dict[str, Any], key: str, kind: type) -> Any:
+    """A JSON attribute of the run (``memo_json``, ``options_json``) as ``kind``; empty when
+    absent or unreadable (a cube not made by ``minersim run``)."""
     try:
-        memo = json.loads(raw)
+        value = json.loads(man.get(key) or "null")
     except (TypeError, ValueError):
-        return {}
-    return memo if isinstance(memo, dict) else {}
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def _memo(man: dict[str, Any]) -> dict[str, Any]:
+    return _json_attr(man, "memo_json", dict)
 
 
 def _options(man: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
     """The flexibility table: each decided option's value (pricing measure) with its SE and
     when it is used (real-world series), from ``options_json`` (``minersim run --drivers``)."""
-    try:
-        options = json.loads(man.get("options_json") or "[]")
-    except (TypeError, ValueError):
-        options = []
     rows = []
-    for o in options if isinstance(options, list) else []:
+    for o in _json_attr(man, "options_json", list):
         share = o.get("share_curtailing_by_year", [])
         rows.append({
             "name": str(o.get("name", "")), "value": usd(float(o["value"]), 3),

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from simulator.errors import ScenarioError, ScenarioWarning
 from simulator.scenario.diagnostics import from_validation_error
 from simulator.scenario.extends import resolve
-from simulator.scenario.loader import find_scenario, load_yaml, locate
+from simulator.scenario.loader import find_scenario, load_yaml, locate, trailing_comment
 from simulator.scenario.models import Scenario
 from simulator.scenario.universe import KEY as UNIVERSE_KEY
 from simulator.scenario.universe import is_universe
@@ -57,20 +57,7 @@ class LoadedScenario:
             text = Path(file).read_text(encoding="utf-8").splitlines()[line - 1]
         except (OSError, IndexError):
             return None
-        return _trailing_comment(text)
-
-
-def _trailing_comment(text: str) -> str | None:
-    quote = None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
-            return text[i + 1:].strip() or None
-    return None
+        return trailing_comment(text)
 
 
 def load(path: str | os.PathLike[str]) -> LoadedScenario:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from simulator.scenario.loader import trailing_comment
+
 __all__ = ["commented_yaml"]
 
 _FLOW_WIDTH = 96
@@ -78,21 +80,8 @@ class _Comments:
         while j >= 0 and text[j].lstrip().startswith("#"):
             above.append(text[j].strip())
             j -= 1
-        return above[::-1], _trailing(text[i])
-
-
-def _trailing(text: str) -> str | None:
-    """The ``# comment`` ending a YAML line (outside quotes), with its ``#``."""
-    quote = None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and i > 0 and text[i - 1] in " \t":
-            return text[i:].strip()
-    return None
+        comment = trailing_comment(text[i])
+        return above[::-1], (f"# {comment}" if comment else None)
 
 
 def _scalar(value: Any) -> str:

@@ -331,3 +331,17 @@ def find_scenario(name_or_path: str | os.PathLike[str]) -> Path:
     raise ScenarioError(f"no scenario file or shipped scenario named '{clip(text)}'",
                         allowed=", ".join(names) or "(no shipped scenarios)",
                         hint=f"did you mean '{close[0]}'?" if close else None)
+
+
+def trailing_comment(text: str) -> str | None:
+    """The text of the ``# comment`` ending a YAML line (outside quotes), or None."""
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
+            return text[i + 1:].strip() or None
+    return None
