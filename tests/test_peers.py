@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import ScenarioError
-from simulator.scenario import _trailing_comment, load, load_scenario
+from simulator.scenario import load, load_scenario
+from simulator.scenario.loader import trailing_comment
 from simulator.scenario.facts import SHEETS_AS_OF, resolve
 from simulator.scenario.loader import format_path, load_yaml
 from simulator.scenario.provenance import provenance
@@ -77,7 +78,7 @@ def _unsourced(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8").splitlines()
     bad = []
     for at, value in _numbers(doc.data):
-        comment = _trailing_comment(text[doc.lines[at][1] - 1]) or ""
+        comment = trailing_comment(text[doc.lines[at][1] - 1]) or ""
         if isinstance(value, dict):
             if value.get("assumption") is True:
                 continue
