@@ -2,9 +2,9 @@
 
 A mark is a linear regression of discounted cash flows after t on a polynomial basis of the
 state at t (Longstaff and Schwartz 2001). :func:`basis` builds the design matrix from named
-state arrays, :func:`fit_mark` fits it on one set of paths and scores it on another, and
-:func:`american_option_lsmc` runs the textbook backward induction on the same two pieces, so
-the machinery is checked against a binomial tree before the valuation relies on it.
+state arrays, and :func:`fit_mark` fits it on one set of paths and scores it on another. The
+real options' backward induction (``engine/exercise.py``) regresses on the same basis, and is
+checked against a binomial tree (an American put) before the valuation relies on it.
 
 The split between fitting and test paths is an argument (for example path-index parity), never
 drawn here, so a fit is a deterministic function of its inputs and does not depend on how the
@@ -20,7 +20,7 @@ least-squares approach", Review of Financial Studies 14(1), 113-147.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -288,73 +288,6 @@ def fit_mark(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: n
     return Mark(coef=coef, scaling=scaling, names=column_names(scaling, degree, cross),
                 degree=degree, cross=cross, r2_in=_r2(y[fit_mask], X @ coef),
                 r2_out=_r2(y[~fit_mask], Xt @ coef), n_fit=n_fit, n_test=n_test)
-
-
-def american_option_lsmc(paths: np.ndarray, payoff: Callable[[np.ndarray, int], np.ndarray],
-                         discount_per_step: float, *, degree: int = 2, itm_only: bool = True,
-                         antithetic: bool = False,
-                         ridge: float = DEFAULT_RIDGE) -> tuple[float, float]:
-    """Price of an option exercisable at dates 1..N by Longstaff-Schwartz backward induction.
-
-    Parameters
-    ----------
-    paths : ndarray [P, N+1]
-        Underlying price at dates 0..N [USD]; column 0 is today.
-    payoff : callable ``(S [P], j) -> ndarray [P]``
-        Immediate exercise value at date index j [USD].
-    discount_per_step : float
-        Discount factor from one date to the previous one, ``exp(-r dt)`` [1].
-    degree : int
-        Polynomial degree of the continuation regression (:func:`basis`).
-    itm_only : bool
-        Regress on in-the-money paths only (payoff > 0), as the paper does.
-    antithetic : bool
-        Rows ``i`` and ``i + P/2`` are antithetic partners; the standard error is then taken
-        over the P/2 pair means.
-    ridge : float
-        Relative ridge of the regression [1] (:func:`fit_mark`).
-
-    Returns
-    -------
-    price : float
-        Mean over paths of the discounted cash flow of the exercise policy [USD].
-    standard_error : float
-        Its Monte Carlo standard error [USD].
-
-    Raises
-    ------
-    RunError
-        ``antithetic`` with an odd number of paths.
-
-    Notes
-    -----
-    Each path carries the cash flow of its current policy, discounted to the date being
-    considered. At date j = N-1 .. 1 the continuation value is regressed on ``basis({"S": S_j})``
-    over the candidate paths, and a path exercises where its payoff is positive and exceeds
-    the fitted continuation; its cash flow is then replaced by the payoff. At date N the option
-    is exercised whenever the payoff is positive. Exercise at date 0 is not considered.
-    The policy is estimated and valued on the same paths, which biases the price slightly up;
-    a policy that is only approximately optimal biases it down, and that effect dominates.
-    """
-    paths = np.asarray(paths, dtype=np.float64)
-    n_paths, n_dates = paths.shape
-    if antithetic and n_paths % 2:
-        raise RunError(f"marks: antithetic paths come in pairs (got {n_paths} paths)")
-    cash = np.maximum(payoff(paths[:, -1], n_dates - 1), 0.0)
-    for j in range(n_dates - 2, 0, -1):
-        cash *= discount_per_step
-        now = payoff(paths[:, j], j)
-        candidates = np.flatnonzero(now > 0) if itm_only else np.arange(n_paths)
-        if candidates.size < 2:
-            continue
-        X, _ = basis({"S": paths[candidates, j]}, degree, cross=False)
-        continuation = X @ _solve(X, cash[candidates], ridge)
-        exercise = candidates[(now[candidates] > continuation) & (now[candidates] > 0)]
-        cash[exercise] = now[exercise]
-    cash *= discount_per_step
-    if antithetic:
-        cash = 0.5 * (cash[:n_paths // 2] + cash[n_paths // 2:])
-    return float(cash.mean()), float(cash.std(ddof=1) / np.sqrt(cash.size))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
