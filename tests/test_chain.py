@@ -66,14 +66,18 @@ def test_first_month_mining_matches_hand_arithmetic():
 def test_fleet_renewal_replaces_a_fifth_of_the_fleet_each_year(tmp_path):
     """50 EH/s aged evenly over 5 years: 10 EH/s retire at month 12, replaced at the frontier."""
     path = tmp_path / "renew.yaml"
-    path.write_text("extends: base\nname: renew\ncompany:\n  fleet:\n    renewal:\n"
+    # Every machine runs every month (no curtailment by class), so every path has the fleet whole.
+    path.write_text("extends: base\nname: renew\ncompany:\n  power:\n    curtail: false\n"
+                    "  fleet:\n    renewal:\n"
                     "      machine_life_years: 5\n      frontier_j_per_th: 13.5\n"
                     "      frontier_improvement_per_year: 0.08\n      capex_usd_per_th: 12\n")
     cube = simulate(load_scenario(path), paths=8, overrides={"company.fleet.deployments.0.date": 2.0})
     mw = cube["mining_mw"].values
     ehs = cube["company_hashrate"].values
-    uncurtailed = cube["curtailed"].values[:, 12] == 0
-    assert uncurtailed.any()
+    assert (cube["curtailed"].values[:, 12] == 0).all()
+    # ... except in the month a site signs its lease: its machines are moved that month.
+    uncurtailed = (cube["sign_month"].values != 12).all(axis=1)
+    assert uncurtailed.sum() >= 4
     # 45.7 EH/s at 16.07 J/TH and 5.7 at 13.5 (the S21 XP deployment), then 10 EH/s of the
     # original fleet swapped for 13.5 x 0.92 J/TH machines at month 12.
     j12 = (40 * 16.07 + 5.7 * 13.5 + 10 * 13.5 * 0.92) / 55.7

@@ -122,7 +122,7 @@ def _pricing_paths(spreads: dict[str, float], seed: int, n: int = 8192):
     draws = Draws(seed, 0, n, sc.simulation.horizon_months)
     mi = chain.inputs_.market_inputs(sc, inputs, None)
     params, shocks = chain._company(sc, inputs, draws)
-    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    mq, _ = chain.run_market(chain._pricing(mi, params.valuation.risk_free_rate), chain.inputs_.month_starts(sc), draws)
     return mark, params, shocks, mq
 
 
@@ -275,7 +275,7 @@ def test_the_equity_mark_prices_limited_liability_on_new_paths():
     draws = Draws(91, 0, n, sc.simulation.horizon_months)
     mi = chain.inputs_.market_inputs(sc, inputs, None)
     params, shocks = chain._company(sc, inputs, draws)
-    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    mq, _ = chain.run_market(chain._pricing(mi, params.valuation.risk_free_rate), chain.inputs_.month_starts(sc), draws)
     r = np.broadcast_to(np.asarray(params.valuation.risk_free_rate, float), (n,))
     notes = chain._notes(params.capital.debt, 120, r + np.asarray(params.valuation.company_credit_spread))
     coupons = sum((x.interest[:, :120] for x in notes), np.zeros((1, 120)))

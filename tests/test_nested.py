@@ -68,7 +68,7 @@ def _inputs(dists, medians, n):
 def _operations(sc, inputs, draws):
     mi = chain.inputs_.market_inputs(sc, inputs, None)
     params, shocks = chain._company(sc, inputs, draws)
-    mq, _ = chain.run_market(chain._pricing(mi, params), chain.inputs_.month_starts(sc), draws)
+    mq, _ = chain.run_market(chain._pricing(mi, params.valuation.risk_free_rate), chain.inputs_.month_starts(sc), draws)
     return chain.operations(mq, params, shocks), params
 
 

@@ -30,11 +30,13 @@ from collections.abc import Mapping
 import numpy as np
 
 import simulator.engine.capital as capital
+import simulator.engine.exercise as exercise
 import simulator.engine.inputs as inputs_
 import simulator.engine.market as market
 import simulator.engine.marks as marks_
 import simulator.engine.network as network
 import simulator.engine.fleet as fleet
+import simulator.engine.mothball as mothball
 import simulator.engine.renewal as renewal
 import simulator.engine.sites as sites
 import simulator.engine.taxes as taxes
@@ -54,12 +56,13 @@ __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Depl
 MARK_STATE = ("log_btc_price", "log_hashprice", "company_hashrate", "mining_headroom_usd_per_day",
               "hpc_noi_run_rate_usd_per_year", "hpc_noi_pending_usd_per_year",
               "hpc_capex_ahead_usd", "project_debt_usd", "hpc_pipeline_noi_usd_per_year",
-              "sga_usd_per_month", "tax_loss_carryforward_usd")
+              "sga_usd_per_month", "tax_loss_carryforward_usd", "mining_mw_mothballed")
 """The state at a month-end the mark regresses on (domain.md, "Valuation"), each known at that
 month-end: BTC and hashprice (hence network hashrate and fees), the fleet's size and its margin
 over breakeven, the leases' NOI run-rate, the NOI signed but not yet (or no longer) earned, the
 fit-out still to pay on the build schedule, project debt, the NOI the unsigned sites could earn,
-overheads and the tax losses carried. Cash, BTC held and the notes enter the mark exactly,
+overheads, the tax losses carried, and the MW mothballed (zero on every path under the fixed
+rule, so then left out of the basis). Cash, BTC held and the notes enter the mark exactly,
 outside the regression."""
 
 CONTROL_MONTHS = (6, 12, 24, 36, 48, 60, 84)
@@ -234,6 +237,13 @@ class Operations:
     """Per-path present values today of the bridge's operating parts [USD], [P]."""
     state: dict
     """:data:`MARK_STATE` at every month-end, each [P, T]."""
+    regime: np.ndarray | None = None
+    """Mining footprint operating, mothballed or sold (``mothball.REGIMES``) [P, T] int8;
+    None under the fixed rule."""
+    land_sale: np.ndarray | None = None
+    """Proceeds of selling the footprint's powered land [USD/month], [P, T]; None: none."""
+    policy: object = None
+    """The fitted mothball policy (``exercise.Policy``) the regimes followed."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -260,6 +270,9 @@ class Groundwork:
     sga: np.ndarray  #: [USD/month], [P, T]
     notes: list
     """Every note's schedule and value as debt (:func:`_notes`), at r plus the company spread."""
+    earmarked_mw: np.ndarray | None = None
+    """MW of the mining footprint's listed sites not yet signed at each month-end: kept for
+    their conversion if the rest of the footprint is sold [MW], [P, T]."""
 
 
 def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
@@ -289,17 +302,33 @@ def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
         sga=np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
                             (n, months)),
         notes=_notes(params.capital.debt, months,
-                     _per_path(vp.risk_free_rate, n) + _per_path(vp.company_credit_spread, n)))
+                     _per_path(vp.risk_free_rate, n) + _per_path(vp.company_credit_spread, n)),
+        earmarked_mw=_earmarked(params.sites, sign, n, months))
+
+
+def _earmarked(site_params, sign: np.ndarray, n: int, months: int) -> np.ndarray:
+    """MW of mining sites with a conversion not yet signed at each month-end [MW], [P, T]."""
+    t = np.arange(months)[None, :]
+    out = np.zeros((n, months))
+    for i, s in enumerate(site_params):
+        if s.mines_until_conversion:
+            unsigned = (sign[:, i:i + 1] < 0) | (sign[:, i:i + 1] > t)
+            out += unsigned * _per_path(s.gross_mw, n)[:, None]
+    return out
 
 
 def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
-               note_interest=None, terminal: bool = True, ground: Groundwork | None = None) -> Operations:
+               note_interest=None, terminal: bool = True, ground: Groundwork | None = None,
+               policy=None) -> Operations:
     """Sites, fleet, taxes and the operating streams of every path (see the module docstring).
 
     ``note_interest`` [USD/month], [1 or P, T] is the notes' coupon, deductible for tax.
     ``terminal=False`` skips what only a value today needs (the terminal values and the
     present values of the parts, left zero and NaN): the real-world paths are marked, not
     valued. ``ground`` is this chunk's :func:`groundwork`, computed here when not given.
+    ``policy`` is the mothball policy fitted on the run's pricing paths (``fit_marks``); with
+    ``company.power.mothball`` on and no policy, one is fitted on these paths (the hand
+    calculation, where nothing is random).
     """
     mp = market_paths
     n, months = mp.btc_price.shape
@@ -316,14 +345,18 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
         site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
         demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
-    # Mining is let go at the first year-end where keeping the fleet is worth nothing at any
-    # horizon (its site opex outweighs whatever margin it can still earn, halvings counted);
-    # the same valuation, kept to its best year, is the terminal value of a fleet still kept
-    # at the horizon (_mining_plan).
-    checks = np.arange(units.MONTHS_PER_YEAR - 1, months - 1, units.MONTHS_PER_YEAR)
-    dropped_at = np.full(n, months)
     growth = _per_path(vp.terminal_growth_mining, n)
-    for m in checks:  # only the fleets still kept are looked at again
+    dropped_at = np.full(n, months)
+    sw = None
+    if fp.mothball is not None:  # mothball, restart or sell, decided by least squares
+        sw = _switching(mp, fr, g, fp, r, growth, policy, need_terminal=terminal or policy is None)
+        fr_kept, fr, fleet_capex = fr, sw.fleet, fleet_capex * sw.kept
+    # The fixed rule (no mothball): mining is let go at the first year-end where keeping the
+    # fleet is worth nothing at any horizon (its site opex outweighs whatever margin it can
+    # still earn, halvings counted); the same valuation, kept to its best year, is the
+    # terminal value of a fleet still kept at the horizon (_mining_plan).
+    checks = np.arange(units.MONTHS_PER_YEAR - 1, months - 1, units.MONTHS_PER_YEAR)
+    for m in (checks if sw is None else ()):  # only the fleets still kept are looked at again
         rows = np.flatnonzero(dropped_at == months)
         if rows.size == 0:
             break
@@ -336,7 +369,8 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
                                        growth[rows[doubt]], CHECK_YEARS)[2] == 0
             dropped_at[rows[doubt][let_go]] = m
     keep = np.arange(months)[None, :] <= dropped_at[:, None]
-    fr_kept = fr  # the fleet as it would run, for the run-rate after the horizon
+    if sw is None:
+        fr_kept = fr  # the fleet as it would run, for the run-rate after the horizon
     if not keep.all():
         fr = _abandon(fr, keep)
         fleet_capex = fleet_capex * keep  # no machines bought or moved for a fleet let go
@@ -369,6 +403,8 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
     tax_rest = tax.tax - tax_lease
 
     mining_ops = mine_ebitda - fleet_capex
+    if sw is not None:
+        mining_ops += sw.land_sale  # untaxed: the land's basis taken as its price
     mining_stream = mining_ops - sga
     mining_stream -= tax_rest
     lease_ops = now["noi"] - now["capex"]
@@ -383,9 +419,15 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         # (_run_sites), depreciation and project-debt interest as scheduled, and the tax on what
         # they leave, losses carried, split and discounted as inside the horizon.
         kept = dropped_at >= months
-        tv_mining, mine_after, years_kept = _mining_plan(mp, fr_kept, fp, months - 1, vp.risk_free_rate,
-                                                         vp.terminal_growth_mining)
-        tv_mining = np.where(kept, tv_mining, 0.0)
+        if sw is None:
+            tv_mining, mine_after, years_kept = _mining_plan(mp, fr_kept, fp, months - 1, vp.risk_free_rate,
+                                                             vp.terminal_growth_mining)
+            tv_mining = np.where(kept, tv_mining, 0.0)
+        else:  # the regime of the last month continues: the projection, restart or sale
+            end = sw.regime[:, -1]
+            tv_mining = np.choose(end, sw.terminal)
+            mine_after, years_kept = sw.after, sw.years_kept
+            kept = (end == mothball.OPERATING) | ((end == mothball.MOTHBALLED) & sw.restarts)
         sga_first = valuation.terminal_run_rate(sga, vp.terminal_growth_sga)
         tv_sga = valuation.gordon(sga_first, r, vp.terminal_growth_sga)
         years = TERMINAL_YEARS
@@ -438,10 +480,80 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         "hpc_pipeline_noi_usd_per_year": st["pipeline"],
         "sga_usd_per_month": sga,
         "tax_loss_carryforward_usd": tax.nol,
+        "mining_mw_mothballed": (np.zeros((n, months)) if sw is None else
+                                 fr_kept.mining_mw * (sw.regime == mothball.MOTHBALLED)),
     }
     state = {k: state[k] for k in MARK_STATE}  # the documented variables, in their order
     return Operations(fr, now, sign, energise, sga, fleet_capex, tax, mining_stream, lease_stream,
-                      terminal_r, terminal_lease, parts, state)
+                      terminal_r, terminal_lease, parts, state,
+                      *((None, None, None) if sw is None else (sw.regime, sw.land_sale, sw.policy)))
+
+
+POLICY_STATE = ("log_btc_price", "log_hashprice", "mining_headroom_usd_per_day",
+                "site_opex_usd_per_month", "company_hashrate", "land_value_usd")
+"""The state the mothball decision regresses on at a month-end, all of the fleet as it would
+run (so it does not depend on the decision): BTC, hashprice, the margin over breakeven, the
+site opex it would pay, its hashrate, and what the land would fetch. The regime itself is not
+regressed on: each regime has its own continuation value."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class _Switched:
+    regime: np.ndarray  #: [P, T] int8
+    fleet: fleet.FleetResult  #: the fleet as it ran under the regimes
+    kept: np.ndarray  #: 1 until sold [P, T]
+    land_sale: np.ndarray  #: [USD/month], [P, T]
+    policy: object
+    terminal: list  #: value after the horizon by regime of the last month [USD], 3 x [P]
+    restarts: np.ndarray  #: a mothballed footprint restarts at the horizon [P] bool
+    after: np.ndarray | None  #: the running footprint's projected flows [USD/yr], [P, Y]
+    years_kept: np.ndarray | None  #: years it runs after the horizon [P]
+
+
+def _switching(mp: MarketPaths, fr, g: Groundwork, fp: FleetParams, r, growth, policy,
+               need_terminal: bool) -> _Switched:
+    """The mining footprint operating, mothballed or sold, month by month (issue 16, item 3).
+
+    The decision is the footprint's as a whole (the fleet on the MW it is allocated; the
+    engine knows no separate mining sites), taken at each month-end from month 0's on the
+    pricing-measure least-squares policy (``exercise``), pre-tax and before financing, as the
+    fixed rule's was. ``policy`` None fits it on these paths (then in sample).
+    """
+    n, months = mp.btc_price.shape
+    mb = fp.mothball
+    sale_mw = np.maximum(g.available_mw - g.earmarked_mw, 0.0)
+    flows, moves, land = mothball.regime_flows(
+        fr.mining_margin - fr.site_opex, g.fleet_capex, fr.mining_mw, sale_mw,
+        cost_usd_per_mw_month=mb.cost_usd_per_mw_month, restart_usd_per_mw=mb.restart_usd_per_mw,
+        land_usd_per_mw=mb.land_usd_per_mw)
+    state = {
+        "log_btc_price": np.log(mp.btc_price),
+        "log_hashprice": np.log(np.maximum(mp.hashprice, 1e-9)),
+        "mining_headroom_usd_per_day": fr.company_hashrate * units.PH_PER_EH * (
+            mp.hashprice - fleet.breakeven_hashprice(
+                g.fleet_j, _per_path(fp.power_price_usd_per_mwh, n)[:, None])),
+        "site_opex_usd_per_month": fr.site_opex,
+        "company_hashrate": fr.company_hashrate,
+        "land_value_usd": land,
+    }
+    terminal, restarts, after, years_kept = None, None, None, None
+    if need_terminal:
+        land_end = land[:, -1]
+        value, after, years_kept = _mining_plan_from(
+            _mining_run_rate(mp, fr, fp, months - 1), r, growth, TERMINAL_YEARS, land=land_end)
+        terminal, restarts = mothball.terminal_values(
+            value, fr.mining_mw[:, -1] * _per_path(mb.restart_usd_per_mw, n), land_end)
+    if policy is None:
+        policy, _ = exercise.fit_switching(flows, moves, terminal, state, np.exp(-r / units.MONTHS_PER_YEAR))
+    regime = exercise.apply_switching(policy, moves, state)
+    running, kept, opex, land_sale = mothball.settle(
+        regime, fr.site_opex, fr.mining_mw, land, cost_usd_per_mw_month=mb.cost_usd_per_mw_month,
+        restart_usd_per_mw=mb.restart_usd_per_mw)
+    scaled = {f: getattr(fr, f) * running for f in ("company_hashrate", "btc_mined", "mining_revenue",
+                                                    "power_cost", "mining_margin", "running_mw")}
+    ran = fleet.FleetResult(curtailed=np.where(running > 0, fr.curtailed, 1.0),
+                            mining_mw=fr.mining_mw * kept, site_opex=opex, **scaled)
+    return _Switched(regime, ran, kept, land_sale, policy, terminal, restarts, after, years_kept)
 
 
 TERMINAL_YEARS = 150
@@ -514,11 +626,20 @@ def _mining_flows(run_rate, growth, years: int) -> np.ndarray:
     return flows
 
 
-def _mining_plan_from(run_rate, rate, growth, years: int):
-    """:func:`_mining_plan` on a run-rate already computed (:func:`_mining_run_rate`)."""
+def _mining_plan_from(run_rate, rate, growth, years: int, land=None):
+    """:func:`_mining_plan` on a run-rate already computed (:func:`_mining_run_rate`).
+
+    ``land`` [USD], [P]: the footprint is sold for it when let go (year 0 included), so the
+    value is at least ``land`` and the best year weighs the sale's discounting too.
+    """
     flows = _mining_flows(run_rate, growth, years)
     y = np.arange(1, years + 1, dtype=np.float64)[None, :]
     running = np.cumsum(flows * np.exp(-_rate_col(rate) * y), axis=1)
+    if land is not None:
+        running += land[:, None] * np.exp(-_rate_col(rate) * y)
+        best = running.max(axis=1)
+        years_kept = np.where(best > land, np.argmax(running, axis=1) + 1, 0)
+        return np.maximum(best, land), flows, years_kept
     best = running.max(axis=1)
     years_kept = np.where(best > 0.0, np.argmax(running, axis=1) + 1, 0)
     return np.maximum(best, 0.0), flows, years_kept
@@ -597,7 +718,9 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
         state[NET_FINANCIAL] = net
         floored[m] = marks_.fit_mark(state, np.maximum(target[:, m] + net, 0.0), fit_mask=fit,
                                      degree=degree)
-    return dataclasses.replace(series, floored=floored)
+    used = ({} if ops.regime is None else
+            mothball.exercise_summary(ops.regime, mp.hashprice, mp.btc_price))
+    return dataclasses.replace(series, floored=floored, policy=ops.policy, exercised=used)
 
 
 NET_FINANCIAL = "net_financial_usd"
@@ -748,7 +871,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     notes = ground.notes
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
     ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None,
-                     ground=ground)
+                     ground=ground, policy=None if mark is None else mark.policy)
     fr, now = ops.fleet, ops.sites
     op = _Operating(ops, params.valuation, mark)
 
@@ -857,6 +980,8 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     capex = now["capex"] + ops.fleet_capex
     fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], ops.sga, capex,
                                    interest, ops.tax.tax)
+    if ops.land_sale is not None:
+        fcf = fcf + ops.land_sale
     debt = now["balance"] + sum((x.balance[:, :months] for x in notes), np.zeros((1, months)))
     return CompanyPaths(
         company_hashrate=fr.company_hashrate, mining_mw=fr.running_mw,

@@ -164,7 +164,7 @@ def fit_switching(flows: Sequence, moves: Moves, terminal: Sequence, state: Mapp
         row = {k: rows[k][t] for k in names}
         fitted, cont = [], np.zeros((regimes, n))
         for s in range(regimes):
-            if not w[s].any() or fit_rows.size < 2:
+            if not w[s].any() or fit_rows.size == 0:
                 fitted.append(None)
                 continue
             sub = {k: v[fit_rows] for k, v in row.items()}

@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator import units
 from simulator.engine.params import (CapitalParams, CompanyParams, DebtParams, Deployment,
-                                     FleetParams, Num, SiteParams, TaxParams, TreasuryParams,
+                                     FleetParams, MothballParams, Num, SiteParams, TaxParams, TreasuryParams,
                                      ValuationParams)
 
 
@@ -183,6 +183,18 @@ def site_params(scenario, inputs, draws) -> tuple[SiteParams, ...]:
     return tuple(out)
 
 
+def _mothball(inputs, mb) -> MothballParams | None:
+    """The footprint's mothball options, or None for the fixed rule (absent or ``decision: fixed``)."""
+    if mb is None or mb.decision == "fixed":
+        return None
+    key = "company.power.mothball"
+    return MothballParams(
+        cost_usd_per_mw_month=value(inputs, f"{key}.cost_usd_per_mw_month", mb.cost_usd_per_mw_month),
+        restart_usd_per_mw=value(inputs, f"{key}.restart_usd_per_mw", mb.restart_usd_per_mw),
+        land_usd_per_mw=np.asarray(value(inputs, f"{key}.land_usd_m_per_mw", mb.land_usd_m_per_mw),
+                                   np.float64) * 1e6)
+
+
 def company_params(scenario, inputs, sites_params) -> CompanyParams:
     """Fleet, treasury, capital and valuation parameters (fleet renewal apart: :func:`renewal_params`)."""
     co = scenario.company
@@ -213,7 +225,7 @@ def company_params(scenario, inputs, sites_params) -> CompanyParams:
         relocation_downtime_months=0 if moving is None else moving.downtime_months,
         demand_response_usd_per_mwh=value(inputs, "company.power.demand_response_usd_per_mwh",
                                           pw.demand_response_usd_per_mwh),
-        curtail=pw.curtail)
+        curtail=pw.curtail, mothball=_mothball(inputs, pw.mothball))
     pol = co.treasury.policy
     treasury_params = TreasuryParams(
         btc_held0=value(inputs, "company.treasury.btc", co.treasury.btc), policy=pol.kind,

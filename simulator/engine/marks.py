@@ -301,6 +301,12 @@ class MarkSeries:
     floored: Mapping[int, Mark] = field(default_factory=dict)
     """Month-end -> the value to equity with limited liability, ``E[max(equity, 0) | state]``,
     regressed on the state and the net financial position: the forward values' mark."""
+    policy: object = None
+    """The real options' fitted exercise policy (``exercise.Policy``) on the same pricing paths,
+    applied to every run's paths; None when every decision is a fixed rule."""
+    exercised: Mapping = field(default_factory=dict)
+    """When the policy is used on the fitting paths (pricing measure), year by year
+    (``mothball.exercise_summary``); empty without one."""
 
     @property
     def r2_out(self) -> np.ndarray:

@@ -45,6 +45,16 @@ class Deployment:
 
 
 @dataclass(frozen=True, slots=True)
+class MothballParams:
+    """The mining footprint's options to mothball, restart and sell (issue 16, item 3),
+    decided by least squares on the pricing measure (``engine/exercise.py``)."""
+
+    cost_usd_per_mw_month: Num = 0.0  #: upkeep of a mothballed MW, instead of site opex [USD/MW-month]
+    restart_usd_per_mw: Num = 0.0  #: bringing a mothballed MW back to mining [USD/MW]
+    land_usd_per_mw: Num = 0.0  #: sale price of the powered land [USD/MW] (V-M8, C-G3)
+
+
+@dataclass(frozen=True, slots=True)
 class FleetParams:
     hashrate_ehs: Num  #: operating fleet at month 0 [EH/s] (C-O1)
     j_per_th: Num  #: its efficiency [J/TH] (C-O3)
@@ -59,6 +69,9 @@ class FleetParams:
     relocation_downtime_months: int = 0  #: months a moved machine is offline [month]
     demand_response_usd_per_mwh: Num = 0.0  #: paid for energy not drawn while curtailed [USD/MWh]
     curtail: bool = True  #: classes stop in months below their breakeven hashprice
+    mothball: MothballParams | None = None
+    """Mothball, restart or sell the mining footprint by least squares; None: the fixed rule
+    (the fleet is let go at the first year-end its projection is worth nothing)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,15 +176,23 @@ def depreciation_by_year(capex, life_months: int, years: int) -> np.ndarray:
     Notes
     -----
     Capex of month s leaves ``n_s = max(s + L - T, 0)`` monthly charges of ``c_s / L`` after
-    the grid, ``clip(n_s - 12 (y - 1), 0, 12)`` of them in year y: a product with a [T, Y]
-    matrix that is the same for every path.
+    the grid, ``clip(n_s - 12 (y - 1), 0, 12)`` of them in year y: a weighted sum over the
+    last L months of the grid, the same weights for every path. Each year is summed path by
+    path over those months, not as a matrix product, whose blocking depends on the number of
+    paths: a path's value is then the same whatever the chunk it is in.
     """
     capex = np.asarray(capex, dtype=np.float64)
     months = capex.shape[1]
     left = np.maximum(np.arange(months) + life_months - months, 0)[:, None]
     y = np.arange(years)[None, :]
     weights = np.clip(left - units.MONTHS_PER_YEAR * y, 0, units.MONTHS_PER_YEAR) / life_months
-    return capex @ weights
+    out = np.zeros((capex.shape[0], years))
+    for year in range(years):
+        charged = np.flatnonzero(weights[:, year])
+        if not charged.size:
+            break  # fewer charges are left each year: none this year, none after
+        out[:, year] = (capex[:, charged] * weights[charged, year]).sum(axis=1)
+    return out
 
 
 def tax_by_year(income, nol0, *, rate, nol_limit=0.8) -> np.ndarray:

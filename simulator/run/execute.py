@@ -23,7 +23,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from simulator.errors import RunError
-from simulator.run.plan import ENGINE_MODULES, RunSpec, run_chunk, run_pickled_chunk
+from simulator.run.plan import (ENGINE_MODULES, PeerSpec, RunSpec, run_chunk, run_peer_chunk,
+                                run_pickled_chunk, run_pickled_peer_chunk)
 
 if TYPE_CHECKING:
     from simulator.run.reduce import Reduced, Reducer
@@ -133,7 +134,7 @@ def _start_workers(pool: ProcessPoolExecutor, processes: int) -> None:
 
 
 def run_chunks(run: RunSpec, chunks: list[tuple[int, int]], executor: Executor, *, window: int,
-            progress: Progress | None = None, until: Until | None = None) -> Reduced:
+               progress: Progress | None = None, until: Until | None = None) -> Reduced:
     """Run ``chunks`` of ``run`` on ``executor`` and reduce them as they arrive.
 
     Parameters
@@ -163,35 +164,71 @@ def run_chunks(run: RunSpec, chunks: list[tuple[int, int]], executor: Executor, 
     first = chunks[0][1] - chunks[0][0]
     reducer = Reducer(limit if until is None else min(limit, 8 * first), limit, run.store_paths)
     frontier = _Frontier(chunks, until)
+
+    def arrived(index: int, result: Any) -> bool:
+        reducer.add(result)
+        return frontier.arrived(index, reducer)
+
+    _drive(run, run_chunk, run_pickled_chunk, chunks, executor, window, arrived, progress)
+    red = reducer.finish(frontier.paths)
+    red.mean_se = frontier.precision.se
+    return red
+
+
+def run_peer_chunks(peers: PeerSpec, chunks: list[tuple[int, int]], executor: Executor, *, window: int,
+                    progress: Progress | None = None) -> list[Reduced]:
+    """Run ``chunks`` of a peer group on ``executor``: each chunk's world once, then every
+    company on it (:func:`~simulator.run.plan.run_peer_chunk`); one reduction per company, in
+    the group's order. Arguments as :func:`run_chunks` (no adaptive stop)."""
+    from simulator.run.reduce import Reducer
+
+    if not chunks:
+        raise RunError("nothing to simulate: the chunk plan is empty")
+    limit = chunks[-1][1]
+    reducers = [Reducer(limit, limit, run.store_paths) for run in peers.runs]
+
+    def arrived(index: int, results: Any) -> bool:
+        for reducer, result in zip(reducers, results, strict=True):
+            reducer.add(result)
+        return False
+
+    _drive(peers, run_peer_chunk, run_pickled_peer_chunk, chunks, executor, window, arrived, progress)
+    return [reducer.finish(limit) for reducer in reducers]
+
+
+def _drive(spec: Any, call: Callable[..., Any], pickled_call: Callable[..., Any],
+           chunks: list[tuple[int, int]], executor: Executor, window: int,
+           arrived: Callable[[int, Any], bool], progress: Progress | None) -> None:
+    """Keep ``window`` chunks in flight and hand each result to ``arrived(index, result)`` in
+    the order they finish, until every chunk is done or ``arrived`` says stop; then cancel the
+    rest. ``spec`` goes to the chunks pickled once, unless ``executor`` is this process."""
     if isinstance(executor, InProcessExecutor):
-        call, shared = run_chunk, run
+        shared = spec
     else:
-        call, shared = run_pickled_chunk, pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)
+        call, shared = pickled_call, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
     pending: dict[Future, int] = {}
     submitted = done = 0
+    stopped = False
     try:
-        while pending or (submitted < len(chunks) and not frontier.stopped):
-            while submitted < len(chunks) and len(pending) < max(1, window) and not frontier.stopped:
+        while pending or (submitted < len(chunks) and not stopped):
+            while submitted < len(chunks) and len(pending) < max(1, window) and not stopped:
                 start, stop = chunks[submitted]
                 pending[executor.submit(call, shared, start, stop)] = submitted
                 submitted += 1
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=pending.__getitem__):
                 index = pending.pop(future)
-                reducer.add(_result(future))
+                stopped = arrived(index, _result(future))
                 done += 1
                 if progress:
                     progress(done, len(chunks))
-                if frontier.arrived(index, reducer):
+                if stopped:
                     break
-            if frontier.stopped:
+            if stopped:
                 break
     finally:
         for future in pending:
             future.cancel()
-    red = reducer.finish(frontier.paths)
-    red.mean_se = frontier.precision.se
-    return red
 
 
 def _result(future: Future) -> Any:

@@ -82,21 +82,41 @@ def fit_mark(run: RunSpec) -> Any:
     the run does (with its overrides), so the mark is the same whatever the run's path count,
     chunking or workers.
     """
-    import numpy as np
+    return fit_peer_marks(PeerSpec((run,)))[0]
 
+
+def fit_peer_marks(peers: PeerSpec) -> list[Any]:
+    """:func:`fit_mark` for every company of ``peers``, on one set of fitting paths.
+
+    Each company samples its inputs as its own run would; the fitting paths' market is built
+    once, from the world's inputs, which are the same for every company (:class:`PeerSpec`).
+    Each mark equals the one its company's own run fits, bit for bit.
+    """
     from simulator.engine import chain
     from simulator.rng import Draws, derived_seed
+
+    first = peers.runs[0]
+    sc = first.scenario
+    n = sc.valuation.marks.fit_paths
+    seed = derived_seed(first.seed, MARK_PURPOSE)
+    draws = Draws(seed, 0, n, sc.simulation.horizon_months)
+    inputs = [_inputs(run, seed, 0, n, n) for run in peers.runs]
+    world = chain.world_paths(sc, inputs[0], draws, first.history, real_world=False)
+    return [chain.fit_chunk_marks(run.scenario, each, draws, run.history, world=world)
+            for run, each in zip(peers.runs, inputs, strict=True)]
+
+
+def _inputs(run: RunSpec, seed: int, start: int, stop: int, n_total: int) -> dict[str, np.ndarray]:
+    """The run's sampled inputs for paths ``[start, stop)`` of ``n_total``, overrides applied."""
+    import numpy as np
+
     from simulator.run.sampling import sample_inputs
 
-    sc = run.scenario
-    n = sc.valuation.marks.fit_paths
-    seed = derived_seed(run.seed, MARK_PURPOSE)
-    inputs = sample_inputs(run.dists, method=run.sampling, seed=seed, start=0, stop=n,
-                           n_total=n, corr=run.corr)
+    inputs = sample_inputs(run.dists, method=run.sampling, seed=seed, start=start, stop=stop,
+                           n_total=n_total, corr=run.corr, company=run.scenario.company.ticker)
     for key, value in run.overrides.items():
-        inputs[key] = np.full(n, value, dtype=np.float64)
-    draws = Draws(seed, 0, n, sc.simulation.horizon_months)
-    return chain.fit_chunk_marks(sc, inputs, draws, run.history)
+        inputs[key] = np.full(stop - start, value, dtype=np.float64)
+    return inputs
 
 
 def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
@@ -106,20 +126,22 @@ def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
     cube stores them (half the bytes to hand back); their block statistics are taken first,
     in float64.
     """
-    import numpy as np
-
-    from simulator.cube import PT, SERIES_DTYPE, VARIABLES
     from simulator.engine import chain
     from simulator.rng import Draws
-    from simulator.run.reduce import ChunkResult, block_stats
-    from simulator.run.sampling import sample_inputs
 
-    inputs = sample_inputs(run.dists, method=run.sampling, seed=run.seed, start=start, stop=stop,
-                           n_total=run.n_total, corr=run.corr)
-    for key, value in run.overrides.items():
-        inputs[key] = np.full(stop - start, value, dtype=np.float64)
+    inputs = _inputs(run, run.seed, start, stop, run.n_total)
     draws = Draws(run.seed, start, stop, run.scenario.simulation.horizon_months)
     out = chain.simulate_chunk(run.scenario, inputs, draws, run.mark, run.history)
+    return _chunk_result(run, start, stop, out, inputs)
+
+
+def _chunk_result(run: RunSpec, start: int, stop: int, out: Mapping[str, np.ndarray],
+                  inputs: dict[str, np.ndarray]) -> ChunkResult:
+    """The engine's arrays for one chunk as the reducer takes them: per-path arrays, the stored
+    rows as :data:`~simulator.cube.SERIES_DTYPE`, block statistics of every series."""
+    from simulator.cube import PT, SERIES_DTYPE, VARIABLES
+    from simulator.run.reduce import ChunkResult, block_stats
+
     per_path, series, stats = {}, {}, {}
     keep = max(0, min(stop, run.store_paths) - start)
     for name, arr in out.items():
@@ -132,6 +154,44 @@ def run_chunk(run: RunSpec, start: int, stop: int) -> ChunkResult:
     return ChunkResult(start, stop, per_path, series, stats, inputs)
 
 
+@dataclass(frozen=True)
+class PeerSpec:
+    """The runs of a peer group's companies on one set of paths (issue 17).
+
+    Every run has the same seed, sampling, path count and world (market, network, valuation,
+    horizon and valuation date, and bootstrap history): :func:`check_same_world` says so before
+    a peer run starts. Picklable, like :class:`RunSpec`.
+    """
+
+    runs: tuple[RunSpec, ...]
+
+
+def run_peer_chunk(peers: PeerSpec, start: int, stop: int) -> tuple[ChunkResult, ...]:
+    """Paths ``[start, stop)`` for every company of ``peers``: the world once, then each company.
+
+    Each company's result equals :func:`run_chunk` of its own run, bit for bit: its inputs and
+    streams are sampled as its run samples them, and the world's inputs and streams, which
+    build the market paths, are the same in every run.
+    """
+    from simulator.engine import chain
+    from simulator.rng import Draws
+
+    first = peers.runs[0]
+    draws = Draws(first.seed, start, stop, first.scenario.simulation.horizon_months)
+    inputs = [_inputs(run, run.seed, start, stop, run.n_total) for run in peers.runs]
+    world = chain.world_paths(first.scenario, inputs[0], draws, first.history)
+    out = []
+    for run, each in zip(peers.runs, inputs, strict=True):
+        arrays = chain.simulate_chunk(run.scenario, each, draws, run.mark, run.history, world=world)
+        out.append(_chunk_result(run, start, stop, arrays, each))
+    return tuple(out)
+
+
+def run_pickled_peer_chunk(peers_pickle: bytes, start: int, stop: int) -> tuple[ChunkResult, ...]:
+    """:func:`run_peer_chunk` for a peer group sent pickled, unpickled once per process."""
+    return run_peer_chunk(_unpickle_run(peers_pickle), start, stop)
+
+
 def run_pickled_chunk(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
     """:func:`run_chunk` for a run sent pickled once per chunk, unpickled once per process.
 
@@ -142,5 +202,5 @@ def run_pickled_chunk(run_pickle: bytes, start: int, stop: int) -> ChunkResult:
 
 
 @functools.lru_cache(maxsize=2)
-def _unpickle_run(run_pickle: bytes) -> RunSpec:
+def _unpickle_run(run_pickle: bytes) -> RunSpec | PeerSpec:
     return pickle.loads(run_pickle)

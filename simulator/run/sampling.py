@@ -63,6 +63,7 @@ def unit_hypercube(
     stop: int,
     n_total: int,
     keys: tuple[str, ...] | None = None,
+    prefix: str = "",
 ) -> np.ndarray:
     """Points in (0, 1)^d for paths ``[start, stop)`` of ``n_total``.
 
@@ -83,6 +84,9 @@ def unit_hypercube(
         Chunk slice and total path count.
     keys : tuple of str, optional
         Input names, used by ``random`` to name streams (defaults to column numbers).
+    prefix : str
+        Put before every stream name (``"inputs:<prefix><key>"``, ``"<prefix>inputs-lhs"``,
+        ``"<prefix>inputs-sobol"``): a company's own inputs are drawn from streams of its own.
 
     Returns
     -------
@@ -97,11 +101,11 @@ def unit_hypercube(
         draws = Draws(seed, start, stop, 1)
         u = np.empty((n, d), dtype=np.float64)
         for j, key in enumerate(keys):
-            u[:, j] = draws.uniform(f"inputs:{key}", cols=1)[:, 0]
+            u[:, j] = draws.uniform(f"inputs:{prefix}{key}", cols=1)[:, 0]
     elif method == "latin_hypercube":
-        u = _lhs(d, seed, start, stop, n_total)
+        u = _lhs(d, seed, start, stop, n_total, f"{prefix}inputs-lhs")
     elif method == "sobol":
-        engine = qmc.Sobol(d, scramble=True, rng=block_generator(seed, "inputs-sobol", 0))
+        engine = qmc.Sobol(d, scramble=True, rng=block_generator(seed, f"{prefix}inputs-sobol", 0))
         with warnings.catch_warnings():
             # Chunks are not powers of two; balance holds over the whole run, not per chunk.
             warnings.filterwarnings("ignore", message=".*balance properties of Sobol.*")
@@ -113,13 +117,13 @@ def unit_hypercube(
     return np.clip(u, _EPS, 1.0 - _EPS, out=u)
 
 
-def _lhs(d: int, seed: int, start: int, stop: int, n_total: int) -> np.ndarray:
-    """Latin hypercube rows ``[start, stop)``, one full design per block."""
+def _lhs(d: int, seed: int, start: int, stop: int, n_total: int, stream: str) -> np.ndarray:
+    """Latin hypercube rows ``[start, stop)``, one full design per block of ``stream``."""
     out = np.empty((stop - start, d), dtype=np.float64)
     for block in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
         b0 = block * BLOCK_PATHS
         size = min(BLOCK_PATHS, n_total - b0)
-        design = qmc.LatinHypercube(d, rng=block_generator(seed, "inputs-lhs", block)).random(size)
+        design = qmc.LatinHypercube(d, rng=block_generator(seed, stream, block)).random(size)
         lo, hi = max(start, b0), min(stop, b0 + size)
         out[lo - start : hi - start] = design[lo - b0 : hi - b0]
     return out
@@ -134,6 +138,7 @@ def sample_inputs(
     stop: int,
     n_total: int,
     corr: np.ndarray | None = None,
+    company: str = "",
 ) -> dict[str, np.ndarray]:
     """Sample every uncertain input for paths ``[start, stop)``.
 
@@ -141,7 +146,7 @@ def sample_inputs(
     ----------
     dists : mapping of str to distribution
         Input key path -> frozen ``scipy.stats`` distribution, or any object with a
-        vectorised ``ppf(u)``. Column order of ``corr`` follows this mapping's order.
+        vectorised ``ppf(u)``. Rows and columns of ``corr`` follow this mapping's order.
     method : {"random", "latin_hypercube", "sobol"}
         How the unit hypercube is filled (see :func:`unit_hypercube`).
     seed : int
@@ -150,6 +155,8 @@ def sample_inputs(
         Chunk slice ``[start, stop)`` of ``n_total`` paths.
     corr : numpy.ndarray, optional
         ``[d, d]`` target Spearman rank-correlation matrix (validated upstream).
+    company : str
+        The company's ticker, which names the streams of its own inputs.
 
     Returns
     -------
@@ -158,37 +165,58 @@ def sample_inputs(
 
     Notes
     -----
+    The world's inputs (:func:`~simulator.scenario.universe.is_world_key`: market, network,
+    valuation) and the company's are two separate hypercubes, the company's drawn from streams
+    its ticker names; correlations between them condition the company's inputs on the world's,
+    never the reverse. So the world's draws are the same, bit for bit, whatever company they
+    are sampled with, and two companies' own inputs are independent unless correlated: the peer
+    group's shared world.
+
     Gaussian copula: ``R = 2 sin(pi C / 6)``, ``R = L L^T`` (Cholesky),
     ``z = Phi^-1(u) L^T``, ``u' = Phi(z)``, ``x_j = F_j^-1(u'_j)``. The transform is
-    row-wise, so it keeps chunk invariance. Only the inputs that correlate with another are
-    transformed. Under LHS and Sobol the others, and the first correlated one, keep exact
+    row-wise, so it keeps chunk invariance. Only the inputs whose row of ``L`` has an entry
+    off the diagonal are transformed. Under LHS and Sobol the others keep exact
     stratification; the rest keep exact marginals.
     """
+    from simulator.scenario.universe import is_world_key
+
     keys = tuple(dists)
     if not keys:
         return {}
-    u = unit_hypercube(len(keys), method=method, seed=seed, start=start, stop=stop,
-                       n_total=n_total, keys=keys)
+    world = [i for i, key in enumerate(keys) if is_world_key(key)]
+    own = [i for i, key in enumerate(keys) if not is_world_key(key)]
+    order = world + own
+    u = np.empty((stop - start, len(keys)), dtype=np.float64)
+    kw = {"method": method, "seed": seed, "start": start, "stop": stop, "n_total": n_total}
+    if world:
+        u[:, :len(world)] = unit_hypercube(len(world), keys=tuple(keys[i] for i in world), **kw)
+    if own:
+        u[:, len(world):] = unit_hypercube(len(own), keys=tuple(keys[i] for i in own),
+                                           prefix=f"{company}/" if company else "", **kw)
     if corr is not None:
-        u = _gaussian_copula(u, np.asarray(corr, dtype=np.float64), keys)
+        corr = np.asarray(corr, dtype=np.float64)[np.ix_(order, order)]
+        u = _gaussian_copula(u, corr, tuple(keys[i] for i in order), len(world))
     out = {}
-    for j, key in enumerate(keys):
+    for j, i in enumerate(order):
+        key = keys[i]
         values = np.asarray(dists[key].ppf(u[:, j]))
         if values.shape != (stop - start,):
             raise ValueError(f"ppf of input {key!r} returned shape {values.shape}, "
                              f"expected ({stop - start},)")
         out[key] = values
-    return out
+    return {key: out[key] for key in keys}
 
 
-def _gaussian_copula(u: np.ndarray, corr: np.ndarray, keys: tuple[str, ...]) -> np.ndarray:
+def _gaussian_copula(u: np.ndarray, corr: np.ndarray, keys: tuple[str, ...], n_world: int = 0) -> np.ndarray:
     """Impose the rank correlation ``corr`` on independent uniforms ``u`` (row-wise, in place).
 
-    Only the columns that ``corr`` links to another one are transformed: a column with no
-    correlation has a unit row in the Cholesky factor, so its ``Phi(Phi^-1(u))`` is ``u``
-    itself (the round trip would only add rounding). The product with the factor is written
-    as a sum over its nonzero entries, column by column, so that each path's numbers are the
-    same whatever the chunk size.
+    The first ``n_world`` columns are the world's: their rows of the Cholesky factor come from
+    the world's block of ``corr`` alone (the leading block of a Cholesky factor is the factor
+    of the leading block), so they are the same numbers whatever company columns follow. A
+    column whose row of the factor is the unit row (no correlation, or correlated only with
+    later columns) is left as drawn: its ``Phi(Phi^-1(u))`` is ``u`` itself, and the round trip
+    would only add rounding. The product with the factor is written as a sum over its entries,
+    column by column, so that each path's numbers are the same whatever the chunk size.
     """
     d = len(keys)
     if corr.shape != (d, d):
@@ -197,6 +225,9 @@ def _gaussian_copula(u: np.ndarray, corr: np.ndarray, keys: tuple[str, ...]) -> 
     try:
         # The full matrix is positive definite iff its linked block is (identity elsewhere).
         chol = np.linalg.cholesky(spearman_to_pearson(corr[np.ix_(linked, linked)]))
+        w = int((linked < n_world).sum())
+        if w:
+            chol[:w, :w] = np.linalg.cholesky(spearman_to_pearson(corr[np.ix_(linked[:w], linked[:w])]))
     except np.linalg.LinAlgError:
         raise ScenarioError(
             "correlation matrix is not positive definite after the Spearman-to-Pearson "
@@ -204,6 +235,8 @@ def _gaussian_copula(u: np.ndarray, corr: np.ndarray, keys: tuple[str, ...]) -> 
             hint="weaken the largest correlations") from None
     z_in = special.ndtri(u[:, linked])
     for j, col in enumerate(linked):
+        if not chol[j, :j].any():
+            continue
         z = z_in[:, 0] * chol[j, 0]
         for m in range(1, j + 1):
             z += z_in[:, m] * chol[j, m]

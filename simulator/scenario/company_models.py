@@ -76,6 +76,23 @@ class Fleet(_Model):
     relocation: Relocation | None = None
 
 
+class Mothball(_Model):
+    """The mining footprint may be mothballed, restarted or sold as powered land, decided month
+    by month by least squares on the pricing measure (issue 16, item 3); ``decision: fixed``
+    keeps the fixed rule instead (the fleet is let go, for nothing, at the first year-end its
+    projection is worth nothing)."""
+
+    decision: Literal["lsmc", "fixed"] = "lsmc"
+    cost_usd_per_mw_month: NonNegative = 1_000.0
+    """Upkeep of a mothballed MW, paid instead of site opex [USD/MW-month]."""
+    restart_usd_per_mw: NonNegative = 25_000.0
+    """Bringing a mothballed MW back to mining [USD/MW]."""
+    land_usd_m_per_mw: NonNegative = 0.32
+    """Price of the powered land if the footprint is sold [USD M/MW]: the lower of CLSK's two
+    2024 site purchases (C-G3; V-M8, published after the valuation date, has $0.10-0.25M for
+    weak sites and $0.40-0.55M for competitive ones)."""
+
+
 class Power(_Model):
     price_usd_per_mwh: NonNegative = 56.0
     contracted_mw: NonNegative = 1_027.0
@@ -86,6 +103,8 @@ class Power(_Model):
     demand_response_usd_per_mwh: NonNegative = 0.0
     """Credit for energy not drawn while curtailed [USD/MWh], where the power market pays one
     (ERCOT's programmes; Riot reports its power cost net of such credits, V-E2). 0: none."""
+    mothball: Mothball | None = None
+    """Mothball, restart and sale of the mining footprint; None: the fixed rule."""
 
 
 class Hold(_Model):

@@ -21,6 +21,17 @@ from simulator.scenario.loader import find_scenario, format_path, load_yaml
 KEY = "companies"
 """The top-level key that makes a file a universe."""
 
+WORLD_SECTIONS = ("market", "network", "valuation")
+"""The sections a universe states once for every company: BTC, fees, the network and the rates.
+Their uncertain inputs and random streams are the world's, drawn the same whatever the company
+(``simulator.run.sampling``); every other input and stream is the company's own, named by its
+ticker, so two companies' own risks are independent unless a scenario correlates them."""
+
+
+def is_world_key(key: str) -> bool:
+    """Whether the dotted input key (``market.btc.process.volatility``) belongs to the world."""
+    return key.split(".", 1)[0] in WORLD_SECTIONS
+
 
 def is_universe(path: str | os.PathLike[str]) -> bool:
     """Whether the scenario file (or shipped name) at ``path`` lists ``companies:``."""
