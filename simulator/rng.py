@@ -14,6 +14,10 @@ stream, changing :data:`BLOCK_PATHS`, or changing the column count requested for
 changes the draws. Stream names are therefore part of the public contract: pick them once
 (e.g. ``"btc_price.z"``, ``"fees.z"``, ``"network.z"``) and never reuse a name for a
 different quantity.
+
+A company's own streams are named by its ticker (``CLSK/sign.Sandersville``; the engine's
+chain adds the prefix), the world's are not (``btc_price.z``): the same world for every
+company of a peer group, independent risks for each.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams,
 __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Deployment",
            "FleetParams", "MarketPaths", "SiteParams", "TaxParams", "TreasuryParams",
            "ValuationParams", "MARK_STATE", "MONTHS_AHEAD", "Num", "company_shocks_needed",
-           "control_months", "control_names", "fit_marks", "operations", "run_company", "simulate_chunk"]
+           "World", "control_months", "control_names", "fit_marks", "operations", "run_company",
+           "simulate_chunk", "world_paths"]
 
 MARK_STATE = ("log_btc_price", "log_hashprice", "company_hashrate", "mining_headroom_usd_per_day",
               "hpc_noi_run_rate_usd_per_year", "hpc_noi_pending_usd_per_year",
@@ -1041,8 +1042,13 @@ def _renewed(fleet_params: FleetParams, renewal_kw: dict | None) -> FleetParams:
 
 
 def _company(scenario, inputs: Mapping[str, np.ndarray], draws):
-    """Company parameters and shocks for one chunk (the same under both measures)."""
+    """Company parameters and shocks for one chunk (the same under both measures).
+
+    The company's own streams (its sites' signing, its shocks) are named by its ticker
+    (:class:`_Within`), so that two companies on the same paths draw independent numbers.
+    """
     months = scenario.simulation.horizon_months
+    draws = _Within(draws, scenario.company.ticker)
     params = inputs_.company_params(scenario, inputs, inputs_.site_params(scenario, inputs, draws))
     params = dataclasses.replace(params, fleet=_renewed(params.fleet, inputs_.renewal_params(scenario, inputs)))
     shocks = {name: getattr(draws, kind)(f"company.{name}", cols=cols)
@@ -1050,19 +1056,56 @@ def _company(scenario, inputs: Mapping[str, np.ndarray], draws):
     return params, shocks
 
 
-def _pricing(mi: inputs_.MarketInputs, params: CompanyParams) -> inputs_.MarketInputs:
+def _pricing(mi: inputs_.MarketInputs, risk_free_rate: Num) -> inputs_.MarketInputs:
     """The market inputs under the pricing measure: BTC drifts at the risk-free rate."""
     return dataclasses.replace(mi, price_params=market.risk_neutral(
-        mi.price_process, mi.price_params, params.valuation.risk_free_rate))
+        mi.price_process, mi.price_params, risk_free_rate))
+
+
+def _risk_free_rate(scenario, inputs: Mapping[str, np.ndarray]) -> Num:
+    """The risk-free rate of the chunk's paths (a world input: ``valuation.risk_free_rate``)."""
+    return inputs_.value(inputs, "valuation.risk_free_rate", scenario.valuation.risk_free_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """One chunk's market and network paths under both measures, which every company of a peer
+    group runs on. Built from the world's inputs and streams alone (market, network, valuation:
+    ``simulator.scenario.universe.WORLD_SECTIONS``), so any company's scenario builds the same."""
+
+    pricing: MarketPaths
+    real_world: MarketPaths
+    block_height: np.ndarray
+    """Block height at month end on the real-world paths [P, T]."""
+
+
+def world_paths(scenario, inputs: Mapping[str, np.ndarray], draws, history: np.ndarray | None = None,
+                *, real_world: bool = True) -> World:
+    """The chunk's market paths under the pricing measure and (``real_world``) the real-world one.
+
+    The two measures read the same draws; only BTC's drift differs. ``real_world=False``
+    (fitting the mark) leaves ``real_world`` and ``block_height`` None.
+    """
+    calendar = inputs_.month_starts(scenario)
+    mi = inputs_.market_inputs(scenario, inputs, history)
+    draws = draws if isinstance(draws, _Reused) else _Reused(draws)
+    mq, _ = run_market(_pricing(mi, _risk_free_rate(scenario, inputs)), calendar, draws)
+    if not real_world:
+        return World(mq, None, None)
+    mp, height = run_market(mi, calendar, draws)
+    return World(mq, mp, height)
 
 
 def fit_chunk_marks(scenario, inputs: Mapping[str, np.ndarray], draws,
-                    history: np.ndarray | None = None) -> marks_.MarkSeries:
-    """Fit the mark on the pricing-measure paths of ``draws`` (the run's fitting paths)."""
-    mi = inputs_.market_inputs(scenario, inputs, history)
+                    history: np.ndarray | None = None, world: World | None = None) -> marks_.MarkSeries:
+    """Fit the mark on the pricing-measure paths of ``draws`` (the run's fitting paths).
+
+    ``world``: the fitting paths' market when another company of a peer group built it.
+    """
+    if world is None:
+        world = world_paths(scenario, inputs, draws, history, real_world=False)
     params, shocks = _company(scenario, inputs, draws)
-    mq, _ = run_market(_pricing(mi, params), inputs_.month_starts(scenario), draws)
-    return fit_marks(mq, params, shocks, degree=scenario.valuation.marks.degree)
+    return fit_marks(world.pricing, params, shocks, degree=scenario.valuation.marks.degree)
 
 
 def _signing_controls(scenario, inputs: Mapping[str, np.ndarray], co: CompanyPaths) -> np.ndarray:
@@ -1078,6 +1121,20 @@ def _signing_controls(scenario, inputs: Mapping[str, np.ndarray], co: CompanyPat
                                                                  co.sign_month[:, i].shape))
     n = co.sign_month.shape[0]
     return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+
+
+class _Within:
+    """A company's view of the chunk's draws: every stream it asks for is named ``<ticker>/<stream>``."""
+
+    def __init__(self, draws, ticker: str) -> None:
+        self._draws, self._prefix = draws, f"{ticker}/"
+        self.n_paths, self.n_months = draws.n_paths, draws.n_months
+
+    def normal(self, stream: str, cols: int | None = None) -> np.ndarray:
+        return self._draws.normal(self._prefix + stream, cols)
+
+    def uniform(self, stream: str, cols: int | None = None) -> np.ndarray:
+        return self._draws.uniform(self._prefix + stream, cols)
 
 
 class _Reused:
@@ -1102,7 +1159,7 @@ class _Reused:
 
 
 def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: marks_.MarkSeries,
-                   history: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   history: np.ndarray | None = None, world: World | None = None) -> dict[str, np.ndarray]:
     """Run every stage for one chunk of paths under both measures; arrays named as the cube names them.
 
     ``draws`` is a :class:`simulator.rng.Draws` for the chunk (duck-typed here): every random
@@ -1111,17 +1168,23 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: mark
     drift differs. Per-path values come from Q, the time series and the forward marks from P.
     ``mark`` is the run's fitted operating mark (:func:`fit_chunk_marks`). ``history`` is the
     monthly log returns a ``bootstrap`` BTC process resamples, read once per run outside the
-    engine (``simulator.scenario.history.bootstrap_history``); None otherwise.
+    engine (``simulator.scenario.history.bootstrap_history``); None otherwise. ``world`` is the
+    chunk's market paths when a peer group's run built them once for all its companies
+    (:func:`world_paths`); without it this company builds its own, one measure at a time.
     """
-    calendar = inputs_.month_starts(scenario)
-    mi = inputs_.market_inputs(scenario, inputs, history)
     draws = _Reused(draws)
     params, shocks = _company(scenario, inputs, draws)
     ground = groundwork(params, shocks, draws.n_paths, draws.n_months)
-    mq, _ = run_market(_pricing(mi, params), calendar, draws)
-    q = run_company(mq, params, shocks, mark, ground=ground)
-    del mq
-    mp, height = run_market(mi, calendar, draws)
+    if world is None:
+        mi = inputs_.market_inputs(scenario, inputs, history)
+        calendar = inputs_.month_starts(scenario)
+        mq, _ = run_market(_pricing(mi, params.valuation.risk_free_rate), calendar, draws)
+        q = run_company(mq, params, shocks, mark, ground=ground)
+        del mq
+        mp, height = run_market(mi, calendar, draws)
+    else:
+        q = run_company(world.pricing, params, shocks, mark, ground=ground)
+        mp, height = world.real_world, world.block_height
     p = run_company(mp, params, shocks, mark, value=False, ground=ground)
     years = np.asarray(scenario.valuation.forward_years) - 1
     return dict(
