@@ -64,6 +64,7 @@ def unit_hypercube(
     n_total: int,
     keys: tuple[str, ...] | None = None,
     prefix: str = "",
+    after: int = 0,
 ) -> np.ndarray:
     """Points in (0, 1)^d for paths ``[start, stop)`` of ``n_total``.
 
@@ -87,6 +88,12 @@ def unit_hypercube(
     prefix : str
         Put before every stream name (``"inputs:<prefix><key>"``, ``"<prefix>inputs-lhs"``,
         ``"<prefix>inputs-sobol"``): a company's own inputs are drawn from streams of its own.
+    after : int
+        ``sobol`` only: the columns are dimensions ``after .. after + d - 1`` of the sequence
+        (the company's come after the world's ``after`` dimensions). Two scrambled Sobol
+        sequences' first dimensions are the same van der Corput points in another order, far
+        from independent; later dimensions of a sequence scrambled on its own keep the joint
+        balance of one sequence of ``after + d`` dimensions.
 
     Returns
     -------
@@ -105,13 +112,13 @@ def unit_hypercube(
     elif method == "latin_hypercube":
         u = _lhs(d, seed, start, stop, n_total, f"{prefix}inputs-lhs")
     elif method == "sobol":
-        engine = qmc.Sobol(d, scramble=True, rng=block_generator(seed, f"{prefix}inputs-sobol", 0))
+        engine = qmc.Sobol(after + d, scramble=True, rng=block_generator(seed, f"{prefix}inputs-sobol", 0))
         with warnings.catch_warnings():
             # Chunks are not powers of two; balance holds over the whole run, not per chunk.
             warnings.filterwarnings("ignore", message=".*balance properties of Sobol.*")
             if start:
                 engine.fast_forward(start)
-            u = engine.random(n)
+            u = engine.random(n)[:, after:]
     else:
         raise ValueError(f"unknown sampling method {method!r} (allowed: {', '.join(METHODS)})")
     return np.clip(u, _EPS, 1.0 - _EPS, out=u)
@@ -156,7 +163,7 @@ def sample_inputs(
     corr : numpy.ndarray, optional
         ``[d, d]`` target Spearman rank-correlation matrix (validated upstream).
     company : str
-        The company's ticker, which names the streams of its own inputs.
+        The company's ticker, which names the streams of its own inputs (``company`` if empty).
 
     Returns
     -------
@@ -192,7 +199,7 @@ def sample_inputs(
         u[:, :len(world)] = unit_hypercube(len(world), keys=tuple(keys[i] for i in world), **kw)
     if own:
         u[:, len(world):] = unit_hypercube(len(own), keys=tuple(keys[i] for i in own),
-                                           prefix=f"{company}/" if company else "", **kw)
+                                           prefix=f"{company or 'company'}/", after=len(world), **kw)
     if corr is not None:
         corr = np.asarray(corr, dtype=np.float64)[np.ix_(order, order)]
         u = _gaussian_copula(u, corr, tuple(keys[i] for i in order), len(world))
