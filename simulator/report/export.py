@@ -268,6 +268,10 @@ def export(run: str | Path, fmt: str, *, output: str | Path | None = None,
            charts_dir: str | Path | None = None) -> tuple[str, list[Path]]:
     """Export a saved run as ``fmt`` (md, csv or json); optionally write files.
 
+    A peer run directory (it holds ``peers.json``) exports its peer table instead
+    (:func:`simulator.report.peer_export.export_peers`); a company's directory inside it is
+    a single run like any other.
+
     Returns
     -------
     (text, written)
@@ -282,6 +286,14 @@ def export(run: str | Path, fmt: str, *, output: str | Path | None = None,
     """
     if fmt not in FORMATS:
         raise RunError(f"export: format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    from simulator.report.peer_export import export_peers, is_peer_run
+
+    if is_peer_run(run):
+        if charts_dir is not None:
+            raise RunError(f"--charts: {run} is a peer run; its charts are in peers.html, and "
+                           f"each company's export with --charts: minersim export {Path(run) / '<ticker>'} "
+                           "--charts DIR")
+        return export_peers(run, fmt, output=output)
     if output is not None:
         check_output_file(output)
     if charts_dir is not None:
