@@ -195,11 +195,18 @@ def scenarios() -> None:
               "(about two re-runs per uncertain input) and add them to the report.")
 @click.option("--drivers-paths", type=click.IntRange(min=16), default=1_024, show_default=True,
               metavar="N", help="Paths per --drivers re-run.")
+@click.option("--pair", "pairs", multiple=True, metavar="A/B",
+              help="Peer group: add the long-A / short-B pair trade (repeatable).")
+@click.option("--no-breakevens", is_flag=True,
+              help="Peer group: skip each company's breakeven BTC spot (about 6 to 10 re-runs each).")
+@click.option("--breakeven-paths", type=click.IntRange(min=16), default=1_024, show_default=True,
+              metavar="N", help="Peer group: paths per breakeven re-run.")
 @_reports_errors
 def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None, out: str | None,
         chunk_paths: int | None, store_paths: int | None, precision: float | None, max_paths: int,
         processes: int | None, workers: int | None, scheduler: str | None, scheduler_timeout: float,
-        no_report: bool, overwrite: bool, drivers: bool, drivers_paths: int) -> None:
+        no_report: bool, overwrite: bool, drivers: bool, drivers_paths: int, pairs: tuple[str, ...],
+        no_breakevens: bool, breakeven_paths: int) -> None:
     """Simulate SCENARIO and write results.nc and report.html.
 
     SCENARIO is a YAML file or the name of a shipped scenario. Outputs go to
@@ -214,10 +221,30 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
     --drivers adds the tornado (median value per share with each uncertain input at its P10
     and P90) and the breakevens against the market price, on the same seed; without it the
     report ranks inputs by correlation only.
+
+    A universe file (one that lists companies:, such as scenarios/peers.yaml) runs the peer
+    group: every company on the same paths, written to runs/<universe>/<ticker>/ (a complete
+    run each) with the peer memo peers.html and the summary peers.json. --pair A/B adds a
+    pair trade; each company's breakeven BTC spot is found unless --no-breakevens.
     """
-    from simulator.report.outputs import run_scenario
+    from simulator.scenario.universe import is_universe
 
     started = time.perf_counter()
+    if is_universe(scenario):
+        _run_peers(scenario, started, paths=paths, seed=seed, sampling=sampling, out=out,
+                   chunk_paths=chunk_paths, store_paths=store_paths, report=not no_report,
+                   processes=processes, workers=workers, scheduler=scheduler,
+                   scheduler_timeout=scheduler_timeout, pairs=pairs, breakevens=not no_breakevens,
+                   breakeven_paths=breakeven_paths, overwrite=overwrite, precision=precision,
+                   drivers=drivers)
+        return
+    from simulator.errors import RunError
+
+    if pairs:
+        raise RunError(f"--pair: {scenario} is one company; pair trades need a universe file "
+                       "that lists companies: (e.g. scenarios/peers.yaml)")
+    from simulator.report.outputs import run_scenario
+
     with _Progress() as progress:
         result = run_scenario(scenario, paths=paths, seed=seed, sampling=sampling, out=out,
                               chunk_paths=chunk_paths, store_paths=store_paths, report=not no_report,
@@ -229,6 +256,23 @@ def run(scenario: str, paths: int | None, seed: int | None, sampling: str | None
                               started=started)
     elapsed = time.perf_counter() - started
     for line in result.summary_lines(elapsed):
+        click.echo(line)
+
+
+def _run_peers(universe: str, started: float, *, precision: float | None, drivers: bool,
+               **kw: Any) -> None:
+    """``run`` on a universe file: the peer group (:func:`simulator.report.peer_outputs.run_peers`)."""
+    from simulator.errors import RunError
+
+    for given, option in ((precision is not None, "--precision"), (drivers, "--drivers")):
+        if given:
+            raise RunError(f"{option}: not available for a peer group; give --paths, or run a "
+                           "company file alone (scenarios/companies/<ticker>.yaml)")
+    from simulator.report.peer_outputs import run_peers
+
+    with _Progress() as progress:
+        result = run_peers(universe, progress=progress.update, started=started, **kw)
+    for line in result.summary_lines(time.perf_counter() - started):
         click.echo(line)
 
 
@@ -335,6 +379,10 @@ class _LabelledProgress:
 @_reports_errors
 def export_cmd(run_dir: str, fmt: str, output: str | None, charts_dir: str | None) -> None:
     """Export a saved run (RUN_DIR or its results.nc) for an investment memo.
+
+    A peer run directory (runs/peers, from a universe file) exports the peer table instead:
+    md as tables by section with the correlations and pair trades, csv as one row per
+    company, json as the run's peers.json. Every column names its measure.
 
     Prints the export on standard output unless -o is given; messages about files written
     go to standard error, so the output can be piped.
