@@ -86,9 +86,23 @@ class Fees(_Model):
     btc_correlation: Num(ge=-1, le=1) = 0.3
 
 
+class AiLeaseIndex(_Model):
+    """AI colocation lease rates as a multiple of today's: a mean-reverting lognormal index
+    whose monthly shock correlates with BTC's (``engine/conversion.py::lease_index``). Sites
+    whose ``conversion.rate_follows_index`` is true are offered their lease rate times it."""
+
+    volatility: Num(ge=0, le=3) = 0.15
+    mean_reversion_per_year: Num(gt=0, le=20) = 0.5
+    btc_correlation: Num(ge=-1, le=1) = 0.2
+    long_run_level: Positive = 1.0
+
+
 class Market(_Model):
     btc: Btc = Btc()
     fees: Fees = Fees()
+    ai_lease_index: AiLeaseIndex | None = None
+    """The AI colocation lease-rate index, a world process every company of a peer group shares;
+    None: no index (every offer at its site's own rate)."""
 
 
 # ---------------------------------------------------------------- network
