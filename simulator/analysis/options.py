@@ -11,8 +11,17 @@ control variate of the run (its controls do not depend on the fleet).
 The mining footprint's options to mothball, restart and sell as powered land
 (``company.power.mothball``, ``engine/mothball.py``) are valued the same way by
 :func:`mothball_option`: least-squares decisions against the fixed rule (the fleet let go for
-nothing at the first year-end its projection is worth nothing). Conversion, spare capacity and
-renewal are still fixed rules.
+nothing at the first year-end its projection is worth nothing).
+
+Conversion as a decision (``sites.<name>.conversion.decision: lsmc``, ``engine/conversion.py``)
+is valued by :func:`conversion_option`: tenant offers accepted or let lapse by least squares,
+against the fixed rule that signs the first offer whatever the market does. The first offer is
+the fixed rule's own signing lottery, so the fixed rule is one of the policies the decision
+may choose, and the two runs share it path by path.
+
+Fleet renewal decided cohort by cohort at each year-end (``company.fleet.renewal.decision:
+lsmc``, ``engine/renewal.py``) is valued by :func:`renewal_option` against the fixed rule of the
+same ``renewal`` terms (every cohort replaced at the end of its life).
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["curtailment_option", "mothball_option", "with_curtailment", "with_mothball"]
+__all__ = ["conversion_option", "curtailment_option", "mothball_option", "with_conversion",
+           "with_curtailment", "with_mothball", "renewal_option", "with_renewal"]
 
 
 def with_curtailment(scenario: Any, curtail: bool) -> Any:
@@ -130,4 +140,119 @@ def mothball_option(scenario: Any, *, paths: int, seed: int, sampling: str | Non
                   "restart_usd_per_mw": central(mb.restart_usd_per_mw),
                   "land_usd_m_per_mw": central(mb.land_usd_m_per_mw)},
         **{f"{k}_by_year": v for k, v in used.items()},
+    }
+
+
+def with_conversion(scenario: Any, decision: str, sites: Any = None) -> Any:
+    """The scenario with ``conversion.decision`` set to ``lsmc`` or ``fixed`` on every
+    convertible site (or on those named in ``sites``), validated again."""
+    data = scenario.model_dump(mode="python", by_alias=True, exclude_unset=False)
+    for site in data["sites"]:
+        if site.get("conversion") is not None and (sites is None or site["name"] in sites):
+            site["conversion"]["decision"] = decision
+    return type(scenario).model_validate(data)
+
+
+def conversion_option(scenario: Any, *, paths: int, seed: int, sampling: str | None = None,
+                      client: Any = None, sites: Any = None) -> dict[str, Any]:
+    """Value of deciding conversions (accept a tenant offer, or let it lapse and wait for
+    another) against signing the first offer, pricing measure, on common random numbers.
+
+    Returns
+    -------
+    dict
+        ``value``, ``se``, ``with``, ``without``, ``paths`` as :func:`curtailment_option`;
+        ``sites``: the sites decided; ``terms``: each one's re-offer probability [1/month] and
+        whether its offers follow the lease-rate index; and from the policy's fitting paths
+        (pricing measure, ``conversion.exercise_summary``), per site:
+        ``signed_share_by_year`` (signed by the year's end), ``sign_share_by_year``,
+        ``declined_share_by_year`` [1], and the exercise boundary ``boundary_btc_by_year``
+        [USD/BTC] and ``boundary_hashprice_by_year`` [USD/PH/day]: the level below which the
+        year's offers were accepted (None where every offer was accepted, or none came);
+        ``boundary_index_by_year`` for sites whose offers follow the AI lease-rate index: the
+        index level [1] above which they were accepted.
+    """
+    from simulator.engine.valuation import controlled_mean
+    from simulator.run import scenario_mark, simulate
+
+    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
+    flexible_scenario = with_conversion(scenario, "lsmc", sites)
+    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling)  # one fit: its policies and their use
+    flexible = simulate(flexible_scenario, mark=mark, **kw)
+    rigid = simulate(with_conversion(scenario, "fixed", sites), **kw)
+    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
+    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
+    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
+    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
+    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
+    decided = [s for s in flexible_scenario.sites
+               if s.conversion is not None and s.conversion.decision == "lsmc"]
+    out: dict[str, Any] = {
+        "name": "conversion: accept a tenant offer or wait", "measure": "pricing",
+        "paths": int(v1.size), "seed": int(seed), "value": float(diff), "se": float(diff_se),
+        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
+        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
+        "sites": [s.name for s in decided],
+        "terms": {s.name: {"reoffer_probability_monthly": central(s.conversion.reoffer_probability_monthly),
+                           "rate_follows_index": bool(s.conversion.rate_follows_index)}
+                  for s in decided},
+    }
+    for key in ("signed_share", "sign_share", "declined_share", "boundary_btc", "boundary_hashprice",
+                "boundary_index"):
+        out[f"{key}_by_year"] = {name: used[key] for name, used in mark.converted.items() if key in used}
+    return out
+
+
+def with_renewal(scenario: Any, decision: str) -> Any:
+    """The scenario with ``company.fleet.renewal.decision`` set to ``lsmc`` or ``fixed`` (the
+    scenario's own renewal terms, or the model's defaults where it has none), validated again."""
+    data = scenario.model_dump(mode="python", by_alias=True, exclude_unset=False)
+    fleet = data["company"]["fleet"]
+    fleet["renewal"] = {**(fleet.get("renewal") or {}), "decision": decision}
+    return type(scenario).model_validate(data)
+
+
+def renewal_option(scenario: Any, *, paths: int, seed: int, sampling: str | None = None,
+                   client: Any = None) -> dict[str, Any]:
+    """Value of renewing the fleet by least squares against replacing every cohort at the end
+    of its life, pricing measure, on common random numbers.
+
+    Returns
+    -------
+    dict
+        ``value``, ``se``, ``with``, ``without``, ``paths`` as :func:`curtailment_option`;
+        ``terms``: the renewal's machine life [yr], frontier J/TH, its yearly improvement,
+        USD/TH and its yearly change; from the policy's fitting paths (pricing measure,
+        ``renewal.exercise_summary``), one entry per year of the grid, decisions at its last
+        month-end: ``renewing_share_by_year`` (paths renewing some cohort) [1],
+        ``renewed_ehs_by_year`` (mean hashrate renewed) [EH/s], and the exercise boundary
+        ``boundary_hashprice_by_year`` [USD/PH/day] and ``boundary_btc_by_year`` [USD/BTC] (the
+        median where some cohort is renewed), with ``kept_hashprice_by_year`` (the median where
+        none is); None in a year without one.
+    """
+    from simulator.engine.valuation import controlled_mean
+    from simulator.run import scenario_mark, simulate
+
+    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
+    flexible_scenario = with_renewal(scenario, "lsmc")
+    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling)  # its policies and their use
+    flexible = simulate(flexible_scenario, mark=mark, **kw)
+    rigid = simulate(with_renewal(scenario, "fixed"), **kw)
+    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
+    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
+    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
+    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
+    rn = flexible_scenario.company.fleet.renewal
+    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
+    return {
+        "name": "fleet renewal by machine cohort", "measure": "pricing",
+        "paths": int(v1.size), "seed": int(seed), "value": float(diff), "se": float(diff_se),
+        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
+        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
+        "terms": {"machine_life_years": int(rn.machine_life_years),
+                  "frontier_j_per_th": central(rn.frontier_j_per_th),
+                  "frontier_improvement_per_year": central(rn.frontier_improvement_per_year),
+                  "capex_usd_per_th": central(rn.capex_usd_per_th),
+                  "capex_change_per_year": central(rn.capex_change_per_year)},
+        **{f"{k}_by_year": v for k, v in mark.renewed.items()},
     }

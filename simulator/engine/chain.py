@@ -25,11 +25,14 @@ Order inside :func:`run_company` (domain.md, "Valuation"):
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
 from collections.abc import Mapping
 
 import numpy as np
 
 import simulator.engine.capital as capital
+import simulator.engine.conversion as conversion
 import simulator.engine.exercise as exercise
 import simulator.engine.inputs as inputs_
 import simulator.engine.market as market
@@ -46,7 +49,8 @@ import simulator.engine.valuation as valuation
 from simulator import units
 from simulator.engine.params import (MONTHS_AHEAD, CapitalParams, CompanyParams, CompanyPaths,
                                      DebtParams, Deployment, FleetParams, MarketPaths, Num,
-                                     SiteParams, TaxParams, TreasuryParams, ValuationParams)
+                                     RenewalParams, SiteParams, TaxParams, TreasuryParams,
+                                     ValuationParams)
 
 __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Deployment",
            "FleetParams", "MarketPaths", "SiteParams", "TaxParams", "TreasuryParams",
@@ -64,7 +68,8 @@ over breakeven, the leases' NOI run-rate, the NOI signed but not yet (or no long
 fit-out still to pay on the build schedule, project debt, the NOI the unsigned sites could earn,
 overheads, the tax losses carried, and the MW mothballed (zero on every path under the fixed
 rule, so then left out of the basis). Cash, BTC held and the notes enter the mark exactly,
-outside the regression."""
+outside the regression. Where a site's offers follow the AI lease-rate index, its log
+(``log_ai_lease_index``) is added: it prices the offers still to come."""
 
 CONTROL_MONTHS = (6, 12, 24, 36, 48, 60, 84)
 """Months at which the discounted BTC price serves as a control variate (plus the horizon)."""
@@ -245,6 +250,9 @@ class Operations:
     """Proceeds of selling the footprint's powered land [USD/month], [P, T]; None: none."""
     policy: object = None
     """The fitted mothball policy (``exercise.Policy``) the regimes followed."""
+    renewal: object = None
+    """Fleet renewal as decided (:class:`_Renewed`: each cohort's vintage by year and the
+    policies); None unless ``company.fleet.renewal.decision`` is lsmc."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -320,7 +328,7 @@ def _earmarked(site_params, sign: np.ndarray, n: int, months: int) -> np.ndarray
 
 def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
                note_interest=None, terminal: bool = True, ground: Groundwork | None = None,
-               policy=None) -> Operations:
+               policy=None, renewal_policy=None) -> Operations:
     """Sites, fleet, taxes and the operating streams of every path (see the module docstring).
 
     ``note_interest`` [USD/month], [1 or P, T] is the notes' coupon, deductible for tax.
@@ -329,7 +337,8 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
     valued. ``ground`` is this chunk's :func:`groundwork`, computed here when not given.
     ``policy`` is the mothball policy fitted on the run's pricing paths (``fit_marks``); with
     ``company.power.mothball`` on and no policy, one is fitted on these paths (the hand
-    calculation, where nothing is random).
+    calculation, where nothing is random). ``renewal_policy`` is the same for fleet renewal
+    (``company.fleet.renewal.decision: lsmc``, :func:`_renewing`).
     """
     mp = market_paths
     n, months = mp.btc_price.shape
@@ -337,6 +346,10 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
     r = _per_path(vp.risk_free_rate, n)
     k_lease = r + _per_path(vp.tenant_credit_spread, n)
     g = groundwork(params, shocks, n, months) if ground is None else ground
+    renewed = None
+    if fp.renewal is not None:  # the fleet as renewed on this path: its own groundwork
+        renewed = _renewing(mp, g, fp, r, _per_path(vp.terminal_growth_mining, n), renewal_policy)
+        g = renewed.ground
     st, now, sign, energise = g.sites, g.now, g.sign_month, g.energise_month
     fleet_j, fleet_capex = g.fleet_j, g.fleet_capex
     fr = fleet.operate(
@@ -485,9 +498,12 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
                                  fr_kept.mining_mw * (sw.regime == mothball.MOTHBALLED)),
     }
     state = {k: state[k] for k in MARK_STATE}  # the documented variables, in their order
+    if any(s.follows_index for s in params.sites) and mp.ai_lease_index is not None:
+        state["log_ai_lease_index"] = np.log(np.broadcast_to(mp.ai_lease_index, (n, months)))  # future offers' rate
     return Operations(fr, now, sign, energise, sga, fleet_capex, tax, mining_stream, lease_stream,
                       terminal_r, terminal_lease, parts, state,
-                      *((None, None, None) if sw is None else (sw.regime, sw.land_sale, sw.policy)))
+                      *((None, None, None) if sw is None else (sw.regime, sw.land_sale, sw.policy)),
+                      renewal=renewed)
 
 
 POLICY_STATE = ("log_btc_price", "log_hashprice", "mining_headroom_usd_per_day",
@@ -555,6 +571,131 @@ def _switching(mp: MarketPaths, fr, g: Groundwork, fp: FleetParams, r, growth, p
     ran = fleet.FleetResult(curtailed=np.where(running > 0, fr.curtailed, 1.0),
                             mining_mw=fr.mining_mw * kept, site_opex=opex, **scaled)
     return _Switched(regime, ran, kept, land_sale, policy, terminal, restarts, after, years_kept)
+
+
+RENEWAL_STATE = ("log_btc_price", "revenue_usd_per_ph_day", "power_price_usd_per_mwh",
+                 "site_opex_usd_per_mw_month", "frontier_j_per_th")
+"""The state a renewal decision regresses on at a year-end: BTC, what a PH/s earns a day
+(hashprice x realisation), the power price and site opex (per path inputs), and the frontier's
+efficiency. Per-path constants that do not vary on the fitting paths drop out of the basis."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class _Renewed:
+    ground: Groundwork  #: the groundwork with the fleet as renewed on each path
+    machines: list  #: the cohorts (``renewal.cohorts``): (landing, EH/s, J/TH, retirement)
+    regimes: tuple  #: each cohort's vintage in each year, [P, Y] int8 (0: its own machines)
+    policies: tuple  #: one ``exercise.Policy`` per cohort
+
+
+def _renewing(mp: MarketPaths, g: Groundwork, fp: FleetParams, r, growth, policies) -> _Renewed:
+    """Fleet renewal decided by least squares, cohort by cohort (issue 16, item 5).
+
+    The fleet is the cohorts of ``renewal.cohorts`` (the fleet at the valuation date aged
+    evenly, each deployment), each retiring at the end of its life. At each year-end each
+    cohort may be replaced by the frontier machine landing the next month, paid then; its
+    regimes are its vintages (``exercise.fit_switching`` on a grid of years, each year's cash
+    flows valued at its end; :func:`_vintage_values`). ``policies`` None fits them on these
+    paths (in sample). The cohorts' vintages then make this path's fleet
+    (:func:`_renewed_ground`).
+    """
+    n, months = mp.btc_price.shape
+    rn, w = fp.renewal, units.MONTHS_PER_YEAR
+    years = -(-months // w)
+    steps = [(d.month, d.hashrate_ehs, d.j_per_th, d.capex_usd_per_th) for d in fp.deployments]
+    machines = renewal.cohorts(fp.hashrate_ehs, fp.j_per_th, steps, rn.life_years)
+    vintages = renewal.frontier(years - 1, rn.frontier_j_per_th, rn.frontier_improvement_per_year,
+                                rn.capex_usd_per_th, rn.capex_change_per_year)
+    ends = np.minimum(w * np.arange(years) + w - 1, months - 1)
+
+    def per_year(x):
+        return np.ascontiguousarray(np.broadcast_to(x, (n, months))[:, ends])
+    state = {"log_btc_price": per_year(np.log(mp.btc_price)),
+             "revenue_usd_per_ph_day": per_year(mp.hashprice * _per_path(fp.realisation, n)[:, None]),
+             "power_price_usd_per_mwh": per_year(_per_path(fp.power_price_usd_per_mwh, n)[:, None]),
+             "site_opex_usd_per_mw_month": per_year(_per_path(fp.site_opex_usd_per_mw_month, n)[:, None]),
+             "frontier_j_per_th": per_year(_per_path(rn.frontier_j_per_th, n)[:, None])}
+    state = {k: state[k] for k in RENEWAL_STATE}  # the documented variables, in their order
+    moves = renewal.moves(vintages, r, years)
+    if policies is None:
+        value = _vintage_values(mp, fp, r, growth)
+        new = [value(jv, w * v, w * (v + rn.life_years)) for v, (jv, _) in enumerate(vintages, start=1)]
+    regimes, fitted = [], []
+    for c, (land, _, j, retire) in enumerate(machines):
+        consider = renewal.eligible(land, n, years)
+        if policies is None:
+            own = value(j, land, retire)
+            policy, _ = exercise.fit_switching([own[0], *(x[0] for x in new)], moves,
+                                               [own[1], *(x[1] for x in new)], state, np.exp(-r),
+                                               consider=consider)
+        else:
+            policy = policies[c]
+        regimes.append(exercise.apply_switching(policy, moves, state, consider=consider))
+        fitted.append(policy)
+    ground = _renewed_ground(g, fp, steps, renewal.renewed_classes(regimes, machines, vintages, months,
+                                                                  rn.life_years))
+    return _Renewed(ground, machines, tuple(regimes), tuple(fitted))
+
+
+def _vintage_values(mp: MarketPaths, fp: FleetParams, r, growth):
+    """``value(j, landing, retirement)``: what 1 EH/s of machines at ``j`` J/TH in service from
+    ``landing`` to ``retirement`` earns, as ``(flows, after)``: the margin less site opex of
+    each year valued at its end (``renewal.by_year``) [USD], [P, Y], as ``fleet.operate`` runs
+    one class on its planned MW (pre-tax, before financing, as the mothball decision); and,
+    if in service in the last month, the run-rate projection after the horizon
+    (:func:`_mining_plan_from`, at the mining terminal ``growth``), valued at the last year's
+    end [USD], [P]."""
+    n, months = mp.btc_price.shape
+    w = units.MONTHS_PER_YEAR
+    revenue = mp.blocks * (mp.subsidy + mp.fees_per_block) * mp.btc_price / mp.network_hashrate
+    revenue *= _per_path(fp.realisation, n)[:, None]
+    margin = functools.partial(
+        renewal.unit_margin, revenue_per_ehs=revenue, hashprice=mp.hashprice,
+        hours=units.HOURS_PER_DAY * np.asarray(mp.days, np.float64),
+        power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month,
+        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
+    ones = np.broadcast_to(1.0, (n, months))  # 1 EH/s drawing 1 MW: the run-rate per J/TH
+    unit = types.SimpleNamespace(company_hashrate=ones, mining_mw=ones, site_opex=np.broadcast_to(
+        _per_path(fp.site_opex_usd_per_mw_month, n)[:, None], (n, months)))
+    rev, power, opex, share, to_halving = _mining_run_rate(mp, unit, fp, months - 1)
+    to_end = np.exp(r * (w * -(-months // w) - months) / w)  # a partial last year's end
+
+    projected: dict[bytes, np.ndarray] = {}  # by J/TH: the aged cohorts share one
+
+    def value(j, landing, retirement):
+        on = renewal.alive(landing, retirement, months)
+        jp = _per_path(j, n)
+        key = jp.tobytes()
+        if key not in projected:
+            projected[key] = _mining_plan_from((rev, jp * power, jp * opex, share, to_halving), r,
+                                               growth, TERMINAL_YEARS)[0] * to_end
+        return (renewal.by_year(margin(j, on), r),
+                np.where(np.broadcast_to(on[:, -1], (n,)), projected[key], 0.0))
+    return value
+
+
+def _renewed_ground(g: Groundwork, fp: FleetParams, steps, classes) -> Groundwork:
+    """The groundwork with the fleet as renewed on each path: its classes
+    (``renewal.renewed_classes``), plan and blended J/TH, the deployments' and the frontier
+    machines' capex, and the displacement of machines off converting MW recomputed on it."""
+    hashrate, effs, bought = classes
+    _, n, months = hashrate.shape
+    planned, mw = np.zeros((n, months)), np.zeros((n, months))
+    for h_k, j_k in zip(hashrate, effs):  # class by class, in a fixed order: chunk-invariant sums
+        planned += h_k
+        mw += h_k * j_k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fleet_j = np.where(planned > 0, mw / planned, _per_path(fp.j_per_th, n)[:, None])
+    capex = fleet.planned_fleet(fp.hashrate_ehs, fp.j_per_th, steps, months)[2] + bought
+    offline = None
+    if g.offline_mw is not None:
+        moved, offline = fleet.displacement(g.available_mw, mw, fp.contracted_mw,
+                                            int(fp.relocation_downtime_months))
+        capex = capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
+    return dataclasses.replace(g, planned=planned, fleet_j=fleet_j, class_hashrate=hashrate,
+                               class_j=effs, fleet_capex=np.broadcast_to(capex, (n, months)),
+                               offline_mw=offline)
 
 
 TERMINAL_YEARS = 150
@@ -680,6 +821,141 @@ def _abandon(fr, keep: np.ndarray) -> fleet.FleetResult:
     return fleet.FleetResult(curtailed=np.where(keep, fr.curtailed, 1.0), **off)
 
 
+CONVERSION_STATE = ("log_btc_price", "log_hashprice", "site_mining_usd_per_month",
+                    "offer_value_usd", "offered", "log_ai_lease_index")
+"""The state a conversion decision regresses on at the start of a month (the end of the one
+before): BTC, hashprice, the mining cash flow the site would give up, what the offer standing
+then (or one at today's index) is worth net of fit-out, whether a first offer has come (later
+ones then come at the re-offer rate), and the lease-rate index. Today's hashprice and mining
+flow are not known on the grid: column 0 holds constants, which the regression drops."""
+
+
+CONVERSION_DEGREE = (2, False)
+"""Degree and cross terms of the conversion regressions: quadratic in each state variable,
+without the pairwise products. Offers come to few paths in the early months, and with the
+products (21 columns for five variables) the fitted waiting value wandered enough to let
+profitable offers lapse: bull lost 0.0034 +- 0.0013 USD/share against signing every first
+offer, 0.0000 without them (1,024 paths, seed 11)."""
+
+GREENFIELD_DROPS = ("log_btc_price", "log_hashprice", "site_mining_usd_per_month")
+
+
+def _deciding(params: CompanyParams) -> bool:
+    """Whether any site's signing depends on the market path: decided by least squares, or
+    leased at the AI lease-rate index of its signing month."""
+    return any(s.decision == "lsmc" or s.follows_index for s in params.sites)
+
+
+def _at_index(s: SiteParams, sign: np.ndarray, index: np.ndarray) -> SiteParams:
+    """The site leased at its rate times the index at the start of its signing month (today's
+    index, 1, for a site that never signs: the rate its pipeline NOI is marked at)."""
+    if not s.follows_index:
+        return s
+    n = sign.shape[0]
+    rate = _per_path(s.lease_rate_usd_per_kw_month, n) * index[np.arange(n), np.maximum(sign, 0)]
+    return dataclasses.replace(s, lease_rate_usd_per_kw_month=rate)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class _Decided:
+    params: CompanyParams  #: the sites with their decided signing months
+    offer_month: np.ndarray  #: first offer (the signing lottery) [P, S] int, -1 none
+    policies: dict  #: site name -> exercise.Policy
+    used: dict  #: site name -> conversion.exercise_summary (when asked for)
+
+
+def _decide_conversions(mp: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
+                        policies: Mapping | None = None, summary: bool = False) -> _Decided:
+    """Accept or let lapse each decided site's tenant offers (issue 16, items 1 and 4).
+
+    Each site is decided on its own against the fleet as it would run with every decided site
+    unsigned: its regimes are unsigned (the mining flow the site carries, ``conversion.
+    site_mining_flow``) and signed (nothing after; the signing's value is the switch's
+    proceeds, ``conversion.lease_package`` at the offer's rate, discounted at r plus the
+    tenant spread as the leases are); a switch is possible only where an offer stands. After
+    the horizon an unsigned site is worth its mining run-rate as a perpetuity at the mining
+    terminal growth, or its powered land. ``policies`` maps a site to the policy fitted on the
+    run's pricing paths; a site without one is fitted on these paths (in sample).
+    """
+    n, months = mp.btc_price.shape
+    fp, vp = params.fleet, params.valuation
+    base = dataclasses.replace(params, sites=tuple(
+        dataclasses.replace(s, sign_month=np.full(n, -1, np.int64)) if s.decision == "lsmc" else s
+        for s in params.sites))
+    g = groundwork(base, shocks, n, months)
+    fr = fleet.operate(
+        g.class_hashrate, g.class_j, g.available_mw, network_hashrate=mp.network_hashrate,
+        blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
+        btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
+        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
+        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_mw = np.where(fr.mining_mw > 0, (fr.mining_margin - fr.site_opex) / fr.mining_mw, 0.0)
+    r = _per_path(vp.risk_free_rate, n)
+    k = r + _per_path(vp.tenant_credit_spread, n)
+    d_r = np.exp(-r / units.MONTHS_PER_YEAR)
+    # From the lease's discounting to the grid's: a value at the start of month j, discounted
+    # at k to today, is d_r^(j+1) x this on the exercise's grid (the common d_r apart).
+    to_grid = np.exp(-(k - r)[:, None] / units.MONTHS_PER_YEAR * np.arange(months + 1)[None, :])
+
+    def grid(x, first):
+        out = np.empty((n, months + 1))
+        out[:, 0], out[:, 1:] = first, x
+        return out
+    index = (np.ones((n, months + 1)) if mp.ai_lease_index is None
+             else grid(np.broadcast_to(mp.ai_lease_index, (n, months)), 1.0))
+    shared = {"log_btc_price": grid(np.log(mp.btc_price), np.log(_per_path(mp.btc_price0, n))),
+              "log_hashprice": grid(np.log(np.maximum(mp.hashprice, 1e-9)), 0.0),
+              "log_ai_lease_index": np.log(index)}
+    sites_out, offers, fitted, used = [], [], {}, {}
+    for s in params.sites:
+        first = _per_path(s.sign_month, n, np.int64)
+        offers.append(first)
+        if s.decision != "lsmc":
+            sites_out.append(_at_index(s, first, index))
+            continue
+        fractions, offsets = sites.tranche_schedule(np.zeros(n, np.int64), s.build_months, s.tranches, n)
+        noi_per_rate, capex = conversion.lease_package(
+            gross_mw=s.gross_mw, gross_to_it=s.gross_to_it, noi_margin=s.noi_margin,
+            escalator=s.escalator, fractions=fractions, offsets=offsets,
+            capex_usd_per_mw_it=s.capex_usd_per_mw_it, rate=k)
+        rate = _per_path(s.lease_rate_usd_per_kw_month, n)[:, None] * (index if s.follows_index else 1.0)
+        value = np.broadcast_to(noi_per_rate[:, None] * rate - capex[:, None], (n, months + 1))
+        flow = np.zeros((n, months + 1))
+        if s.mines_until_conversion:
+            flow[:, 1:] = conversion.site_mining_flow(g.planned * g.fleet_j, g.available_mw,
+                                                      _per_path(s.gross_mw, n), per_mw)
+            tail = flow[:, -min(units.MONTHS_PER_YEAR, months):].sum(axis=1) * (
+                units.MONTHS_PER_YEAR / min(units.MONTHS_PER_YEAR, months))
+            after = valuation.gordon(np.maximum(tail, 0.0), r, _per_path(vp.terminal_growth_mining, n))
+        else:
+            after = _per_path(s.land_value_usd, n).copy()
+        offer, offered = conversion.offer_months(first, s.u_offer, s.reoffer_probability_monthly)
+        moves = {(conversion.UNSIGNED, conversion.SIGNED): np.where(offer, -value * to_grid, np.inf)}
+        state = dict(shared, site_mining_usd_per_month=grid(flow[:, 1:], 0.0),
+                     offer_value_usd=value, offered=offered)
+        # A greenfield site mines nothing: BTC would only add noise to its regression.
+        state = {name: state[name] for name in CONVERSION_STATE
+                 if s.mines_until_conversion or name not in GREENFIELD_DROPS}
+        # Only a path with a first offer behind it can sign from then on: the regressions are
+        # fitted on those (Longstaff and Schwartz's in-the-money paths).
+        may = offered > 0
+        policy = None if policies is None else policies.get(s.name)
+        if policy is None:
+            policy, _ = exercise.fit_switching([flow, 0.0], moves, [after, np.zeros(n)], state, d_r,
+                                               consider=may, degree=CONVERSION_DEGREE[0],
+                                               cross=CONVERSION_DEGREE[1])
+        sign = conversion.sign_months(exercise.apply_switching(policy, moves, state, consider=may))
+        fitted[s.name] = policy
+        if summary:
+            used[s.name] = conversion.exercise_summary(sign, offer, mp.btc_price, mp.hashprice,
+                                                       index if s.follows_index else None)
+        sites_out.append(_at_index(dataclasses.replace(s, sign_month=sign), sign, index))
+    return _Decided(dataclasses.replace(params, sites=tuple(sites_out)),
+                    np.stack(offers, axis=1), fitted, used)
+
+
 def operating_targets(ops: Operations, vp: ValuationParams) -> np.ndarray:
     """Value at each month-end of the operating streams after it [USD], [P, T]: what the mark fits."""
     n = ops.mining_stream.shape[0]
@@ -698,6 +974,9 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
     """
     mp = market_paths
     n, months = mp.btc_price.shape
+    decided = _decide_conversions(mp, params, shocks, summary=True) if _deciding(params) else None
+    if decided is not None:
+        params = decided.params
     vp = params.valuation
     r = _per_path(vp.risk_free_rate, n)
     ground = groundwork(params, shocks, n, months)
@@ -721,6 +1000,12 @@ def fit_marks(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[
                                      degree=degree)
     used = ({} if ops.regime is None else
             mothball.exercise_summary(ops.regime, mp.hashprice, mp.btc_price))
+    if decided is not None:
+        series = dataclasses.replace(series, conversions=decided.policies, converted=decided.used)
+    if ops.renewal is not None:
+        rn = ops.renewal
+        series = dataclasses.replace(series, renewal_policy=rn.policies, renewed=renewal.exercise_summary(
+            rn.regimes, [m[1] for m in rn.machines], mp.hashprice, mp.btc_price))
     return dataclasses.replace(series, floored=floored, policy=ops.policy, exercised=used)
 
 
@@ -865,6 +1150,10 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     """
     mp = market_paths
     n, months = mp.btc_price.shape
+    offer_month = None
+    if _deciding(params):  # signing depends on the path: the groundwork is this measure's own
+        decided = _decide_conversions(mp, params, shocks, None if mark is None else mark.conversions)
+        params, offer_month, ground = decided.params, decided.offer_month, None
     cp, tp, vp = params.capital, params.treasury, params.valuation
     r = _per_path(vp.risk_free_rate, n)
     k_notes = r + _per_path(vp.company_credit_spread, n)
@@ -872,7 +1161,8 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     notes = ground.notes
     coupons = sum((x.interest[:, :months] for x in notes), np.zeros((1, months)))
     ops = operations(mp, params, shocks, note_interest=coupons, terminal=value or mark is None,
-                     ground=ground, policy=None if mark is None else mark.policy)
+                     ground=ground, policy=None if mark is None else mark.policy,
+                     renewal_policy=None if mark is None else mark.renewal_policy)
     fr, now = ops.fleet, ops.sites
     op = _Operating(ops, params.valuation, mark)
 
@@ -1000,7 +1290,8 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
         converted=conv_month >= 0, conversion_month=conv_month, default_month=default_month,
         pricing_controls=controls,
         debt_names=tuple(d.name for d in cp.debt), site_names=tuple(s.name for s in params.sites),
-        sign_month=ops.sign_month, energise_month=ops.energise_month, never_signs=ops.sign_month < 0)
+        sign_month=ops.sign_month, energise_month=ops.energise_month, never_signs=ops.sign_month < 0,
+        offer_month=ops.sign_month if offer_month is None else offer_month)
 
 
 # ------------------------------------------------------------------ the whole chain for one chunk
@@ -1025,16 +1316,24 @@ def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws) -> tuple[M
         fees_per_block=fee, days=days, subsidy_fn=lambda h: timegrid.subsidy(h, halvings, subsidy0),
         z_hash=draws.normal("network.z"), params=mi.network_params, btc_price0=mi.spot_usd,
         btc_log_return=log_ret, btc_shock=btc_shock)
+    # AI colocation lease rates: a world stream, untraded (the same under both measures).
+    index = (None if mi.ai_lease is None else
+             conversion.lease_index(draws.normal("ai_lease_index.z"), btc_shock, **mi.ai_lease))
     mp = MarketPaths(calendar=calendar, days=days, btc_price=btc_price, fees_per_block=fee,
                      subsidy=paths.subsidy, blocks=paths.blocks, network_hashrate=paths.network_hashrate,
-                     hashprice=paths.hashprice, btc_price0=mi.spot_usd, block_height=paths.block_height)
+                     hashprice=paths.hashprice, btc_price0=mi.spot_usd, block_height=paths.block_height,
+                     ai_lease_index=index)
     return mp, paths.block_height
 
 
-def _renewed(fleet_params: FleetParams, renewal_kw: dict | None) -> FleetParams:
-    """The fleet with its retire-and-replace deployments added (fleet renewal switched on)."""
+def _renewed(fleet_params: FleetParams, renewal_kw: dict | None, decision: str = "fixed") -> FleetParams:
+    """The fleet with its retire-and-replace deployments added (fleet renewal switched on), or,
+    with ``decision`` ``lsmc``, the renewal's terms, for :func:`operations` to decide on."""
     if renewal_kw is None:
         return fleet_params
+    if decision == "lsmc":
+        terms = {k: v for k, v in renewal_kw.items() if k != "months"}
+        return dataclasses.replace(fleet_params, renewal=RenewalParams(**terms))
     cohorts = renewal.aged_fleet(fleet_params.hashrate_ehs, fleet_params.j_per_th, renewal_kw["life_years"])
     cohorts += [(d.month, d.hashrate_ehs, d.j_per_th) for d in fleet_params.deployments]
     extra = [Deployment(*dep) for dep in renewal.renewal_deployments(cohorts, **renewal_kw)]
@@ -1050,7 +1349,9 @@ def _company(scenario, inputs: Mapping[str, np.ndarray], draws):
     months = scenario.simulation.horizon_months
     draws = _Within(draws, scenario.company.ticker)
     params = inputs_.company_params(scenario, inputs, inputs_.site_params(scenario, inputs, draws))
-    params = dataclasses.replace(params, fleet=_renewed(params.fleet, inputs_.renewal_params(scenario, inputs)))
+    rn = scenario.company.fleet.renewal
+    params = dataclasses.replace(params, fleet=_renewed(params.fleet, inputs_.renewal_params(scenario, inputs),
+                                                        "fixed" if rn is None else rn.decision))
     shocks = {name: getattr(draws, kind)(f"company.{name}", cols=cols)
               for name, kind, cols in company_shocks_needed(params, months)}
     return params, shocks
@@ -1117,8 +1418,9 @@ def _signing_controls(scenario, inputs: Mapping[str, np.ndarray], co: CompanyPat
             continue
         p = inputs_.value(inputs, f"sites.{site.name}.conversion.signing_probability",
                           site.conversion.signing_probability)
-        cols.append((co.sign_month[:, i] >= 0) - np.broadcast_to(np.asarray(p, np.float64),
-                                                                 co.sign_month[:, i].shape))
+        # The lottery (a first offer), which a decided conversion may decline: mean zero still.
+        cols.append((co.offer_month[:, i] >= 0) - np.broadcast_to(np.asarray(p, np.float64),
+                                                                  co.offer_month[:, i].shape))
     n = co.sign_month.shape[0]
     return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
 
@@ -1174,7 +1476,8 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: mark
     """
     draws = _Reused(draws)
     params, shocks = _company(scenario, inputs, draws)
-    ground = groundwork(params, shocks, draws.n_paths, draws.n_months)
+    # Decided conversions sign where the market takes them: each measure builds its own.
+    ground = None if _deciding(params) else groundwork(params, shocks, draws.n_paths, draws.n_months)
     if world is None:
         mi = inputs_.market_inputs(scenario, inputs, history)
         calendar = inputs_.month_starts(scenario)

@@ -66,6 +66,9 @@ class MarketInputs:
     halving_heights: tuple[int, ...]
     subsidy_btc: float
     """Block subsidy before the first halving in ``halving_heights`` [BTC]."""
+    ai_lease: dict | None = None
+    """Keyword arguments of :func:`simulator.engine.conversion.lease_index` but the shocks;
+    None: no AI colocation lease-rate index."""
 
 
 _NETWORK_FIELDS = {
@@ -118,12 +121,18 @@ def market_inputs(scenario, inputs: Mapping[str, np.ndarray], history: np.ndarra
     if model.kind == "growth":
         net_params["lag_months"] = model.lag_months
     days_to_valuation = (scenario.simulation.valuation_date - net.block_height_date).days
+    ai, ak = scenario.market.ai_lease_index, "market.ai_lease_index"
+    ai_lease = None if ai is None else dict(
+        volatility=value(inputs, f"{ak}.volatility", ai.volatility),
+        mean_reversion=value(inputs, f"{ak}.mean_reversion_per_year", ai.mean_reversion_per_year),
+        correlation=value(inputs, f"{ak}.btc_correlation", ai.btc_correlation),
+        long_run=value(inputs, f"{ak}.long_run_level", ai.long_run_level))
     return MarketInputs(
         price_process=proc.kind, spot_usd=value(inputs, "market.btc.spot_usd", btc.spot_usd),
         price_params=params, fees=fee_params, network_model=model.kind, network_params=net_params,
         hashrate_ehs=value(inputs, "network.hashrate_ehs", net.hashrate_ehs),
         height0=int(net.block_height + days_to_valuation * units.BLOCKS_PER_DAY),
-        halving_heights=tuple(net.halving_heights), subsidy_btc=net.subsidy_btc)
+        halving_heights=tuple(net.halving_heights), subsidy_btc=net.subsidy_btc, ai_lease=ai_lease)
 
 def site_params(scenario, inputs, draws) -> tuple[SiteParams, ...]:
     """Per-site parameters; signing is a per-path Bernoulli draw from the stream ``sign.<site>``."""
@@ -157,6 +166,12 @@ def site_params(scenario, inputs, draws) -> tuple[SiteParams, ...]:
                 # Tranche k energises delay_k months after the site's first energisation.
                 tranches=tuple((t.fraction, build + t.delay_months) for t in conv.tranches),
                 financing=fin.kind)
+            conv_kw["follows_index"] = conv.rate_follows_index
+            if conv.decision == "lsmc":  # the lottery's month is the first offer; later ones drawn
+                conv_kw.update(decision="lsmc",
+                               reoffer_probability_monthly=value(
+                                   inputs, f"{ck}.reoffer_probability_monthly", conv.reoffer_probability_monthly),
+                               u_offer=draws.uniform(f"offer.{site.name}"))
             if fin.kind == "project_debt":
                 conv_kw.update(loan_to_cost=value(inputs, f"{ck}.financing.loan_to_cost", fin.loan_to_cost),
                                debt_rate=value(inputs, f"{ck}.financing.rate", fin.rate),

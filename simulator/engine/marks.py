@@ -307,6 +307,18 @@ class MarkSeries:
     exercised: Mapping = field(default_factory=dict)
     """When the policy is used on the fitting paths (pricing measure), year by year
     (``mothball.exercise_summary``); empty without one."""
+    conversions: Mapping = field(default_factory=dict)
+    """Site name -> its fitted conversion policy (``exercise.Policy``), for sites whose
+    conversion is decided (``conversion.decision: lsmc``); empty otherwise."""
+    converted: Mapping = field(default_factory=dict)
+    """Site name -> when its offers are accepted on the fitting paths, year by year
+    (``conversion.exercise_summary``)."""
+    renewal_policy: object = None
+    """The fleet renewal's fitted policies (one ``exercise.Policy`` per machine cohort) when
+    renewal is decided (``company.fleet.renewal.decision: lsmc``); None otherwise."""
+    renewed: Mapping = field(default_factory=dict)
+    """When the fleet is renewed on the fitting paths, year by year
+    (``renewal.exercise_summary``); empty without the decision."""
 
     @property
     def r2_out(self) -> np.ndarray:

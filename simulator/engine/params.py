@@ -32,6 +32,9 @@ class MarketPaths:
     hashprice: np.ndarray  #: [P, T] [USD/PH/day]
     btc_price0: Num  #: spot at the valuation date [USD/BTC]
     block_height: np.ndarray | None = None  #: height at month end [P, T] [blocks]; None: no halving after the horizon
+    ai_lease_index: np.ndarray | None = None
+    """AI colocation lease rates as a multiple of today's, at month end [P, T] [1]; None: no
+    index (every offer at the site's own rate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,18 @@ class MothballParams:
 
 
 @dataclass(frozen=True, slots=True)
+class RenewalParams:
+    """Fleet renewal decided by least squares (issue 16, item 5): at each year-end each cohort
+    may be replaced by the frontier machine of that date (``engine/renewal.py``)."""
+
+    life_years: int = 5  #: machine life [yr]: a cohort not replaced stops at its end
+    frontier_j_per_th: Num = 13.5  #: best machine bought at the valuation date [J/TH] (N-A1..N-A3)
+    frontier_improvement_per_year: Num = 0.08  #: yearly fall of the frontier J/TH [1/yr]
+    capex_usd_per_th: Num = 12.0  #: price of a new machine at the valuation date [USD/TH] (N-A6, N-A7)
+    capex_change_per_year: Num = 0.0  #: its yearly change [1/yr]
+
+
+@dataclass(frozen=True, slots=True)
 class FleetParams:
     hashrate_ehs: Num  #: operating fleet at month 0 [EH/s] (C-O1)
     j_per_th: Num  #: its efficiency [J/TH] (C-O3)
@@ -72,6 +87,9 @@ class FleetParams:
     mothball: MothballParams | None = None
     """Mothball, restart or sell the mining footprint by least squares; None: the fixed rule
     (the fleet is let go at the first year-end its projection is worth nothing)."""
+    renewal: RenewalParams | None = None
+    """Renew the fleet cohort by cohort by least squares; None: no renewal, or the fixed
+    retire-and-replace rule already laid out as ``deployments`` (``engine/renewal.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,12 @@ class SiteParams:
     """A site of the mining footprint (its MW are in ``contracted_mw`` and mine until the build
     starts), or a greenfield site (False): not energised, it adds nothing to the mining budget
     unless it is built and then reverts to mining after a tenant default."""
+    decision: Literal["fixed", "lsmc"] = "fixed"
+    """fixed: the build starts at ``sign_month``; lsmc: ``sign_month`` is the first tenant
+    offer, accepted or let lapse by least squares (``engine/conversion.py``)."""
+    reoffer_probability_monthly: Num = 0.0  #: chance of a new offer each month after a lapse [1/month]
+    u_offer: np.ndarray | None = None  #: uniform draws of those later offers [P, T]
+    follows_index: bool = False  #: an offer's rate is the lease rate x the AI lease-rate index
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,3 +241,6 @@ class CompanyPaths:
     sign_month: np.ndarray  #: [P, S] int
     energise_month: np.ndarray  #: first rent month [P, S] int, -1 never
     never_signs: np.ndarray  #: [P, S] bool
+    offer_month: np.ndarray | None = None
+    """First tenant offer (the signing lottery's month) [P, S] int, -1 none; equal to
+    ``sign_month`` under the fixed rule."""

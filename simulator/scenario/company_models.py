@@ -56,6 +56,11 @@ class Renewal(_Model):
     frontier_improvement_per_year: Num(ge=0, lt=1) = 0.08
     capex_usd_per_th: NonNegative = 12.0
     capex_change_per_year: Num(gt=-1, le=1) = 0.0
+    decision: Literal["fixed", "lsmc"] = "fixed"
+    """fixed: every cohort is replaced at the end of its life (the rule above); lsmc: at each
+    year-end each cohort is replaced by the frontier machine of that date where the new
+    machines' value net of their capex beats keeping the old ones, by least squares on the
+    pricing measure (issue 16, item 5); a cohort not replaced stops at the end of its life."""
 
 
 class Relocation(_Model):
@@ -256,6 +261,18 @@ class Conversion(_Model):
     gross_to_it: Num(ge=1, le=3) = 1.4
     capex_usd_m_per_mw_it: NonNegative = 10.0
     financing: Financing = ProjectDebt(kind="project_debt")
+    decision: Literal["fixed", "lsmc"] = "fixed"
+    """fixed: the tenant signs at ``signing_months`` with ``signing_probability`` (today's rule);
+    lsmc: that is the first tenant offer, which the owner accepts where the lease net of
+    fit-out beats mining on plus waiting for another offer, by least squares on the pricing
+    measure (issue 16, item 1); after a lapse another offer comes each month with
+    ``reoffer_probability_monthly``."""
+    reoffer_probability_monthly: Probability = 0.1
+    """Chance of a new offer in each month after one lapsed (decision: lsmc) [1/month]; an
+    assumption: no source counts offers a miner turned down."""
+    rate_follows_index: bool = False
+    """An offer's rate is the lease's rate times the AI colocation lease-rate index
+    (``market.ai_lease_index``) at the offer's date; false: always the lease's own rate."""
 
     @field_validator("tranches")
     @classmethod
