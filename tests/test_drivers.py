@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -103,6 +104,16 @@ def test_rank_correlations_match_scipy_and_skip_constants():
     # Fisher-z half-width by hand: 1.96 * 1.03 / sqrt(497) in z units.
     half = sps.norm.ppf(0.975) * 1.03 / np.sqrt(n - 3)
     assert np.arctanh(rows[0]["ci_high"]) - np.arctanh(rows[0]["rho"]) == pytest.approx(half)
+
+
+def test_a_value_that_never_moves_ranks_nothing_and_warns_nothing():
+    """IREN in the peer group is worth $0 on every path: no correlation, and no 0/0 warning."""
+    n = 200
+    cube = xr.Dataset({"value_per_share": ("path", np.zeros(n)),
+                       "input_a": ("path", np.arange(n, dtype=float), {"key_path": "x.a"})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert drivers.rank_correlations(cube) == []
 
 
 def test_report_shows_drivers_and_breakevens():

@@ -42,10 +42,26 @@ def test_report_shows_the_option_table():
     cube.attrs["options_json"] = json.dumps([{
         "name": "curtailment by machine class", "value": 0.0071, "se": 0.0015,
         "with": [4.55, 0.12], "without": [4.54, 0.12], "share_curtailing_by_year": [0.07, 0.16],
-        "breakevens": [{"j_per_th": 13.5, "breakeven_usd_per_ph_day": 18.14}]}])
+        "breakevens": [{"j_per_th": 13.5, "breakeven_usd_per_ph_day": 18.14}]}, {
+        "name": "mothball, restart or sell the mining footprint", "value": 0.95, "se": 0.05,
+        "with": [5.56, 0.1], "without": [4.61, 0.1], "switch_share_by_year": [0.02, 0.3, None],
+        "boundary_hashprice_by_year": [None, 17.2, 25.4]}, {
+        "name": "fleet renewal by machine cohort", "value": 0.05, "se": 0.01,
+        "with": [4.66, 0.1], "without": [4.61, 0.1], "renewing_share_by_year": [0.64],
+        "boundary_hashprice_by_year": [39.0]}, {
+        "name": "conversion: accept a tenant offer or wait", "value": -0.0001, "se": 0.0001,
+        "with": [4.61, 0.1], "without": [4.61, 0.1],
+        "sign_share_by_year": {"Sandersville": [0.1, 0.2], "Texas": [0.0, 0.05]},
+        "boundary_btc_by_year": {"Sandersville": [None, None], "Texas": [61000.0, 70000.0]}}])
     html = report.render_report(cube)
     section = html[html.index('<section id="options">'):html.index('<section id="methodology">')]
     assert "curtailment by machine class" in section and "$0.007" in section
     assert "13.5 J/TH below $18.14/PH/day" in section and "yr 1 7%" in section
+    assert "mothballed or sold at a median hashprice of $17.20–$25.40/PH/day" in section
+    assert "yr 1 2%, yr 2 30%" in section
+    assert "cohorts renewed at a median hashprice of $39.00/PH/day" in section
+    assert "Sandersville: every offer accepted" in section
+    assert "Texas: offers accepted with BTC below $61,000–$70,000" in section
+    assert "Sandersville: yr 1 10%, yr 2 20%" in section
     bare = report.render_report(synthetic_cube(paths=300, months=36))
     assert "<code>minersim run SCENARIO --drivers</code>" in bare

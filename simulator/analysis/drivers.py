@@ -143,8 +143,8 @@ def rank_correlations(cube: Any, level: float = 0.95) -> list[dict[str, Any]]:
     ok = ~np.isnan(value) & ~np.isnan(cols).any(axis=1)
     n = int(ok.sum())
     varying = np.ptp(cols[ok], axis=0) > 0 if n else np.zeros(len(names), bool)
-    if n < 4 or not varying.any():
-        return []
+    if n < 4 or not varying.any() or np.ptp(value[ok]) == 0:
+        return []  # nothing to rank, or a value that never moves (a company worth $0 on every path)
     ranks = sps.rankdata(cols[ok][:, varying], axis=0)
     rv = sps.rankdata(value[ok])
     ranks -= ranks.mean(axis=0)

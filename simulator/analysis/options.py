@@ -1,7 +1,7 @@
 """What flexibility is worth: the fair value with an option against without it, on common
 random numbers (issue 16, item 6).
 
-Today's one decided option is curtailment by machine class (``engine/fleet.py``): each class
+Curtailment by machine class (``engine/fleet.py``): each class
 stops in a month whose hashprice does not pay its power. :func:`curtailment_option` runs the
 scenario twice with the same seed, with curtailment and with every machine always on
 (``company.power.curtail: false``); the random numbers, the BTC paths and the signing lottery
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["conversion_option", "curtailment_option", "mothball_option", "with_conversion",
-           "with_curtailment", "with_mothball", "renewal_option", "with_renewal"]
+__all__ = ["conversion_option", "curtailment_option", "every_option", "mothball_option",
+           "renewal_option", "with_conversion", "with_curtailment", "with_mothball", "with_renewal"]
 
 
 def with_curtailment(scenario: Any, curtail: bool) -> Any:
@@ -256,3 +256,16 @@ def renewal_option(scenario: Any, *, paths: int, seed: int, sampling: str | None
                   "capex_change_per_year": central(rn.capex_change_per_year)},
         **{f"{k}_by_year": v for k, v in mark.renewed.items()},
     }
+
+
+def every_option(scenario: Any, *, paths: int, seed: int, sampling: str | None = None,
+                 client: Any = None) -> list[dict[str, Any]]:
+    """Every option the scenario holds, each valued against its fixed rule on the same paths:
+    curtailment by class, mothball/restart/sell, fleet renewal, and conversion where a site
+    has one to decide (the report's Flexibility table, ``minersim run --drivers``)."""
+    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
+    out = [curtailment_option(scenario, **kw), mothball_option(scenario, **kw),
+           renewal_option(scenario, **kw)]
+    if any(s.conversion is not None for s in scenario.sites):
+        out.append(conversion_option(scenario, **kw))
+    return out

@@ -156,12 +156,12 @@ def run_scenario(scenario: str | os.PathLike[str], *, paths: int | None = None, 
                 analysis["drivers"], analysis["breakevens"] = analyse(
                     cube, drivers_paths, scenario=loaded.scenario, client=client,
                     progress=analysis_progress)
-                from simulator.analysis.options import curtailment_option
+                from simulator.analysis.options import every_option
 
                 # The report reads the option values from the cube, as a re-drawn report would.
-                cube.attrs["options_json"] = json.dumps([curtailment_option(
+                cube.attrs["options_json"] = json.dumps(every_option(
                     loaded.scenario, paths=drivers_paths, seed=int(cube.attrs["seed"]),
-                    sampling=cube.attrs.get("sampling"), client=client)])
+                    sampling=cube.attrs.get("sampling"), client=client))
         cube.attrs["assumptions_json"] = assumptions_json(loaded)
         cube.attrs.update(memo_attrs(loaded, cube.attrs["assumptions_json"]))
         cube.attrs["scenario_file"] = str(Path(loaded.path).resolve())

@@ -146,26 +146,84 @@ def _memo(man: dict[str, Any]) -> dict[str, Any]:
     return _json_attr(man, "memo_json", dict)
 
 
+_USE_KEYS = ("share_curtailing_by_year", "switch_share_by_year", "renewing_share_by_year",
+             "sign_share_by_year")
+"""Where each option says how often it is used, year by year (the first key an option has)."""
+
+_BOUNDARY_WORDS = {
+    "mothball": "mothballed or sold at a median hashprice of {}/PH/day",
+    "renewal": "cohorts renewed at a median hashprice of {}/PH/day",
+    "conversion": "offers accepted with BTC below {}",
+}
+
+
+def _by_year(shares: list) -> str:
+    """``yr 1 30%, yr 2 12%, ...`` for the first five years (years without a figure left out)."""
+    return ", ".join(f"yr {y + 1} {x:.0%}" for y, x in enumerate(shares[:5]) if x is not None)
+
+
+def _span(values: list, fmt) -> str:
+    """The range of the figures of the years that have one (``$17-$25``), or empty."""
+    xs = [float(x) for x in values if x is not None]
+    if not xs:
+        return ""
+    lo, hi = min(xs), max(xs)
+    return fmt(lo) if abs(hi - lo) < 0.005 * max(abs(hi), 1.0) else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _option_use(o: dict[str, Any]) -> str:
+    """When an option is used: the share of paths exercising it in each year (per site for
+    conversions)."""
+    for key in _USE_KEYS:
+        got = o.get(key)
+        if isinstance(got, dict):
+            return "; ".join(f"{site}: {_by_year(v)}" for site, v in got.items())
+        if isinstance(got, list):
+            return _by_year(got)
+    return ""
+
+
+def _option_boundary(o: dict[str, Any]) -> str:
+    """Where an option is exercised: the machine classes' breakevens (curtailment), or the
+    range over years of the median state at exercise (mothball, renewal, conversion)."""
+    if o.get("breakevens"):
+        return "; ".join(f"{b['j_per_th']:g} J/TH below {usd(b['breakeven_usd_per_ph_day'])}/PH/day"
+                         for b in o["breakevens"])
+    name = str(o.get("name", ""))
+    kind = next((k for k in _BOUNDARY_WORDS if name.startswith(k) or k in name), None)
+    if kind == "conversion":
+        parts = []
+        for site, values in (o.get("boundary_btc_by_year") or {}).items():
+            span = _span(values, lambda x: usd(x, 0))
+            parts.append(f"{site}: " + (_BOUNDARY_WORDS[kind].format(span) if span
+                                        else "every offer accepted"))
+        return "; ".join(parts)
+    if kind:
+        span = _span(o.get("boundary_hashprice_by_year") or [], usd)
+        return _BOUNDARY_WORDS[kind].format(span) if span else "not exercised"
+    return ""
+
+
 def _options(man: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
-    """The flexibility table: each decided option's value (pricing measure) with its SE and
-    when it is used (real-world series), from ``options_json`` (``minersim run --drivers``)."""
+    """The flexibility table: each decided option's value (pricing measure) with its SE, when
+    it is used and where, from ``options_json`` (``minersim run --drivers``)."""
     rows = []
     for o in _json_attr(man, "options_json", list):
-        share = o.get("share_curtailing_by_year", [])
         rows.append({
             "name": str(o.get("name", "")), "value": usd(float(o["value"]), 3),
             "se": usd(float(o["se"]), 3),
             "with": usd(float(o["with"][0])), "without": usd(float(o["without"][0])),
-            "use": ", ".join(f"yr {y + 1} {x:.0%}" for y, x in enumerate(share[:5])),
-            "boundary": "; ".join(f"{b['j_per_th']:g} J/TH below {usd(b['breakeven_usd_per_ph_day'])}/PH/day"
-                                  for b in o.get("breakevens", []))})
-    note = ("Each option's value is the fair value with it less the fair value with the fixed "
-            "rule instead, on the same random numbers (a paired estimate with its standard "
-            "error, pricing measure); 'used' is the share of real-world paths with machines off "
-            "in some month of each year, the fleet let go included. Conversion, mothball and "
-            "abandonment, spare capacity and renewal are still fixed rules.") if rows else (
-            "Option values are computed with `minersim run SCENARIO --drivers` (two more runs "
-            "on the same random numbers).")
+            "use": _option_use(o), "boundary": _option_boundary(o)})
+    note = ("Each option's value is the fair value with it less the fair value under the fixed "
+            "rule, on the same random numbers (a paired estimate with its standard error, pricing "
+            "measure); mothball, renewal and conversion are decided by least squares on the "
+            "mark's pricing fitting paths. 'Used' is the share of paths exercising it in each "
+            "year: for curtailment, real-world paths with machines off in some month (the fleet "
+            "let go included); for the others, the policy's fitting paths (pricing measure). "
+            "'Where' is the machine classes' breakevens, or the median state at exercise over "
+            "the first years.") if rows else (
+            "Option values are computed with `minersim run SCENARIO --drivers` (more runs on the "
+            "same random numbers: with and without each option).")
     return rows, note
 
 
