@@ -123,17 +123,53 @@ def methodology(scenario: Any) -> list[dict[str, str]]:
     return out
 
 
+def _decisions(scenario: Any) -> str:
+    """Which of the company's decisions respond to the state of the world in this scenario, and
+    which follow a fixed rule."""
+    co = scenario.company
+    mothball = co.power.mothball is not None and co.power.mothball.decision == "lsmc"
+    renewal = co.fleet.renewal is not None and co.fleet.renewal.decision == "lsmc"
+    convertible = [s for s in scenario.sites if s.conversion is not None]
+    decided = [s.name for s in convertible if s.conversion.decision == "lsmc"]
+    lsmc, rules = [], []
+    (lsmc if co.power.curtail else rules).append(
+        "curtailment, class by class each month, where hashprice does not pay its power" if co.power.curtail else "every machine runs every month")
+    (lsmc if mothball else rules).append(
+        "mothballing, restarting or selling the mining footprint (least squares)" if mothball else
+        "the fleet is let go by a year-end rule rather than mothballed, restarted or sold")
+    if co.fleet.renewal is not None:
+        (lsmc if renewal else rules).append(
+            "renewing each machine cohort (least squares)" if renewal else "machines are renewed at the end of their life")
+    if decided:
+        lsmc.append("accepting or declining tenant offers at " + ", ".join(decided) + " (least squares)")
+    if len(decided) < len(convertible):
+        rules.append("a tenant signs at a drawn month whatever bitcoin does")
+    text = "Decisions that respond to the state of the world: " + "; ".join(lsmc) + "."
+    if rules:
+        text += (" Fixed rules here: " + "; ".join(rules) + ". `minersim run --drivers` values "
+                 "each option against its rule; the scenario can switch each one on.")
+    return text
+
+
+def _leases(scenario: Any) -> str:
+    """How lease rates move in this scenario."""
+    indexed = [s.name for s in scenario.sites if s.conversion is not None and s.conversion.rate_follows_index]
+    if indexed:
+        return (f"Lease rates at {', '.join(indexed)} follow the AI colocation lease-rate index "
+                "when they sign; the others are fixed rates drawn once per path. Tenant defaults "
+                "are not correlated across sites.")
+    return ("Leases are priced at a fixed rate drawn once per path (no site follows the AI "
+            "colocation lease-rate index) and tenant defaults are not correlated across sites.")
+
+
 def limitations(scenario: Any) -> list[str]:
     """What this run does not model, in plain sentences (the report's limitations list)."""
     out = [
-        "Most decisions are fixed rules, not options: a tenant signs at a drawn month whatever "
-        "bitcoin does, a fleet is let go by a year-end rule rather than mothballed and "
-        "restarted, and machines are renewed on a schedule. Only curtailment, class by class "
-        "each month, responds to the state of the world. Flexibility would add value.",
-        "Only the sites listed in the scenario can convert; the rest of the energised "
-        "footprint and the development pipeline carry no option value.",
-        "Leases are priced at a fixed rate drawn once per path; there is no stochastic "
-        "colocation rent index and no correlation of tenant defaults across sites.",
+        _decisions(scenario),
+        "Only the sites listed in the scenario can convert; spare MW and the development "
+        "pipeline carry option value only where they are listed as sites (as scenarios/flex.yaml "
+        "lists CleanSpark's).",
+        _leases(scenario),
         "The pricing measure charges no BTC risk premium: the fair value is not a forecast, "
         "and the real-world drift behind the forecasts is an assumption, not a price.",
         "Not modelled: share-based compensation, RSUs and warrants, buybacks and dividends, "
