@@ -220,8 +220,8 @@ def _options(man: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
             "mark's pricing fitting paths. 'Used' is the share of paths exercising it in each "
             "year: for curtailment, real-world paths with machines off in some month (the fleet "
             "let go included); for the others, the policy's fitting paths (pricing measure). "
-            "'Where' is the machine classes' breakevens, or the median state at exercise over "
-            "the first years.") if rows else (
+            "The exercise boundary is the machine classes' breakevens, or the range over the "
+            "years of the median state where the option is exercised.") if rows else (
             "Option values are computed with `minersim run SCENARIO --drivers` (more runs on the "
             "same random numbers: with and without each option).")
     return rows, note
