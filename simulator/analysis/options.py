@@ -34,6 +34,47 @@ __all__ = ["conversion_option", "curtailment_option", "every_option", "mothball_
            "renewal_option", "with_conversion", "with_curtailment", "with_mothball", "with_renewal"]
 
 
+def _central(x: Any) -> float:
+    """A fixed input's value, or an uncertain one's central value."""
+    return float(x.central()) if hasattr(x, "central") else float(x)
+
+
+def _paired(name: str, flexible_scenario: Any, rigid_scenario: Any, *, fit: bool, paths: int,
+            seed: int, sampling: str | None, client: Any) -> tuple[dict[str, Any], Any, Any]:
+    """Fair value with the option less without it, on common random numbers (pricing measure).
+
+    Both scenarios run with the same seed, so the paths, the BTC prices and the signing lottery
+    are the same path by path; the difference is a paired estimate with the flexible run's
+    control variate. ``fit``: fit the flexible run's mark here and hand it back (its policies
+    say when the option is used); otherwise the mark is None.
+
+    Returns
+    -------
+    (dict, Dataset, MarkSeries or None)
+        The option's common fields (``name``, ``measure``, ``paths``, ``seed``, ``value`` and
+        ``se`` [USD/share], ``with`` and ``without``: each run's fair value and SE), the
+        flexible run's cube, and its mark.
+    """
+    from simulator.engine.valuation import controlled_mean
+    from simulator.run import scenario_mark, simulate
+
+    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
+    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling) if fit else None
+    flexible = simulate(flexible_scenario, mark=mark, **kw)
+    rigid = simulate(rigid_scenario, **kw)
+    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
+    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
+    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
+    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
+    out = {
+        "name": name, "measure": "pricing", "paths": int(v1.size), "seed": int(seed),
+        "value": float(diff), "se": float(diff_se),
+        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
+        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
+    }
+    return out, flexible, mark
+
+
 def with_curtailment(scenario: Any, curtail: bool) -> Any:
     """The scenario with ``company.power.curtail`` set (validated again)."""
     data = scenario.model_dump(mode="python", by_alias=True, exclude_unset=False)
@@ -56,22 +97,9 @@ def curtailment_option(scenario: Any, *, paths: int, seed: int, sampling: str | 
         the run's monthly series, real-world measure); ``breakevens``: each machine class's
         breakeven hashprice [USD/PH/day] at the scenario's central power price and credit.
     """
-    from simulator.engine.valuation import controlled_mean
-    from simulator.run import simulate
-
-    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
-    flexible = simulate(with_curtailment(scenario, True), **kw)
-    rigid = simulate(with_curtailment(scenario, False), **kw)
-    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
-    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
-    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
-    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
-    out: dict[str, Any] = {
-        "name": "curtailment by machine class", "measure": "pricing", "paths": int(v1.size),
-        "seed": int(seed), "value": float(diff), "se": float(diff_se),
-        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
-        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
-    }
+    out, flexible, _ = _paired("curtailment by machine class", with_curtailment(scenario, True),
+                               with_curtailment(scenario, False), fit=False, paths=paths,
+                               seed=seed, sampling=sampling, client=client)
     cur = np.asarray(flexible["curtailed"].values, np.float64)  # [path or sample, time]
     months = cur.shape[1]
     years = [(y, slice(12 * y, min(12 * (y + 1), months))) for y in range(-(-months // 12))]
@@ -84,10 +112,9 @@ def curtailment_option(scenario: Any, *, paths: int, seed: int, sampling: str | 
 def _class_breakevens(scenario: Any) -> list[dict[str, float]]:
     """Each efficiency class's breakeven hashprice at the central power price and credit."""
     co = scenario.company
-    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
-    price = central(co.power.price_usd_per_mwh) + central(co.power.demand_response_usd_per_mwh)
-    effs = [central(co.fleet.efficiency_j_per_th)]
-    effs += [central(d.efficiency_j_per_th) for d in co.fleet.deployments]
+    price = _central(co.power.price_usd_per_mwh) + _central(co.power.demand_response_usd_per_mwh)
+    effs = [_central(co.fleet.efficiency_j_per_th)]
+    effs += [_central(d.efficiency_j_per_th) for d in co.fleet.deployments]
     return [{"j_per_th": j, "breakeven_usd_per_ph_day": j * 24 * price / 1000}
             for j in sorted(set(effs))]
 
@@ -116,30 +143,17 @@ def mothball_option(scenario: Any, *, paths: int, seed: int, sampling: str | Non
         ``boundary_btc_by_year`` [USD/BTC] (the median at the month-ends where an operating
         footprint is mothballed or sold; None in a year without one).
     """
-    from simulator.engine.valuation import controlled_mean
-    from simulator.run import scenario_mark, simulate
-
-    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
     flexible_scenario = with_mothball(scenario, "lsmc")
-    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling)  # one fit: its policy and when it is used
-    flexible = simulate(flexible_scenario, mark=mark, **kw)
-    rigid = simulate(with_mothball(scenario, "fixed"), **kw)
-    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
-    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
-    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
-    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
-    used = mark.exercised
+    out, _, mark = _paired("mothball, restart or sell the mining footprint", flexible_scenario,
+                           with_mothball(scenario, "fixed"), fit=True, paths=paths, seed=seed,
+                           sampling=sampling, client=client)
     mb = flexible_scenario.company.power.mothball
-    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
     return {
-        "name": "mothball, restart or sell the mining footprint", "measure": "pricing",
-        "paths": int(v1.size), "seed": int(seed), "value": float(diff), "se": float(diff_se),
-        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
-        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
-        "terms": {"cost_usd_per_mw_month": central(mb.cost_usd_per_mw_month),
-                  "restart_usd_per_mw": central(mb.restart_usd_per_mw),
-                  "land_usd_m_per_mw": central(mb.land_usd_m_per_mw)},
-        **{f"{k}_by_year": v for k, v in used.items()},
+        **out,
+        "terms": {"cost_usd_per_mw_month": _central(mb.cost_usd_per_mw_month),
+                  "restart_usd_per_mw": _central(mb.restart_usd_per_mw),
+                  "land_usd_m_per_mw": _central(mb.land_usd_m_per_mw)},
+        **{f"{k}_by_year": v for k, v in mark.exercised.items()},
     }
 
 
@@ -172,31 +186,16 @@ def conversion_option(scenario: Any, *, paths: int, seed: int, sampling: str | N
         ``boundary_index_by_year`` for sites whose offers follow the AI lease-rate index: the
         index level [1] above which they were accepted.
     """
-    from simulator.engine.valuation import controlled_mean
-    from simulator.run import scenario_mark, simulate
-
-    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
     flexible_scenario = with_conversion(scenario, "lsmc", sites)
-    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling)  # one fit: its policies and their use
-    flexible = simulate(flexible_scenario, mark=mark, **kw)
-    rigid = simulate(with_conversion(scenario, "fixed", sites), **kw)
-    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
-    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
-    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
-    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
-    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
+    out, _, mark = _paired("conversion: accept a tenant offer or wait", flexible_scenario,
+                           with_conversion(scenario, "fixed", sites), fit=True, paths=paths,
+                           seed=seed, sampling=sampling, client=client)
     decided = [s for s in flexible_scenario.sites
                if s.conversion is not None and s.conversion.decision == "lsmc"]
-    out: dict[str, Any] = {
-        "name": "conversion: accept a tenant offer or wait", "measure": "pricing",
-        "paths": int(v1.size), "seed": int(seed), "value": float(diff), "se": float(diff_se),
-        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
-        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
-        "sites": [s.name for s in decided],
-        "terms": {s.name: {"reoffer_probability_monthly": central(s.conversion.reoffer_probability_monthly),
-                           "rate_follows_index": bool(s.conversion.rate_follows_index)}
-                  for s in decided},
-    }
+    out["sites"] = [s.name for s in decided]
+    out["terms"] = {s.name: {"reoffer_probability_monthly": _central(s.conversion.reoffer_probability_monthly),
+                             "rate_follows_index": bool(s.conversion.rate_follows_index)}
+                    for s in decided}
     for key in ("signed_share", "sign_share", "declined_share", "boundary_btc", "boundary_hashprice",
                 "boundary_index"):
         out[f"{key}_by_year"] = {name: used[key] for name, used in mark.converted.items() if key in used}
@@ -230,30 +229,18 @@ def renewal_option(scenario: Any, *, paths: int, seed: int, sampling: str | None
         median where some cohort is renewed), with ``kept_hashprice_by_year`` (the median where
         none is); None in a year without one.
     """
-    from simulator.engine.valuation import controlled_mean
-    from simulator.run import scenario_mark, simulate
-
-    kw = {"paths": paths, "seed": seed, "sampling": sampling, "client": client}
     flexible_scenario = with_renewal(scenario, "lsmc")
-    mark = scenario_mark(flexible_scenario, seed=seed, sampling=sampling)  # its policies and their use
-    flexible = simulate(flexible_scenario, mark=mark, **kw)
-    rigid = simulate(with_renewal(scenario, "fixed"), **kw)
-    v1 = np.asarray(flexible["value_per_share"].values, np.float64)
-    v0 = np.asarray(rigid["value_per_share"].values, np.float64)
-    controls = np.asarray(flexible["pricing_controls"].values, np.float64)
-    diff, diff_se, _, _ = controlled_mean(v1 - v0, controls)
+    out, _, mark = _paired("fleet renewal by machine cohort", flexible_scenario,
+                           with_renewal(scenario, "fixed"), fit=True, paths=paths, seed=seed,
+                           sampling=sampling, client=client)
     rn = flexible_scenario.company.fleet.renewal
-    central = (lambda x: float(x.central()) if hasattr(x, "central") else float(x))
     return {
-        "name": "fleet renewal by machine cohort", "measure": "pricing",
-        "paths": int(v1.size), "seed": int(seed), "value": float(diff), "se": float(diff_se),
-        "with": [float(flexible.attrs["fair_value_per_share"]), float(flexible.attrs["fair_value_se"])],
-        "without": [float(rigid.attrs["fair_value_per_share"]), float(rigid.attrs["fair_value_se"])],
+        **out,
         "terms": {"machine_life_years": int(rn.machine_life_years),
-                  "frontier_j_per_th": central(rn.frontier_j_per_th),
-                  "frontier_improvement_per_year": central(rn.frontier_improvement_per_year),
-                  "capex_usd_per_th": central(rn.capex_usd_per_th),
-                  "capex_change_per_year": central(rn.capex_change_per_year)},
+                  "frontier_j_per_th": _central(rn.frontier_j_per_th),
+                  "frontier_improvement_per_year": _central(rn.frontier_improvement_per_year),
+                  "capex_usd_per_th": _central(rn.capex_usd_per_th),
+                  "capex_change_per_year": _central(rn.capex_change_per_year)},
         **{f"{k}_by_year": v for k, v in mark.renewed.items()},
     }
 

@@ -326,6 +326,17 @@ def _earmarked(site_params, sign: np.ndarray, n: int, months: int) -> np.ndarray
     return out
 
 
+def _operate_fleet(mp: MarketPaths, fp: FleetParams, g: Groundwork) -> fleet.FleetResult:
+    """The fleet's classes of the groundwork ``g`` run on the market paths ``mp``."""
+    return fleet.operate(
+        g.class_hashrate, g.class_j, g.available_mw, network_hashrate=mp.network_hashrate,
+        blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
+        btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
+        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
+        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
+        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
+
+
 def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
                note_interest=None, terminal: bool = True, ground: Groundwork | None = None,
                policy=None, renewal_policy=None) -> Operations:
@@ -352,13 +363,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         g = renewed.ground
     st, now, sign, energise = g.sites, g.now, g.sign_month, g.energise_month
     fleet_j, fleet_capex = g.fleet_j, g.fleet_capex
-    fr = fleet.operate(
-        g.class_hashrate, g.class_j, g.available_mw, network_hashrate=mp.network_hashrate,
-        blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
-        btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
-        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
-        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
+    fr = _operate_fleet(mp, fp, g)
     growth = _per_path(vp.terminal_growth_mining, n)
     dropped_at = np.full(n, months)
     sw = None
@@ -883,13 +888,7 @@ def _decide_conversions(mp: MarketPaths, params: CompanyParams, shocks: Mapping[
         dataclasses.replace(s, sign_month=np.full(n, -1, np.int64)) if s.decision == "lsmc" else s
         for s in params.sites))
     g = groundwork(base, shocks, n, months)
-    fr = fleet.operate(
-        g.class_hashrate, g.class_j, g.available_mw, network_hashrate=mp.network_hashrate,
-        blocks=mp.blocks, subsidy=mp.subsidy, fees_per_block=mp.fees_per_block,
-        btc_price=mp.btc_price, hashprice=mp.hashprice, days=mp.days,
-        realisation=fp.realisation, power_price_usd_per_mwh=fp.power_price_usd_per_mwh,
-        site_opex_usd_per_mw_month=fp.site_opex_usd_per_mw_month, offline_mw=g.offline_mw,
-        demand_response_usd_per_mwh=fp.demand_response_usd_per_mwh, curtail=fp.curtail)
+    fr = _operate_fleet(mp, fp, g)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_mw = np.where(fr.mining_mw > 0, (fr.mining_margin - fr.site_opex) / fr.mining_mw, 0.0)
     r = _per_path(vp.risk_free_rate, n)
