@@ -116,3 +116,38 @@ def test_a_group_must_share_one_world(universe):
         simulate_peers([clsk, dataclasses.replace(mara, scenario=other)], paths=100)
     with pytest.raises(RunError, match="CLSK is in the peer group twice"):
         simulate_peers([clsk, clsk], paths=100)
+
+
+def _following_the_index(company):
+    """``company`` with every converting site's offers at the AI lease-rate index (its resolved
+    text too: runs are identified, and their marks reused, by that text's hash)."""
+    import copy
+    import dataclasses
+
+    sc = company.scenario
+    sites = [s if s.conversion is None else s.model_copy(
+        update={"conversion": s.conversion.model_copy(update={"rate_follows_index": True})})
+        for s in sc.sites]
+    resolved = copy.deepcopy(company.resolved)
+    for site in resolved["sites"]:
+        if site.get("conversion") is not None:
+            site["conversion"]["rate_follows_index"] = True
+    return dataclasses.replace(company, scenario=sc.model_copy(update={"sites": sites}),
+                               resolved=resolved)
+
+
+def test_the_lease_index_is_built_for_the_group_when_one_company_follows_it(universe):
+    # The index is drawn only where a site follows it; in a group, when any company's does.
+    # Either way every company is its own run: the follower reads the index, the others not.
+    clsk = universe[0]
+    wulf = next(c for c in universe if c.scenario.company.ticker == "WULF")
+    follower = _following_the_index(clsk)  # CLSK signs months ahead, at the index of the day
+    group = simulate_peers([wulf, follower], paths=1_024, seed=5)
+    for company in (wulf, follower):
+        ticker = company.scenario.company.ticker
+        alone = simulate(company.scenario, paths=1_024, seed=5, scenario_yaml=company.yaml_text,
+                         scenario_sha256=company.sha256)
+        assert _same_cube(group[ticker], alone) == [], ticker
+    own_rate = simulate(clsk.scenario, paths=1_024, seed=5, scenario_yaml=clsk.yaml_text,
+                        scenario_sha256=clsk.sha256)
+    assert not np.array_equal(group["CLSK"]["hpc_revenue"].values, own_rate["hpc_revenue"].values)

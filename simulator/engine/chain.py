@@ -56,7 +56,7 @@ __all__ = ["CapitalParams", "CompanyParams", "CompanyPaths", "DebtParams", "Depl
            "FleetParams", "MarketPaths", "SiteParams", "TaxParams", "TreasuryParams",
            "ValuationParams", "MARK_STATE", "MONTHS_AHEAD", "Num", "company_shocks_needed",
            "World", "control_months", "control_names", "fit_marks", "operations", "run_company",
-           "simulate_chunk", "world_paths"]
+           "simulate_chunk", "world_paths", "follows_index"]
 
 MARK_STATE = ("log_btc_price", "log_hashprice", "company_hashrate", "mining_headroom_usd_per_day",
               "hpc_noi_run_rate_usd_per_year", "hpc_noi_pending_usd_per_year",
@@ -902,7 +902,8 @@ def _decide_conversions(mp: MarketPaths, params: CompanyParams, shocks: Mapping[
         out = np.empty((n, months + 1))
         out[:, 0], out[:, 1:] = first, x
         return out
-    index = (np.ones((n, months + 1)) if mp.ai_lease_index is None
+    follow = any(s.follows_index for s in params.sites) and mp.ai_lease_index is not None
+    index = (np.ones((n, months + 1)) if not follow
              else grid(np.broadcast_to(mp.ai_lease_index, (n, months)), 1.0))
     shared = {"log_btc_price": grid(np.log(mp.btc_price), np.log(_per_path(mp.btc_price0, n))),
               "log_hashprice": grid(np.log(np.maximum(mp.hashprice, 1e-9)), 0.0),
@@ -1295,8 +1296,21 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
 
 # ------------------------------------------------------------------ the whole chain for one chunk
 
-def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws) -> tuple[MarketPaths, np.ndarray]:
-    """BTC price, fees and the network for one chunk; also returns block heights [P, T]."""
+def follows_index(scenario) -> bool:
+    """Whether a site of ``scenario`` offers at the AI lease-rate index (``rate_follows_index``).
+
+    Only then is the index (``market.ai_lease_index``) drawn and built: nothing else reads it.
+    """
+    return any(s.conversion is not None and s.conversion.rate_follows_index for s in scenario.sites)
+
+
+def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws,
+               lease_index: bool = True) -> tuple[MarketPaths, np.ndarray]:
+    """BTC price, fees and the network for one chunk; also returns block heights [P, T].
+
+    ``lease_index=False`` leaves the AI lease-rate index out (None) where no site follows it
+    (:func:`follows_index`). It is a stream of its own, so leaving it out moves no other draw.
+    """
     months = draws.n_months
     days = timegrid.days_in_month(calendar)
     shocks = {name: getattr(draws, kind)(f"btc_price.{name}")
@@ -1316,7 +1330,7 @@ def run_market(mi: inputs_.MarketInputs, calendar: np.ndarray, draws) -> tuple[M
         z_hash=draws.normal("network.z"), params=mi.network_params, btc_price0=mi.spot_usd,
         btc_log_return=log_ret, btc_shock=btc_shock)
     # AI colocation lease rates: a world stream, untraded (the same under both measures).
-    index = (None if mi.ai_lease is None else
+    index = (None if mi.ai_lease is None or not lease_index else
              conversion.lease_index(draws.normal("ai_lease_index.z"), btc_shock, **mi.ai_lease))
     mp = MarketPaths(calendar=calendar, days=days, btc_price=btc_price, fees_per_block=fee,
                      subsidy=paths.subsidy, blocks=paths.blocks, network_hashrate=paths.network_hashrate,
@@ -1380,19 +1394,22 @@ class World:
 
 
 def world_paths(scenario, inputs: Mapping[str, np.ndarray], draws, history: np.ndarray | None = None,
-                *, real_world: bool = True) -> World:
+                *, real_world: bool = True, lease_index: bool | None = None) -> World:
     """The chunk's market paths under the pricing measure and (``real_world``) the real-world one.
 
     The two measures read the same draws; only BTC's drift differs. ``real_world=False``
-    (fitting the mark) leaves ``real_world`` and ``block_height`` None.
+    (fitting the mark) leaves ``real_world`` and ``block_height`` None. ``lease_index``: build
+    the AI lease-rate index (a peer group builds it when any of its companies follows it);
+    None: when a site of ``scenario`` follows it.
     """
     calendar = inputs_.month_starts(scenario)
     mi = inputs_.market_inputs(scenario, inputs, history)
     draws = draws if isinstance(draws, _Reused) else _Reused(draws)
-    mq, _ = run_market(_pricing(mi, _risk_free_rate(scenario, inputs)), calendar, draws)
+    index = follows_index(scenario) if lease_index is None else lease_index
+    mq, _ = run_market(_pricing(mi, _risk_free_rate(scenario, inputs)), calendar, draws, index)
     if not real_world:
         return World(mq, None, None)
-    mp, height = run_market(mi, calendar, draws)
+    mp, height = run_market(mi, calendar, draws, index)
     return World(mq, mp, height)
 
 
@@ -1480,10 +1497,11 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: mark
     if world is None:
         mi = inputs_.market_inputs(scenario, inputs, history)
         calendar = inputs_.month_starts(scenario)
-        mq, _ = run_market(_pricing(mi, params.valuation.risk_free_rate), calendar, draws)
+        index = follows_index(scenario)
+        mq, _ = run_market(_pricing(mi, params.valuation.risk_free_rate), calendar, draws, index)
         q = run_company(mq, params, shocks, mark, ground=ground)
         del mq
-        mp, height = run_market(mi, calendar, draws)
+        mp, height = run_market(mi, calendar, draws, index)
     else:
         q = run_company(world.pricing, params, shocks, mark, ground=ground)
         mp, height = world.real_world, world.block_height

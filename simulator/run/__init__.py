@@ -445,7 +445,8 @@ def simulate_market(scenario: Any, paths: int | None = None, seed: int | None = 
         inputs = sample_inputs(dists, method=sampling, seed=seed, start=start, stop=stop, n_total=n,
                                corr=corr)
         draws = Draws(seed, start, stop, sim.horizon_months)
-        w = chain.world_paths(scenario, inputs, draws, None if history is None else history.returns)
+        w = chain.world_paths(scenario, inputs, draws, None if history is None else history.returns,
+                              lease_index=False)  # not among the variables returned
         mp = w.real_world
         got = dict(btc_price=mp.btc_price, fees_per_block=mp.fees_per_block, subsidy=mp.subsidy,
                    block_height=w.block_height, network_hashrate=mp.network_hashrate,

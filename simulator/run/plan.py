@@ -101,7 +101,8 @@ def fit_peer_marks(peers: PeerSpec) -> list[Any]:
     seed = derived_seed(first.seed, MARK_PURPOSE)
     draws = Draws(seed, 0, n, sc.simulation.horizon_months)
     inputs = [_inputs(run, seed, 0, n, n) for run in peers.runs]
-    world = chain.world_paths(sc, inputs[0], draws, first.history, real_world=False)
+    world = chain.world_paths(sc, inputs[0], draws, first.history, real_world=False,
+                              lease_index=_follows_index(peers))
     return [chain.fit_chunk_marks(run.scenario, each, draws, run.history, world=world)
             for run, each in zip(peers.runs, inputs, strict=True)]
 
@@ -179,12 +180,21 @@ def run_peer_chunk(peers: PeerSpec, start: int, stop: int) -> tuple[ChunkResult,
     first = peers.runs[0]
     draws = Draws(first.seed, start, stop, first.scenario.simulation.horizon_months)
     inputs = [_inputs(run, run.seed, start, stop, run.n_total) for run in peers.runs]
-    world = chain.world_paths(first.scenario, inputs[0], draws, first.history)
+    world = chain.world_paths(first.scenario, inputs[0], draws, first.history,
+                              lease_index=_follows_index(peers))
     out = []
     for run, each in zip(peers.runs, inputs, strict=True):
         arrays = chain.simulate_chunk(run.scenario, each, draws, run.mark, run.history, world=world)
         out.append(_chunk_result(run, start, stop, arrays, each))
     return tuple(out)
+
+
+def _follows_index(peers: PeerSpec) -> bool:
+    """Whether any company of the group has a site offering at the AI lease-rate index: the
+    shared world builds the index then, and every company reads the same one."""
+    from simulator.engine import chain
+
+    return any(chain.follows_index(run.scenario) for run in peers.runs)
 
 
 def run_pickled_peer_chunk(peers_pickle: bytes, start: int, stop: int) -> tuple[ChunkResult, ...]:
