@@ -168,3 +168,41 @@ def test_cash_loop_matches_a_path_by_path_loop_across_month_blocks(months):
     want = _cash_loop_by_hand(pre, mined, price, issue, 50.0, 1.0, floor, 30.0)
     np.testing.assert_allclose(res.cash, want, rtol=1e-12, atol=1e-9)
     assert res.cash.shape == res.btc_held.shape == res.shares_issued.shape == (n, months)
+
+
+def test_a_raise_at_the_mark_is_priced_on_the_paths_short_of_cash_only():
+    # issue_value is asked for month t on exactly the paths whose cash is negative before the
+    # raise, and each raise is priced as a path-by-path loop prices it.
+    rng = np.random.default_rng(3)
+    n, months, target, held0 = 6, 11, 30.0, 1.0
+    pre = rng.normal(-40.0, 60.0, (n, months))
+    value = rng.normal(300.0, 400.0, (n, months))  # negative on some paths: no raise there
+    shares = np.full((n, months), 10.0)
+    never = lambda held, mined, cash, price: np.zeros_like(held)  # noqa: E731
+    asked = {}
+
+    def issue_value(t, rows):
+        asked[t] = rows.copy()
+        return value[rows, t].copy()
+
+    res = capital.cash_loop(pre, np.zeros((n, months)), np.full((n, months), 100.0), cash0=50.0,
+                            btc_held0=held0, sell=never, issue_value=issue_value,
+                            issue_shares=shares, raise_target_usd=target)
+    for p in range(n):
+        cash, issued, short = 50.0, 0.0, False
+        for t in range(months):
+            cash += pre[p, t]
+            if cash < 0.0:
+                assert p in asked[t]
+                price = max(value[p, t] + held0 * 100.0 + cash, 0.0) / (shares[p, t] + issued)
+                if price > 0.0:
+                    issued += (target - cash) / price
+                    cash = target
+                else:
+                    short = True
+            else:
+                assert p not in asked.get(t, ())
+            assert res.cash[p, t] == pytest.approx(cash, rel=1e-12, abs=1e-9)
+        assert res.shares_issued[p].sum() == pytest.approx(issued, rel=1e-12)
+        assert res.short[p] == short
+    assert res.short.any() and not res.short.all() and res.shares_issued.any()

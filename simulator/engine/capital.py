@@ -173,11 +173,16 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     issue_price : ndarray [P, T] or None
         Share price for equity raises [USD/share], given outright; None means no raises
         unless ``issue_value`` is given.
-    issue_value, issue_shares : ndarray [P, T] or None
-        Raise at the mark instead: equity value other than cash and BTC held [USD] and the
-        shares outstanding before this loop's raises [shares]. The price is then the value
-        per share before the raise, ``max(issue_value + held x price + cash, 0) / (shares +
-        shares this loop has issued so far)``, with the month's cash before the raise.
+    issue_value : callable or None
+        Raise at the mark instead: ``issue_value(t, rows) -> ndarray [len(rows)]`` is the
+        equity value other than cash and BTC held [USD] at the end of month ``t`` (a column of
+        this loop) on paths ``rows`` (an index array). It is asked for only on the paths that
+        need cash that month, so a mark is evaluated where a raise is priced and nowhere else.
+        The price is the value per share before the raise, ``max(issue_value + held x price
+        + cash, 0) / (shares + shares this loop has issued so far)``, with the month's cash
+        before the raise.
+    issue_shares : ndarray [P, T] or None
+        With ``issue_value``: the shares outstanding before this loop's raises [shares].
     raise_target_usd : float or ndarray [P]
         Cash left after a raise [USD].
     min_issue_price : float
@@ -203,8 +208,8 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     n, months = pre_cash_flow.shape
     price = np.broadcast_to(btc_price, (n, months))
     at_mark = issue_value is not None
+    raising = at_mark or issue_price is not None
     if at_mark:
-        issue_price = np.broadcast_to(issue_value, (n, months))  # the loop's 4th input
         issued_so_far = np.zeros(n)
     cash = np.broadcast_to(np.asarray(cash0, dtype=np.float64), (n,)).copy()
     held = np.broadcast_to(np.asarray(btc_held0, dtype=np.float64), (n,)).copy()
@@ -213,7 +218,7 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     earns = bool(np.any(growth != 1.0))
     positive = np.empty(n, dtype=bool)
     # Without raises nothing is raised or issued: no buffers to walk for those two.
-    names = ("cash", "held", "sold") + (() if issue_price is None else ("raised", "issued"))
+    names = ("cash", "held", "sold") + (("raised", "issued") if raising else ())
     if out is None:
         res = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
     else:
@@ -222,10 +227,10 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     short = np.zeros(n, dtype=bool)
     need = np.empty(n, dtype=bool)
     proceeds = np.empty(n)
-    inputs = [pre_cash_flow, btc_mined, price] + ([] if issue_price is None else [issue_price])
-    if at_mark:
-        inputs.append(np.broadcast_to(issue_shares, (n, months)))
-    for ins, outs in _month_blocks(inputs, [res[k] for k in names]):
+    inputs = [pre_cash_flow, btc_mined, price]  # the 4th: the issue price, or the shares before raises
+    if raising:
+        inputs.append(np.broadcast_to(issue_shares, (n, months)) if at_mark else issue_price)
+    for t0, ins, outs in _month_blocks(inputs, [res[k] for k in names]):
         for j in range(ins[0].shape[0]):
             flow, mined, p_t = ins[0][j], ins[1][j], ins[2][j]
             if earns:
@@ -238,26 +243,30 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
             held -= sold
             cash += np.multiply(sold, p_t, out=proceeds)
             np.less(cash, 0.0, out=need)
-            if issue_price is not None and need.any():
-                issue = ins[3][j]
-                if at_mark:
-                    value = issue + held * p_t
-                    value += cash
-                    np.maximum(value, 0.0, out=value)
-                    issue = value / (ins[4][j] + issued_so_far)
+            if raising and need.any():
+                rows = np.flatnonzero(need)
+                if at_mark:  # the value per share before the raise, on these paths only
+                    issue = issue_value(t0 + j, rows)
+                    issue += held[rows] * p_t[rows]
+                    issue += cash[rows]
+                    np.maximum(issue, 0.0, out=issue)
+                    issue /= ins[3][j][rows] + issued_so_far[rows]
+                else:
+                    issue = ins[3][j][rows]
                 with np.errstate(invalid="ignore"):
-                    ok = need & np.isfinite(issue) & (issue > 0.0) & (issue >= min_issue_price)
-                raised = outs[3][j]
-                np.subtract(target, cash, out=raised, where=ok)
-                np.divide(raised, issue, out=outs[4][j], where=ok)
+                    ok = np.isfinite(issue) & (issue > 0.0) & (issue >= min_issue_price)
+                sel = rows[ok]
+                raised = target[sel] - cash[sel]
+                outs[3][j][sel] = raised
+                outs[4][j][sel] = raised / issue[ok]
                 if at_mark:
-                    issued_so_far += outs[4][j]
-                cash += raised
-                need &= ~ok
+                    issued_so_far[sel] += outs[4][j][sel]
+                cash[sel] += raised
+                need[sel] = False
             short |= need
             outs[0][j] = cash
             outs[1][j] = held
-    if out is None and issue_price is None:
+    if out is None and not raising:
         res["raised"], res["issued"] = np.zeros((n, months)), np.zeros((n, months))
     return CashResult(res["cash"], res["held"], res["sold"], res["raised"], res["issued"], short)
 
@@ -311,7 +320,7 @@ _BLOCK = 8  # months per block: 8 float64 = one 64-byte cache line of each path'
 def _month_blocks(inputs, outputs):
     """Walk ``[P, T]`` arrays in blocks of months, time-major inside each block.
 
-    Yields ``(ins, outs)``: ``ins[k]`` is a contiguous ``[b, P]`` copy of
+    Yields ``(t0, ins, outs)``: ``t0`` is the block's first month, ``ins[k]`` a contiguous ``[b, P]`` copy of
     ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a zeroed ``[b, P]`` buffer, copied into
     ``outputs[k][:, t0:t0 + b]`` when the caller asks for the next block (the ``for`` loop
     does so after the last one too).
@@ -334,6 +343,6 @@ def _month_blocks(inputs, outputs):
         outs = [buf[:b] for buf in outs_buf]
         for buf in outs:
             buf.fill(0.0)
-        yield ins, outs
+        yield t0, ins, outs
         for buf, a in zip(outs, outputs):
             a[:, t0:t0 + b] = buf.T

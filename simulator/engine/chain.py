@@ -1059,9 +1059,9 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     not repaid) or its cash would go negative (``capital.divergence``). It is rerun from the
     first such month, starting from pass A's state, on those paths (on every path when they
     are most of them), and written over ``a``'s arrays. Equity is raised at the mark of the
-    path as it stands: ``issue_value(rows, cols)`` is the value to equity other than cash and
-    BTC held on that block [USD], ``issue_shares`` [P, T] the shares before raises
-    (``capital.cash_loop``).
+    path as it stands: ``issue_value(m, rows)`` is the value to equity other than cash and
+    BTC held at month-end ``m`` on paths ``rows`` [USD], asked for only where a raise is
+    priced; ``issue_shares`` [P, T] the shares before raises (``capital.cash_loop``).
     """
     n, months = pre_cf.shape
     start = capital.divergence(a, kept_cash)
@@ -1089,7 +1089,8 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
         np.broadcast_to(btc_price, (n, months))[rows, cols], cash0=cash0, btc_held0=held0,
         sell=rule, raise_target_usd=_rows(cp.raise_target_usd, rows, n),
         min_issue_price=cp.min_issue_price_usd,
-        issue_value=issue_value(rows, cols) if cp.allow_equity_raise else None,
+        issue_value=(lambda t, sub: issue_value(t0 + t, sub if every else rows[sub]))
+        if cp.allow_equity_raise else None,
         issue_shares=issue_shares[rows, cols],
         cash_yield=_rows(cash_yield, rows, n),
         out=capital.CashResult(*(getattr(a, k)[:, cols] for k in capital.CASH_SERIES), a.short)
@@ -1101,22 +1102,32 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
 
 
 class _Operating:
-    """The operating mark at the month-ends a run asks for, computed once each.
+    """The operating mark where a run asks for it, each month-end's computed once.
 
-    Conversions, calls, raises and forecasts read a few dozen of the 120 month-ends; marking
-    only those (every path at a month asked for whole, only some paths for a raise's block)
-    spares the rest. ``mark`` None: each path's own continuation value (the hand calculation).
+    Conversions, calls and forecasts read a few dozen of the 120 month-ends on every path; a
+    raise reads one month-end on the paths short of cash. Marking only those spares the rest.
+    ``mark`` None: each path's own continuation value (the hand calculation).
     """
 
+    MONTHS = units.MONTHS_PER_YEAR
+    """Month-ends transposed together (:meth:`state_at`): a call window is years long."""
+
     def __init__(self, ops: Operations, vp: ValuationParams, mark) -> None:
-        self._ops, self._mark, self._cols, self._rows = ops, mark, {}, None
+        self._ops, self._mark, self._cols, self._years = ops, mark, {}, {}
         self._exact = operating_targets(ops, vp) if mark is None else None
 
     def state_at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
-        """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths)."""
-        if self._rows is None:  # one transpose: every month's state then reads contiguous memory
-            self._rows = marks_.month_rows(self._ops.state, tuple(self._ops.state))
-        return {k: v[m][rows] for k, v in self._rows.items()}
+        """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths).
+
+        The year of month-ends around ``m`` is transposed once, the first time one of them is
+        asked for, so each month's basis reads contiguous memory instead of a strided column.
+        """
+        state = self._ops.state
+        y, w = divmod(m, self.MONTHS)
+        if y not in self._years:
+            cols = slice(y * self.MONTHS, (y + 1) * self.MONTHS)
+            self._years[y] = marks_.month_rows({k: v[:, cols] for k, v in state.items()}, tuple(state))
+        return {k: v[w][rows] for k, v in self._years[y].items()}
 
     def col(self, m: int) -> np.ndarray:
         """Every path's mark at month-end ``m`` [USD], [P]."""
@@ -1125,14 +1136,12 @@ class _Operating:
                              else self._mark.marks[m].predict(self.state_at(m)))
         return self._cols[m]
 
-    def block(self, rows, cols: slice) -> np.ndarray:
-        """The mark on paths ``rows`` at month-ends ``cols`` [USD], [len(rows), len(cols)]."""
-        months = range(*cols.indices(self._ops.mining_stream.shape[1]))
-        if self._mark is None or isinstance(rows, slice):
-            return np.stack([self.col(m)[rows] for m in months], axis=1)
-        return np.stack([self.col(m)[rows] if m in self._cols else
-                         self._mark.marks[m].predict(self.state_at(m, rows))
-                         for m in months], axis=1)
+    def at(self, m: int, rows: np.ndarray) -> np.ndarray:
+        """The mark at month-end ``m`` on paths ``rows`` (an index array) [USD]: the same
+        numbers as :meth:`col`'s, a path's mark being a sum over that path's state alone."""
+        if self._mark is None or m in self._cols:
+            return self.col(m)[rows]
+        return self._mark.marks[m].predict(self.state_at(m, rows))
 
 
 def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
@@ -1213,8 +1222,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
 
     shares = basic + new_shares
     b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp,
-                           lambda rows, cols: op.block(rows, cols) - notes_ahead_b[rows, cols],
-                           shares, r)
+                           lambda m, rows: op.at(m, rows) - notes_ahead_b[rows, m], shares, r)
     shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
 
     # Value to equity on this path: cash today, the discounted streams, the treasury as BTC
