@@ -806,14 +806,17 @@ def _interest_by_year(st: dict, months: int, years: int) -> np.ndarray:
         i = np.where(before > 0, st["interest"][:, months - 1] / before, 0.0)
         n_left = np.where(principal > 0, np.ceil(balance / np.maximum(principal, 1e-9)), 0.0)
     w = units.MONTHS_PER_YEAR
-    first = w * np.arange(years, dtype=np.float64)[None, :] + 1.0  # first month j of year y
+    out = np.zeros((balance.shape[0], years))
+    paying = min(years, int(np.ceil(n_left.max(initial=0.0) / w)))  # years with a loan left
+    first = w * np.arange(paying, dtype=np.float64)[None, :] + 1.0  # first month j of year y
     last = np.minimum(first + w - 1.0, n_left[:, None])
     count = np.maximum(last - first + 1.0, 0.0)
     # sum over j = a..b of (j - 1) is (a - 1 + b - 1) count / 2
     ramp = (first - 1.0 + last - 1.0) * count / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(n_left[:, None] > 0, count - ramp / np.maximum(n_left, 1.0)[:, None], 0.0)
-    return (i * balance)[:, None] * frac
+    np.multiply((i * balance)[:, None], frac, out=out[:, :paying])
+    return out
 
 
 def _abandon(fr, keep: np.ndarray) -> fleet.FleetResult:

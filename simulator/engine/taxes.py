@@ -176,22 +176,30 @@ def depreciation_by_year(capex, life_months: int, years: int) -> np.ndarray:
     Notes
     -----
     Capex of month s leaves ``n_s = max(s + L - T, 0)`` monthly charges of ``c_s / L`` after
-    the grid, ``clip(n_s - 12 (y - 1), 0, 12)`` of them in year y: a weighted sum over the
-    last L months of the grid, the same weights for every path. Each year is summed path by
-    path over those months, not as a matrix product, whose blocking depends on the number of
-    paths: a path's value is then the same whatever the chunk it is in.
+    the grid, ``clip(n_s - 12 y, 0, 12)`` of them in year y + 1. ``n_s`` rises with s, so the
+    months charged a whole year are a tail ``s >= f_y`` and those charged part of it the
+    months ``p_y <= s < f_y`` before it::
+
+        L D_y = 12 S(f_y) + [N(p_y) - N(f_y)] - 12 y [S(p_y) - S(f_y)]
+
+    with ``S(a) = sum_{s >= a} c_s`` and ``N(a) = sum_{s >= a} n_s c_s``: two running sums
+    per path, each path's own (a matrix product's blocking would depend on the chunk's size).
     """
     capex = np.asarray(capex, dtype=np.float64)
-    months = capex.shape[1]
-    left = np.maximum(np.arange(months) + life_months - months, 0)[:, None]
-    y = np.arange(years)[None, :]
-    weights = np.clip(left - units.MONTHS_PER_YEAR * y, 0, units.MONTHS_PER_YEAR) / life_months
-    out = np.zeros((capex.shape[0], years))
-    for year in range(years):
-        charged = np.flatnonzero(weights[:, year])
-        if not charged.size:
-            break  # fewer charges are left each year: none this year, none after
-        out[:, year] = (capex[:, charged] * weights[charged, year]).sum(axis=1)
+    rows, months = capex.shape
+    w = units.MONTHS_PER_YEAR
+    left = np.maximum(np.arange(months) + life_months - months, 0)  # n_s, nondecreasing
+    tail = np.zeros((rows, months + 1))  # S(a) and N(a) for a = 0..T, zero at T
+    charged = np.zeros((rows, months + 1))
+    np.cumsum(capex[:, ::-1], axis=1, out=tail[:, months - 1::-1])
+    np.cumsum((capex * left)[:, ::-1], axis=1, out=charged[:, months - 1::-1])
+    y = np.arange(years)
+    whole = np.searchsorted(left, w * (y + 1), side="left")  # f_y: n_s >= 12 (y + 1)
+    part = np.searchsorted(left, w * y, side="right")  # p_y: n_s > 12 y
+    out = w * tail[:, whole]
+    out += charged[:, part] - charged[:, whole]
+    out -= (w * y) * (tail[:, part] - tail[:, whole])
+    out /= life_months
     return out
 
 
