@@ -214,3 +214,16 @@ def test_tax_by_year_carries_losses_from_year_to_year():
     (carry 130 -> 90), year 3 offsets 90 of its 200: tax 0, 2.5, 27.5."""
     got = taxes.tax_by_year(np.array([[-100.0, 50.0, 200.0]]), 30.0, rate=0.25)
     np.testing.assert_allclose(got, [[0.0, 0.25 * 10, 0.25 * 110]])
+
+
+@pytest.mark.parametrize("life", [1, 2, 11, 12, 13, 36, 119, 120, 121, 180, 300])
+@pytest.mark.parametrize("months", [1, 7, 12, 13, 120])
+def test_depreciation_by_year_is_the_weighted_sum_of_its_definition(life, months):
+    # Month s leaves n_s = max(s + L - T, 0) charges, clip(n_s - 12 y, 0, 12) of them in year y + 1.
+    rng = np.random.default_rng(life * 1_000 + months)
+    capex = rng.normal(1e7, 5e6, (4, months)) * (rng.random((4, months)) < 0.6)
+    left = np.maximum(np.arange(months) + life - months, 0)[:, None]
+    weights = np.clip(left - 12 * np.arange(30)[None, :], 0, 12) / life
+    want = np.array([[sum(c[s] * weights[s, y] for s in range(months)) for y in range(30)] for c in capex])
+    np.testing.assert_allclose(taxes.depreciation_by_year(capex, life, 30), want, rtol=1e-12,
+                               atol=1e-12 * np.abs(capex).sum())

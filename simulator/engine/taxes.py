@@ -184,22 +184,30 @@ def depreciation_by_year(capex, life_months: int, years: int) -> np.ndarray:
 
     with ``S(a) = sum_{s >= a} c_s`` and ``N(a) = sum_{s >= a} n_s c_s``: two running sums
     per path, each path's own (a matrix product's blocking would depend on the chunk's size).
+    Only the last L months leave a charge, and none is left after ``ceil((L - 1) / 12)`` years.
     """
     capex = np.asarray(capex, dtype=np.float64)
     rows, months = capex.shape
     w = units.MONTHS_PER_YEAR
-    left = np.maximum(np.arange(months) + life_months - months, 0)  # n_s, nondecreasing
-    tail = np.zeros((rows, months + 1))  # S(a) and N(a) for a = 0..T, zero at T
-    charged = np.zeros((rows, months + 1))
-    np.cumsum(capex[:, ::-1], axis=1, out=tail[:, months - 1::-1])
-    np.cumsum((capex * left)[:, ::-1], axis=1, out=charged[:, months - 1::-1])
-    y = np.arange(years)
+    out = np.zeros((rows, years))
+    first = max(months - life_months + 1, 0)  # the first month with a charge after the grid
+    charging = min(years, -(-(life_months - 1) // w))  # years with a charge: n_s <= L - 1
+    if first >= months or charging == 0:
+        return out
+    c = capex[:, first:]
+    k = months - first
+    left = np.arange(first, months) + life_months - months  # n_s > 0, rising
+    tail = np.zeros((rows, k + 1))  # S(a) and N(a) over these months, zero past the last
+    charged = np.zeros((rows, k + 1))
+    np.cumsum(c[:, ::-1], axis=1, out=tail[:, k - 1::-1])
+    np.cumsum((c * left)[:, ::-1], axis=1, out=charged[:, k - 1::-1])
+    y = np.arange(charging)
     whole = np.searchsorted(left, w * (y + 1), side="left")  # f_y: n_s >= 12 (y + 1)
     part = np.searchsorted(left, w * y, side="right")  # p_y: n_s > 12 y
-    out = w * tail[:, whole]
-    out += charged[:, part] - charged[:, whole]
-    out -= (w * y) * (tail[:, part] - tail[:, whole])
-    out /= life_months
+    year = w * tail[:, whole]
+    year += charged[:, part] - charged[:, whole]
+    year -= (w * y) * (tail[:, part] - tail[:, whole])
+    out[:, :charging] = year / life_months
     return out
 
 
