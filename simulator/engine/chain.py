@@ -282,6 +282,11 @@ class Groundwork:
     earmarked_mw: np.ndarray | None = None
     """MW of the mining footprint's listed sites not yet signed at each month-end: kept for
     their conversion if the rest of the footprint is sold [MW], [P, T]."""
+    lease_ops: np.ndarray | None = None
+    """The leases' cash to equity before tax: NOI less fit-out capex, plus project-debt draws,
+    less its interest and principal [USD/month], [P, T]."""
+    notes_ahead: np.ndarray | None = None
+    """Every note's payments after each month-end, valued there, as debt [USD], [P, T]."""
 
 
 def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
@@ -299,6 +304,12 @@ def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
         moved, offline = fleet.displacement(available, planned * fleet_j, fp.contracted_mw,
                                             int(fp.relocation_downtime_months))
         fleet_capex = fleet_capex + moved * _per_path(fp.relocation_usd_per_mw, n)[:, None]
+    lease_ops = now["noi"] - now["capex"]
+    lease_ops += now["draws"]
+    lease_ops -= now["interest"]
+    lease_ops -= now["principal"]
+    notes = _notes(params.capital.debt, months,
+                   _per_path(vp.risk_free_rate, n) + _per_path(vp.company_credit_spread, n))
     ahead = np.cumsum(now["capex"][:, ::-1], axis=1)[:, ::-1]
     ahead[:, :-1] = ahead[:, 1:].copy()
     ahead[:, -1] = 0.0
@@ -310,9 +321,8 @@ def groundwork(params: CompanyParams, shocks: Mapping[str, np.ndarray], n: int,
         capex_ahead=ahead,
         sga=np.broadcast_to(fleet.sga_schedule(fp.sga_usd_per_month, fp.sga_growth, months),
                             (n, months)),
-        notes=_notes(params.capital.debt, months,
-                     _per_path(vp.risk_free_rate, n) + _per_path(vp.company_credit_spread, n)),
-        earmarked_mw=_earmarked(params.sites, sign, n, months))
+        notes=notes, earmarked_mw=_earmarked(params.sites, sign, n, months), lease_ops=lease_ops,
+        notes_ahead=_notes_ahead(notes, n, months))
 
 
 def _earmarked(site_params, sign: np.ndarray, n: int, months: int) -> np.ndarray:
@@ -426,10 +436,7 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         mining_ops += sw.land_sale  # untaxed: the land's basis taken as its price
     mining_stream = mining_ops - sga
     mining_stream -= tax_rest
-    lease_ops = now["noi"] - now["capex"]
-    lease_ops += now["draws"]
-    lease_ops -= now["interest"]
-    lease_ops -= now["principal"]
+    lease_ops = g.lease_ops
     lease_stream = lease_ops - tax_lease
 
     if terminal:
@@ -1149,7 +1156,7 @@ class _Operating:
 
 def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping[str, np.ndarray],
                 mark: marks_.MarkSeries | None, value: bool = True,
-                ground: Groundwork | None = None) -> CompanyPaths:
+                ground: Groundwork | None = None, series: bool = True) -> CompanyPaths:
     """Run the company engine on supplied market paths (see the module docstring).
 
     ``mark`` is the operating mark fitted by :func:`fit_marks` on pricing paths; None marks
@@ -1157,8 +1164,11 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     the mark date is random (the zero-volatility hand calculation). The per-path values are
     those of the measure ``market_paths`` were drawn under: read ``value_per_share`` on
     pricing paths, ``value_per_share_forward`` on real-world ones. ``value=False`` (real-world
-    paths) skips the value today: its fields are NaN. ``ground`` is the chunk's
-    :func:`groundwork` when another run of the same paths has it already.
+    paths) skips the value today: its fields are NaN. ``series=False`` (pricing paths whose
+    run reads its time series and forward values from real-world paths) skips the monthly
+    series built here (``capex``, ``interest``, ``free_cash_flow``, ``debt``,
+    ``shares_outstanding``) and the forward values: those fields are None. ``ground`` is the
+    chunk's :func:`groundwork` when another run of the same paths has it already.
     """
     mp = market_paths
     n, months = mp.btc_price.shape
@@ -1179,7 +1189,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     op = _Operating(ops, params.valuation, mark)
 
     a, price, pre_cf = _pass_a(mp, params, ops, notes, r)
-    notes_ahead = _notes_ahead(notes, n, months)
+    notes_ahead = ground.notes_ahead
     basic = _per_path(cp.basic_shares, n)[:, None]
 
     # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises.
@@ -1226,25 +1236,29 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     shares = basic + new_shares
     b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp,
                            lambda m, rows: op.at(m, rows) - notes_ahead_b[rows, m], shares, r)
-    shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
+    if series:
+        shares[rerun, t0:] += np.cumsum(b.shares_issued[rerun, t0:], axis=1)
 
     # Value to equity on this path: cash today, the discounted streams, the treasury as BTC
     # on the path, less the notes' payments in cash, plus the proceeds of later raises. The
     # mined coins are in pv_mining at their month's price, so the treasury is what the opening
     # coins and the later gains and losses on held coins are worth on the path (its mean under
     # the pricing measure is BTC held today x spot).
-    treasury_value = (b.btc_held[:, -1] * price[:, -1]) * valuation.at_horizon(r, months)
-    treasury_value += valuation.present_value(b.btc_sold * price - fr.mining_revenue, r)
-    paid = sum((x.flows[:, :months] for x in notes), np.zeros((1, months))) - kept_cash
-    beyond = np.zeros(n)  # notes still owed at the horizon: their later payments, valued there
-    for i, x in enumerate(notes):
-        if x.balance.shape[1] > months:
-            beyond += (conv_month[:, i] < 0) * np.broadcast_to(x.ahead[:, -1], (n,))
-    pv_notes = valuation.present_value(paid, k_notes) + beyond * valuation.at_horizon(k_notes, months)
     cash0 = _per_path(cp.cash0_usd, n)
-    pv_raised = valuation.present_value(b.raised_usd, r)
-    equity = (ops.parts["pv_mining"] + ops.parts["pv_hpc"] + ops.parts["pv_sga"]
-              + ops.parts["pv_taxes"] + treasury_value + cash0 - pv_notes + pv_raised)
+    if value:
+        treasury_value = (b.btc_held[:, -1] * price[:, -1]) * valuation.at_horizon(r, months)
+        treasury_value += valuation.present_value(b.btc_sold * price - fr.mining_revenue, r)
+        paid = sum((x.flows[:, :months] for x in notes), np.zeros((1, months))) - kept_cash
+        beyond = np.zeros(n)  # notes still owed at the horizon: their later payments, valued there
+        for i, x in enumerate(notes):
+            if x.balance.shape[1] > months:
+                beyond += (conv_month[:, i] < 0) * np.broadcast_to(x.ahead[:, -1], (n,))
+        pv_notes = valuation.present_value(paid, k_notes) + beyond * valuation.at_horizon(k_notes, months)
+        pv_raised = valuation.present_value(b.raised_usd, r)
+        equity = (ops.parts["pv_mining"] + ops.parts["pv_hpc"] + ops.parts["pv_sga"]
+                  + ops.parts["pv_taxes"] + treasury_value + cash0 - pv_notes + pv_raised)
+    else:  # real-world paths are marked, not valued
+        treasury_value, pv_notes, pv_raised, equity = (np.full(n, np.nan) for _ in range(4))
 
     issued = np.zeros(n)
     issued[rerun] = b.shares_issued[rerun].sum(axis=1)  # whole rows: the same summation order
@@ -1264,7 +1278,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     # liability (the fitted E[max(equity, 0) | state], or each path's own when unfitted), per
     # share, zero after a default.
     fwd = np.full((n, vp.forward_years), np.nan)
-    for j, m in enumerate(_forward_months(vp.forward_years, months)):
+    for j, m in enumerate(_forward_months(vp.forward_years, months) if series else ()):
         net = b.btc_held[:, m] * price[:, m] + b.cash[:, m] - notes_ahead_b[:, m]
         if mark is not None and m in mark.floored:
             state = op.state_at(m)
@@ -1278,13 +1292,15 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     s0 = _per_path(mp.btc_price0, n)
     controls = np.stack([price[:, m - 1] * np.exp(-r * m / units.MONTHS_PER_YEAR) / s0 - 1.0
                          for m in control_months(months)], axis=1)
-    interest = now["interest"] + coupons
-    capex = now["capex"] + ops.fleet_capex
-    fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], ops.sga, capex,
-                                   interest, ops.tax.tax)
-    if ops.land_sale is not None:
-        fcf = fcf + ops.land_sale
-    debt = now["balance"] + sum((x.balance[:, :months] for x in notes), np.zeros((1, months)))
+    interest = capex = fcf = debt = None
+    if series:
+        interest = now["interest"] + coupons
+        capex = now["capex"] + ops.fleet_capex
+        fcf = valuation.free_cash_flow(fr.mining_margin, fr.site_opex, now["noi"], ops.sga, capex,
+                                       interest, ops.tax.tax)
+        if ops.land_sale is not None:
+            fcf = fcf + ops.land_sale
+        debt = now["balance"] + sum((x.balance[:, :months] for x in notes), np.zeros((1, months)))
     return CompanyPaths(
         company_hashrate=fr.company_hashrate, mining_mw=fr.running_mw,
         hpc_mw_it=now["hpc_mw_it"],
@@ -1292,7 +1308,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
         mining_revenue=fr.mining_revenue, power_cost=fr.power_cost, mining_margin=fr.mining_margin,
         site_opex=fr.site_opex, sga=ops.sga, hpc_revenue=now["rent"], hpc_noi=now["noi"], capex=capex,
         interest=interest, tax=ops.tax.tax, free_cash_flow=fcf, btc_sold=b.btc_sold,
-        btc_held=b.btc_held, cash=b.cash, debt=debt, shares_outstanding=shares,
+        btc_held=b.btc_held, cash=b.cash, debt=debt, shares_outstanding=shares if series else None,
         value_per_share=vps, equity_value=equity, pv_mining=ops.parts["pv_mining"],
         pv_hpc=ops.parts["pv_hpc"], pv_sga=ops.parts["pv_sga"], pv_taxes=ops.parts["pv_taxes"],
         treasury_value=treasury_value, cash0=cash0, pv_notes=pv_notes,
@@ -1510,11 +1526,11 @@ def simulate_chunk(scenario, inputs: Mapping[str, np.ndarray], draws, mark: mark
         calendar = inputs_.month_starts(scenario)
         index = follows_index(scenario)
         mq, _ = run_market(_pricing(mi, params.valuation.risk_free_rate), calendar, draws, index)
-        q = run_company(mq, params, shocks, mark, ground=ground)
+        q = run_company(mq, params, shocks, mark, ground=ground, series=False)
         del mq
         mp, height = run_market(mi, calendar, draws, index)
     else:
-        q = run_company(world.pricing, params, shocks, mark, ground=ground)
+        q = run_company(world.pricing, params, shocks, mark, ground=ground, series=False)
         mp, height = world.real_world, world.block_height
     p = run_company(mp, params, shocks, mark, value=False, ground=ground)
     years = np.asarray(scenario.valuation.forward_years) - 1

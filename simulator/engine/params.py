@@ -193,7 +193,11 @@ class CompanyParams:
 
 @dataclass(frozen=True, slots=True)
 class CompanyPaths:
-    """Every company output. [P, T] series, [P] values, [P, S] per site, [P, D] per note."""
+    """Every company output. [P, T] series, [P] values, [P, S] per site, [P, D] per note.
+
+    ``capex``, ``interest``, ``free_cash_flow``, ``debt`` and ``shares_outstanding`` are None,
+    and ``value_per_share_forward`` NaN, from a run that skips its series
+    (``run_company(..., series=False)``)."""
 
     company_hashrate: np.ndarray  #: [EH/s]
     mining_mw: np.ndarray  #: drawn, 0 in curtailed months [MW]

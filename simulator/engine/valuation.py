@@ -144,11 +144,19 @@ def mining_years(revenue_year, cost_year, *, subsidy_share, years_to_halving, gr
     margin would miss the next halving, which may fall a month after the horizon.
     """
     y = np.arange(1, years + 1, dtype=np.float64)[None, :]
-    to_halving = _vec(years_to_halving)[:, None]
-    halvings = np.maximum(np.floor((y - 0.5 - to_halving) / 4.0) + 1.0, 0.0)
+    # In place on two [P, Y] buffers: a projection runs 150 years on every path.
+    reward = np.subtract(y - 0.5, _vec(years_to_halving)[:, None])
+    reward /= 4.0
+    np.floor(reward, out=reward)
+    reward += 1.0
+    np.maximum(reward, 0.0, out=reward)  # halvings n_y
+    np.negative(reward, out=reward)
+    np.exp2(reward, out=reward)
     share = _vec(subsidy_share)[:, None]
-    reward = share * np.exp2(-halvings) + (1.0 - share)
-    margin = _vec(revenue_year)[:, None] * np.exp(_vec(growth)[:, None] * y) * reward
+    reward *= share
+    reward += 1.0 - share  # h_y
+    margin = np.multiply(_vec(revenue_year)[:, None], np.exp(_vec(growth)[:, None] * y))
+    margin *= reward
     margin -= _vec(cost_year)[:, None]
     return np.maximum(margin, 0.0, out=margin)
 
