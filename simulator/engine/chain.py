@@ -397,12 +397,14 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
             let_go = _mining_plan_from(tuple(x[doubt] for x in run_rate), r[rows[doubt]],
                                        growth[rows[doubt]], CHECK_YEARS)[2] == 0
             dropped_at[rows[doubt][let_go]] = m
-    keep = np.arange(months)[None, :] <= dropped_at[:, None]
     if sw is None:
-        fr_kept = fr  # the fleet as it would run, for the run-rate after the horizon
-    if not keep.all():
-        fr = _abandon(fr, keep)
-        fleet_capex = fleet_capex * keep  # no machines bought or moved for a fleet let go
+        # The fleet as it would run, for the run-rate after the horizon: on the paths that
+        # keep it to the horizon, the only ones that read it, it is the fleet as it runs.
+        fr_kept = fr
+    if (dropped_at < months).any():
+        _abandon(fr, dropped_at)  # fr is this call's own (_operate_fleet)
+        # No machines bought or moved for a fleet let go.
+        fleet_capex = fleet_capex * (np.arange(months)[None, :] <= dropped_at[:, None])
     sga = g.sga
     mine_ebitda = fr.mining_margin - fr.site_opex
 
@@ -826,14 +828,17 @@ def _interest_by_year(st: dict, months: int, years: int) -> np.ndarray:
     return out
 
 
-def _abandon(fr, keep: np.ndarray) -> fleet.FleetResult:
-    """The fleet after abandonment (``keep`` [P, T] False): off for good, so it mines, draws
-    and costs nothing and counts as curtailed."""
-    k = keep.astype(np.float64)
-    off = {f: getattr(fr, f) * k for f in ("company_hashrate", "mining_mw", "btc_mined",
-                                            "mining_revenue", "power_cost", "mining_margin",
-                                            "site_opex", "running_mw")}
-    return fleet.FleetResult(curtailed=np.where(keep, fr.curtailed, 1.0), **off)
+def _abandon(fr: fleet.FleetResult, dropped_at: np.ndarray) -> None:
+    """Let the fleet go after month ``dropped_at`` [P] int, in place: off for good, so it
+    mines, draws and costs nothing and counts as curtailed. Only the paths let go are touched
+    (a few: the rest keep their fleet to the horizon)."""
+    rows = np.flatnonzero(dropped_at < fr.mining_mw.shape[1])
+    after = np.arange(fr.mining_mw.shape[1])[None, :] > dropped_at[rows, None]
+    for f in ("company_hashrate", "mining_mw", "btc_mined", "mining_revenue", "power_cost",
+              "mining_margin", "site_opex", "running_mw"):
+        a = getattr(fr, f)
+        a[rows] = np.where(after, 0.0, a[rows])
+    fr.curtailed[rows] = np.where(after, 1.0, fr.curtailed[rows])
 
 
 CONVERSION_STATE = ("log_btc_price", "log_hashprice", "site_mining_usd_per_month",
