@@ -402,9 +402,9 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         # keep it to the horizon, the only ones that read it, it is the fleet as it runs.
         fr_kept = fr
     if (dropped_at < months).any():
-        _abandon(fr, dropped_at)  # fr is this call's own (_operate_fleet)
-        # No machines bought or moved for a fleet let go.
-        fleet_capex = fleet_capex * (np.arange(months)[None, :] <= dropped_at[:, None])
+        keep = np.arange(months)[None, :] <= dropped_at[:, None]
+        _abandon(fr, keep)  # fr is this call's own (_operate_fleet)
+        fleet_capex = fleet_capex * keep  # no machines bought or moved for a fleet let go
     sga = g.sga
     mine_ebitda = fr.mining_margin - fr.site_opex
 
@@ -828,17 +828,18 @@ def _interest_by_year(st: dict, months: int, years: int) -> np.ndarray:
     return out
 
 
-def _abandon(fr: fleet.FleetResult, dropped_at: np.ndarray) -> None:
-    """Let the fleet go after month ``dropped_at`` [P] int, in place: off for good, so it
-    mines, draws and costs nothing and counts as curtailed. Only the paths let go are touched
-    (a few: the rest keep their fleet to the horizon)."""
-    rows = np.flatnonzero(dropped_at < fr.mining_mw.shape[1])
-    after = np.arange(fr.mining_mw.shape[1])[None, :] > dropped_at[rows, None]
+def _abandon(fr: fleet.FleetResult, keep: np.ndarray) -> None:
+    """Let the fleet go where ``keep`` [P, T] is False, in place: off for good, so it mines,
+    draws and costs nothing and counts as curtailed."""
+    k = keep.astype(np.float64)
+    done = set()  # a fleet that never curtails runs all it has: two fields may be one array
     for f in ("company_hashrate", "mining_mw", "btc_mined", "mining_revenue", "power_cost",
               "mining_margin", "site_opex", "running_mw"):
         a = getattr(fr, f)
-        a[rows] = np.where(after, 0.0, a[rows])
-    fr.curtailed[rows] = np.where(after, 1.0, fr.curtailed[rows])
+        if id(a) not in done:
+            a *= k
+            done.add(id(a))
+    fr.curtailed[~keep] = 1.0
 
 
 CONVERSION_STATE = ("log_btc_price", "log_hashprice", "site_mining_usd_per_month",

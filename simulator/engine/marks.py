@@ -119,7 +119,7 @@ def basis(state: Mapping[str, np.ndarray], degree: int = 2, cross: bool = True, 
     n = len(next(iter(state.values()))) if state else 0
     d = len(z)
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)] if cross and degree >= 2 else []
-    X = np.empty((n, 1 + d * degree + len(pairs)))
+    X = np.empty((n, 1 + d * degree + len(pairs)), order="F")  # built and read column by column
     X[:, 0] = 1.0
     if d == 0:
         return X, scaling
@@ -132,9 +132,8 @@ def basis(state: Mapping[str, np.ndarray], degree: int = 2, cross: bool = True, 
         np.multiply(zm, cur, out=nxt)
         nxt -= (k - 1) * prev
         prev, cur = cur, nxt
-    if pairs:
-        first, second = np.array(pairs).T
-        np.multiply(zm[:, first], zm[:, second], out=X[:, 1 + d * degree:])
+    for c, (i, j) in enumerate(pairs, start=1 + d * degree):
+        np.multiply(zm[:, i], zm[:, j], out=X[:, c])
     return X, scaling
 
 
@@ -271,23 +270,36 @@ def fit_mark(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask: n
     the test paths with their own mean in SST.
     """
     y = np.asarray(target, dtype=np.float64)
+    fit_mask = _checked(state, y, fit_mask)
+    return _fit({k: np.asarray(v)[fit_mask] for k, v in state.items()}, y[fit_mask],
+                {k: np.asarray(v)[~fit_mask] for k, v in state.items()}, y[~fit_mask],
+                degree, cross, ridge)
+
+
+def _checked(state: Mapping[str, np.ndarray], target: np.ndarray, fit_mask) -> np.ndarray:
+    """``fit_mask`` as bool, after checking it leaves 2 paths each side and every input is finite."""
     fit_mask = np.asarray(fit_mask, dtype=bool)
-    n_fit, n_test = int(fit_mask.sum()), int((~fit_mask).sum())
+    n_fit = int(fit_mask.sum())
+    n_test = fit_mask.size - n_fit
     if n_fit < 2 or n_test < 2:
         raise RunError(f"marks: fit_mask must leave at least 2 fitting and 2 test paths "
                        f"(got {n_fit} and {n_test})")
-    for name, x in [("target", y), *state.items()]:
+    for name, x in [("target", target), *state.items()]:
         bad = int(np.sum(~np.isfinite(x)))
         if bad:
-            raise RunError(f"marks: {name} has {bad} non-finite values of {len(x)} paths")
-    fit_state = {k: np.asarray(v)[fit_mask] for k, v in state.items()}
+            raise RunError(f"marks: {name} has {bad} non-finite values of {np.shape(x)[-1]} paths")
+    return fit_mask
+
+
+def _fit(fit_state: Mapping[str, np.ndarray], y_fit: np.ndarray, test_state: Mapping[str, np.ndarray],
+         y_test: np.ndarray, degree: int, cross: bool, ridge: float) -> Mark:
+    """:func:`fit_mark` on its fitting and test paths, already split."""
     X, scaling = basis(fit_state, degree, cross)
-    coef = _solve(X, y[fit_mask], ridge)
-    Xt, _ = basis({k: np.asarray(v)[~fit_mask] for k, v in state.items()}, degree, cross,
-                  scaling=scaling)
+    coef = _solve(X, y_fit, ridge)
+    Xt, _ = basis(test_state, degree, cross, scaling=scaling)
     return Mark(coef=coef, scaling=scaling, names=column_names(scaling, degree, cross),
-                degree=degree, cross=cross, r2_in=_r2(y[fit_mask], X @ coef),
-                r2_out=_r2(y[~fit_mask], Xt @ coef), n_fit=n_fit, n_test=n_test)
+                degree=degree, cross=cross, r2_in=_r2(y_fit, X @ coef),
+                r2_out=_r2(y_test, Xt @ coef), n_fit=len(y_fit), n_test=len(y_test))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -354,8 +366,14 @@ def fit_series(state: Mapping[str, np.ndarray], target: np.ndarray, *, fit_mask:
     names = tuple(state)
     rows = month_rows(state, names)
     target_rows = np.ascontiguousarray(np.asarray(target, dtype=np.float64).T)
-    marks = tuple(fit_mark({k: rows[k][t] for k in names}, target_rows[t], fit_mask=fit_mask,
-                           degree=degree, cross=cross) for t in range(months))
+    fit_mask = _checked(rows, target_rows, fit_mask)
+    # Split once, month rows [T, paths] each side, rather than gathering every month.
+    on, off = np.flatnonzero(fit_mask), np.flatnonzero(~fit_mask)
+    fit = {k: v.take(on, axis=1) for k, v in rows.items()}
+    test = {k: v.take(off, axis=1) for k, v in rows.items()}
+    y_fit, y_test = target_rows.take(on, axis=1), target_rows.take(off, axis=1)
+    marks = tuple(_fit({k: fit[k][t] for k in names}, y_fit[t], {k: test[k][t] for k in names},
+                       y_test[t], degree, cross, DEFAULT_RIDGE) for t in range(months))
     return MarkSeries(marks, names)
 
 
