@@ -726,12 +726,16 @@ def _mining_run_rate(mp: MarketPaths, fr, fp: FleetParams, m: int, rows=slice(No
     cols = slice(lo, m + 1)
     scale = w / (m + 1 - lo)
     days = np.asarray(mp.days, np.float64)[None, cols]
-    revenue = (fr.company_hashrate[rows, cols] * units.PH_PER_EH
-               * np.broadcast_to(mp.hashprice, (n, months))[rows, cols] * days).sum(axis=1)
+    # Most paths asked for: sum every path's months in place and keep the rows asked for,
+    # rather than gathering them first (the same sums either way).
+    most = isinstance(rows, slice) or 2 * len(rows) > n
+    at, keep = (slice(None), rows) if most else (rows, slice(None))
+    revenue = (fr.company_hashrate[at, cols] * units.PH_PER_EH
+               * np.broadcast_to(mp.hashprice, (n, months))[at, cols] * days).sum(axis=1)[keep]
     revenue *= _per_path(fp.realisation, n)[rows] * scale
-    power = (fr.mining_mw[rows, cols] * (units.HOURS_PER_DAY * days)).sum(axis=1)
+    power = (fr.mining_mw[at, cols] * (units.HOURS_PER_DAY * days)).sum(axis=1)[keep]
     power *= _per_path(fp.power_price_usd_per_mwh, n)[rows] * scale
-    opex = fr.site_opex[rows, cols].sum(axis=1) * scale
+    opex = fr.site_opex[at, cols].sum(axis=1)[keep] * scale
     subsidy = np.broadcast_to(mp.subsidy, (n, months))[rows, m]
     fees = np.broadcast_to(mp.fees_per_block, (n, months))[rows, m]
     share = subsidy / np.maximum(subsidy + fees, 1e-12)
@@ -741,7 +745,7 @@ def _mining_run_rate(mp: MarketPaths, fr, fp: FleetParams, m: int, rows=slice(No
         height = mp.block_height[rows, m]
         interval = valuation.HALVING_INTERVAL_BLOCKS
         left = (np.floor(height / interval) + 1) * interval - height
-        per_year = np.broadcast_to(mp.blocks, (n, months))[rows, cols].sum(axis=1) * scale
+        per_year = np.broadcast_to(mp.blocks, (n, months))[at, cols].sum(axis=1)[keep] * scale
         to_halving = left / np.maximum(per_year, 1.0)
     return revenue, power, opex, share, to_halving
 
