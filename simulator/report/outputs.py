@@ -289,6 +289,7 @@ class _ProcessDrawer(contextlib.AbstractContextManager):
                                          daemon=True)
         self._starter.start()
         self._child = child
+        self._sender: threading.Thread | None = None
 
     def submit(self, cube: Any, analysis: dict[str, Any]) -> None:
         """Hand the cube over from a thread: the pipe takes it as fast as the child reads,
@@ -325,6 +326,10 @@ class _ProcessDrawer(contextlib.AbstractContextManager):
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(timeout=5)
+        if self._sender is not None:
+            # A send still in flight fails once the child is gone (caught in send); closing
+            # the pipe under it instead would fail inside the write.
+            self._sender.join(timeout=5)
         self._conn.close()
 
 
