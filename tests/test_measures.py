@@ -294,3 +294,26 @@ def test_the_equity_mark_prices_limited_liability_on_new_paths():
         assert abs(diff.mean()) < 3 * se, (m, diff.mean(), se)
         naive = np.maximum(mark.at(ops.state, m) + net, 0.0)
         assert fitted.mean() > naive.mean()
+
+
+def test_what_a_run_skips_changes_nothing_it_keeps():
+    # simulate_chunk reads the value today from the pricing run (series=False) and the series
+    # and forward values from the real-world run (value=False): skipping the rest moves nothing.
+    from simulator.engine import chain
+
+    mark, params, shocks, mq = _pricing_paths({}, seed=31, n=1_024)
+    whole = chain.run_company(mq, params, shocks, mark)
+    value_only = chain.run_company(mq, params, shocks, mark, series=False)
+    marks_only = chain.run_company(mq, params, shocks, mark, value=False)
+    for name in ("value_per_share", "equity_value", "pv_mining", "pv_hpc", "pv_sga", "pv_taxes",
+                 "treasury_value", "pv_notes", "pv_equity_raised", "diluted_shares", "shares_issued"):
+        np.testing.assert_array_equal(getattr(value_only, name), getattr(whole, name), err_msg=name)
+    for name in ("equity_value", "pv_mining", "pv_hpc", "pv_sga", "pv_taxes", "treasury_value",
+                 "pv_notes", "pv_equity_raised"):
+        assert np.isnan(getattr(marks_only, name)).all(), name  # real-world paths: no value today
+    for name in ("cash", "btc_held", "free_cash_flow", "debt", "capex", "interest",
+                 "shares_outstanding", "value_per_share_forward"):
+        np.testing.assert_array_equal(getattr(marks_only, name), getattr(whole, name), err_msg=name)
+    assert value_only.free_cash_flow is None and value_only.shares_outstanding is None
+    assert np.isnan(value_only.value_per_share_forward).all()
+    assert np.isfinite(whole.value_per_share).all() and np.isfinite(whole.value_per_share_forward).all()
