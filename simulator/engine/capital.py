@@ -320,8 +320,8 @@ _BLOCK = 8  # months per block: 8 float64 = one 64-byte cache line of each path'
 def _month_blocks(inputs, outputs):
     """Walk ``[P, T]`` arrays in blocks of months, time-major inside each block.
 
-    Yields ``(t0, ins, outs)``: ``t0`` is the block's first month, ``ins[k]`` a contiguous ``[b, P]`` copy of
-    ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a zeroed ``[b, P]`` buffer, copied into
+    Yields ``(t0, ins, outs)``: ``t0`` is the block's first month, ``ins[k]`` a contiguous
+    ``[b, P]`` copy of ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a zeroed ``[b, P]`` buffer, copied into
     ``outputs[k][:, t0:t0 + b]`` when the caller asks for the next block (the ``for`` loop
     does so after the last one too).
 

@@ -1177,7 +1177,7 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     paths) skips the value today: its fields are NaN. ``series=False`` (pricing paths whose
     run reads its time series and forward values from real-world paths) skips the monthly
     series built here (``capex``, ``interest``, ``free_cash_flow``, ``debt``,
-    ``shares_outstanding``) and the forward values: those fields are None. ``ground`` is the
+    ``shares_outstanding``: None) and the forward values (NaN). ``ground`` is the
     chunk's :func:`groundwork` when another run of the same paths has it already.
     """
     mp = market_paths
