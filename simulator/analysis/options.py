@@ -122,9 +122,18 @@ def _class_breakevens(scenario: Any) -> list[dict[str, float]]:
 def with_mothball(scenario: Any, decision: str) -> Any:
     """The scenario with ``company.power.mothball.decision`` set to ``lsmc`` or ``fixed``
     (the scenario's own costs and land value, or the model's defaults), validated again."""
+    return _with_decision(scenario, ("company", "power", "mothball"), decision)
+
+
+def _with_decision(scenario: Any, section: tuple[str, ...], decision: str) -> Any:
+    """The scenario with ``<section>.decision`` set, the section's other terms kept (none:
+    the model's defaults), validated again."""
     data = scenario.model_dump(mode="python", by_alias=True, exclude_unset=False)
-    power = data["company"]["power"]
-    power["mothball"] = {**(power.get("mothball") or {}), "decision": decision}
+    *path, name = section
+    holder = data
+    for key in path:
+        holder = holder[key]
+    holder[name] = {**(holder.get(name) or {}), "decision": decision}
     return type(scenario).model_validate(data)
 
 
@@ -205,10 +214,7 @@ def conversion_option(scenario: Any, *, paths: int, seed: int, sampling: str | N
 def with_renewal(scenario: Any, decision: str) -> Any:
     """The scenario with ``company.fleet.renewal.decision`` set to ``lsmc`` or ``fixed`` (the
     scenario's own renewal terms, or the model's defaults where it has none), validated again."""
-    data = scenario.model_dump(mode="python", by_alias=True, exclude_unset=False)
-    fleet = data["company"]["fleet"]
-    fleet["renewal"] = {**(fleet.get("renewal") or {}), "decision": decision}
-    return type(scenario).model_validate(data)
+    return _with_decision(scenario, ("company", "fleet", "renewal"), decision)
 
 
 def renewal_option(scenario: Any, *, paths: int, seed: int, sampling: str | None = None,
