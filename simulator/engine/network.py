@@ -137,10 +137,12 @@ def _cost_curve(p: Mapping, noise: np.ndarray, btc_ret: np.ndarray) -> tuple[np.
     ``efficiency_improvement_per_year`` compounded (evaluated at each month start).
     """
     n_paths, n_months = noise.shape
-    years = np.arange(n_months) * DT
-    j = _col(p["marginal_j_per_th"]) * (1.0 - _col(p["efficiency_improvement_per_year"])) ** years
-    # [T, P or 1], so that the month loop reads a contiguous row.
-    log_be = np.ascontiguousarray(np.log(breakeven_hashprice(j, _col(p["power_usd_per_mwh"]))).T)
+    years = (np.arange(n_months) * DT)[:, None]
+    # ln breakeven_t = ln breakeven_0 + t ln(1 - improvement): a log per path, not per month,
+    # built [T, P or 1] so that the month loop reads a contiguous row.
+    log_be0 = np.log(breakeven_hashprice(p["marginal_j_per_th"], p["power_usd_per_mwh"]))
+    log_be = np.atleast_1d(log_be0) + years * np.atleast_1d(
+        np.log1p(-np.asarray(p["efficiency_improvement_per_year"], np.float64)))
     entry = np.broadcast_to(_col(p["entry_speed"]), (n_paths, 1))[:, 0]
     exit_ = np.broadcast_to(_col(p["exit_speed"]), (n_paths, 1))[:, 0]
 
