@@ -1137,17 +1137,34 @@ class _Operating:
         self._exact = operating_targets(ops, vp) if mark is None else None
 
     def state_at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
-        """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths).
+        """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths):
+        the variables the fitted marks of that year's month-ends read.
 
         The year of month-ends around ``m`` is transposed once, the first time one of them is
-        asked for, so each month's basis reads contiguous memory instead of a strided column.
+        asked for on every path or on a quarter of them or more, so each month's basis reads
+        contiguous memory instead of a strided column. Fewer paths (a raise) read their own
+        rows of the ``[P, T]`` state: a year's transpose is about three strided reads of every
+        path, a gather one read of each path asked for. The numbers are the same either way.
         """
         state = self._ops.state
         y, w = divmod(m, self.MONTHS)
         if y not in self._years:
+            names = self._read_in(y)
+            if not isinstance(rows, slice) and 4 * rows.size < len(next(iter(state.values()))):
+                return {k: state[k][rows, m] for k in names}
             cols = slice(y * self.MONTHS, (y + 1) * self.MONTHS)
-            self._years[y] = marks_.month_rows({k: v[:, cols] for k, v in state.items()}, tuple(state))
+            self._years[y] = marks_.month_rows({k: state[k][:, cols] for k in names}, names)
         return {k: v[w][rows] for k, v in self._years[y].items()}
+
+    def _read_in(self, y: int) -> tuple[str, ...]:
+        """The state variables the marks of year ``y``'s month-ends read (a variable constant
+        on the fitting paths is left out of a month's basis), in the state's order."""
+        read = set()
+        for t in range(y * self.MONTHS, min((y + 1) * self.MONTHS, len(self._mark.marks))):
+            read.update(self._mark.marks[t].scaling.names)
+            if t in self._mark.floored:
+                read.update(self._mark.floored[t].scaling.names)
+        return tuple(k for k in self._ops.state if k in read)
 
     def col(self, m: int) -> np.ndarray:
         """Every path's mark at month-end ``m`` [USD], [P]."""
