@@ -1253,12 +1253,20 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
             at_conversion[rows] = mark_a(int(month), rows)
         shares = capital.conversion_shares(face, d.conversion_price, at_conversion,
                                            d.capped_call_cap_price)
-        after = conv[:, None] & (t >= mm[:, None])
-        new_shares += np.where(after, shares[:, None], 0.0)
+        # Only the converting paths change from their conversion month on: their rows are
+        # written (every row when most convert, where gathering them costs more).
+        rows = np.flatnonzero(conv)
+        if 2 * rows.size > n:
+            rows = slice(None)
+        after = conv[rows, None] & (t >= mm[rows, None])
+        new_shares[rows] += np.where(after, shares[rows, None], 0.0)
         # The conversion month's coupon is paid; principal from that month on is not.
-        kept_cash += np.where(after, x.scheduled[:, :months] + x.balloon[:, :months], 0.0)
-        kept_cash += np.where(after & (t > mm[:, None]), x.interest[:, :months], 0.0)
-        notes_ahead_b += np.where(after, 0.0, x.ahead)
+        kept_cash[rows] += np.where(after, x.scheduled[:, :months] + x.balloon[:, :months], 0.0)
+        kept_cash[rows] += np.where(after & (t > mm[rows, None]), x.interest[:, :months], 0.0)
+        ahead = np.broadcast_to(x.ahead, (n, months))
+        settled = notes_ahead_b[rows] + np.where(after, 0.0, ahead[rows])
+        notes_ahead_b += ahead
+        notes_ahead_b[rows] = settled
 
     shares = basic + new_shares
     b, rerun, t0 = _pass_b(a, pre_cf, kept_cash, fr.btc_mined, price, cp, tp,
