@@ -151,6 +151,14 @@ def sga_schedule(sga_usd_per_month, growth, months: int) -> np.ndarray:
     return _col(sga_usd_per_month) * (1.0 + _col(growth)) ** years
 
 
+def _total(arrays) -> np.ndarray:
+    """The sum of ``[P, T]`` arrays in their order, into a new array (``sum`` makes one per term)."""
+    out = arrays[0] + arrays[1]
+    for a in arrays[2:]:
+        out += a
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class FleetResult:
     """Monthly mining outputs, all ``[P, T]``."""
@@ -292,7 +300,7 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
             left = left - mw
             mws.append(mw)
             rates.append(mw / effs[k])
-        mining_mw = sum(mws)
+        mining_mw = _total(mws)
         if offline_mw is not None:  # moved machines come from every class in proportion
             keep = np.zeros((n, months))
             np.divide(offline_mw, mining_mw, out=keep, where=mining_mw > 0.0)
@@ -301,15 +309,18 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
                 rates[k] *= keep
                 mws[k] *= keep
             mining_mw *= keep
-    total = rates[0] if classes == 1 else sum(rates)
+    total = rates[0] if classes == 1 else _total(rates)
     if classes == 1:
         mining_mw = mws[0]
     if curtail:
         running_mw, running_h = np.zeros((n, months)), np.zeros((n, months))
+        step = np.empty((n, months))
         for k in range(classes):
             on = hashprice >= breakeven_hashprice(effs[k], price + credit)
-            np.add(running_mw, mws[k], out=running_mw, where=on)
-            np.add(running_h, rates[k], out=running_h, where=on)
+            # x * on is x where on and +0 elsewhere (x >= 0): the sums of a masked add, at a
+            # quarter of its cost (a masked add goes element by element).
+            running_mw += np.multiply(mws[k], on, out=step)
+            running_h += np.multiply(rates[k], on, out=step)
         with np.errstate(invalid="ignore", divide="ignore"):
             curtailed = 1.0 - running_h / total
         empty = total <= 0.0
