@@ -96,12 +96,6 @@ def company_shocks_needed(params: CompanyParams, months: int) -> list[tuple[str,
             for s in params.sites for kind in ("tenant_default", "renewal")]
 
 
-def _rate_col(x) -> np.ndarray:
-    """A rate (scalar or ``[P]``) as a ``[1, 1]`` or ``[P, 1]`` column: a scalar's factors over
-    the years after the horizon are then computed once, not once per path."""
-    return np.asarray(x, dtype=np.float64).reshape(-1, 1)
-
-
 def _per_path(x, n: int, dtype=np.float64) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=dtype).reshape(-1), (n,))
 
@@ -461,10 +455,10 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         years = TERMINAL_YEARS
         y = np.arange(years, dtype=np.float64)[None, :]
         mine_after *= (kept[:, None] & (np.arange(1, years + 1)[None, :] <= years_kept[:, None]))
-        noi_after = sum((first[:, None] * np.exp(_rate_col(g) * y)
+        noi_after = sum((first[:, None] * np.exp(valuation.rate_col(g) * y)
                          for first, g in st["lease_years"]), np.zeros((n, years)))
         income_after = mine_after + noi_after
-        income_after -= sga_first[:, None] * np.exp(_rate_col(vp.terminal_growth_sga) * y)
+        income_after -= sga_first[:, None] * np.exp(valuation.rate_col(vp.terminal_growth_sga) * y)
         income_after -= taxes.depreciation_by_year(fleet_capex, tp.depreciation_months_mining, years)
         income_after -= taxes.depreciation_by_year(now["capex"], tp.depreciation_months_hpc, years)
         if tp.existing_months > months:
@@ -794,9 +788,9 @@ def _mining_plan_from(run_rate, rate, growth, years: int, land=None):
     """
     flows = _mining_flows(run_rate, growth, years)
     y = np.arange(1, years + 1, dtype=np.float64)[None, :]
-    running = np.cumsum(flows * np.exp(-_rate_col(rate) * y), axis=1)
+    running = np.cumsum(flows * np.exp(-valuation.rate_col(rate) * y), axis=1)
     if land is not None:
-        running += land[:, None] * np.exp(-_rate_col(rate) * y)
+        running += land[:, None] * np.exp(-valuation.rate_col(rate) * y)
         best = running.max(axis=1)
         years_kept = np.where(best > land, np.argmax(running, axis=1) + 1, 0)
         return np.maximum(best, land), flows, years_kept

@@ -29,6 +29,14 @@ def _vec(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64).reshape(-1)
 
 
+def rate_col(x) -> np.ndarray:
+    """A rate or growth (scalar or ``[P]``) as a ``[1, 1]`` column when every path has the same
+    one (a scalar broadcast over the paths, say), else ``[P, 1]``: its factors over the years
+    are then computed once, not once per path. The numbers are the same either way."""
+    a = _col(x)
+    return a[:1] if a.shape[0] > 1 and bool((a == a[0]).all()) else a
+
+
 def discount_factors(rate, months: int) -> np.ndarray:
     """Month-end discount factors ``exp(-k (t + 1) / 12)``, shape [P or 1, months] [1]."""
     return np.exp(-_col(rate) * (np.arange(1, months + 1)[None, :] / units.MONTHS_PER_YEAR))
@@ -155,7 +163,7 @@ def mining_years(revenue_year, cost_year, *, subsidy_share, years_to_halving, gr
     share = _vec(subsidy_share)[:, None]
     reward *= share
     reward += 1.0 - share  # h_y
-    margin = np.multiply(_vec(revenue_year)[:, None], np.exp(_vec(growth)[:, None] * y))
+    margin = np.multiply(_vec(revenue_year)[:, None], np.exp(rate_col(growth) * y))
     margin *= reward
     margin -= _vec(cost_year)[:, None]
     return np.maximum(margin, 0.0, out=margin)
@@ -167,7 +175,7 @@ def annual_value(flows: np.ndarray, rate) -> np.ndarray:
     growing at g: 2.5e-3 of it for 150 years at a gap of 4%/yr (SG&A at the risk-free rate),
     2.4e-2 at 2.5%/yr (the bull case's lease taxes: a 1% tenant spread over a 2.5% escalator)."""
     y = np.arange(1, flows.shape[1] + 1, dtype=np.float64)[None, :]
-    return (flows * np.exp(-_col(rate) * y)).sum(axis=1)
+    return (flows * np.exp(-rate_col(rate) * y)).sum(axis=1)
 
 
 def terminal_run_rate(x: np.ndarray, growth) -> np.ndarray:
