@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -213,6 +213,36 @@ def _notes(debt_params, months: int, rate) -> list[Note]:
     return out
 
 
+class MarkState(Mapping):
+    """:data:`MARK_STATE` at every month-end, ``name -> [P, T]``, each computed when first read.
+
+    A run's marks read a few years of month-ends (the call windows, the forward dates, the
+    months a raise is priced): :meth:`block` computes only the elements asked for, with the
+    same elementwise arithmetic as the whole array, so the numbers are the same. Reading a
+    variable whole (``state[name]``, as the fit does) computes it once and keeps it.
+    """
+
+    def __init__(self, read: Mapping[str, Callable[[tuple], np.ndarray]]) -> None:
+        self._read, self._whole = dict(read), {}  #: name -> f(index into [P, T])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._whole:
+            self._whole[name] = self._read[name]((slice(None), slice(None)))
+        return self._whole[name]
+
+    def __iter__(self):
+        return iter(self._read)
+
+    def __len__(self) -> int:
+        return len(self._read)
+
+    def block(self, name: str, index: tuple) -> np.ndarray:
+        """``self[name][index]``, computed on those elements only unless read whole already."""
+        if name in self._whole:
+            return self._whole[name][index]
+        return self._read[name](index)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Operations:
     """Everything of a company's paths that does not depend on its capital decisions."""
@@ -235,8 +265,8 @@ class Operations:
     """Leases and land after the horizon less project debt then owed, valued at it [USD], [P]."""
     parts: dict
     """Per-path present values today of the bridge's operating parts [USD], [P]."""
-    state: dict
-    """:data:`MARK_STATE` at every month-end, each [P, T]."""
+    state: MarkState
+    """:data:`MARK_STATE` at every month-end, each [P, T], computed where read."""
     regime: np.ndarray | None = None
     """Mining footprint operating, mothballed or sold (``mothball.REGIMES``) [P, T] int8;
     None under the fixed rule."""
@@ -488,26 +518,37 @@ def operations(market_paths: MarketPaths, params: CompanyParams, shocks: Mapping
         terminal_r = terminal_lease = np.zeros(n)
         parts = {k: np.full(n, np.nan) for k in ("pv_mining", "pv_sga", "pv_taxes", "pv_hpc")}
 
-    state = {
-        "log_btc_price": np.log(mp.btc_price),
-        "log_hashprice": np.log(np.maximum(mp.hashprice, 1e-9)),
-        "company_hashrate": fr.company_hashrate,
-        "mining_headroom_usd_per_day": fr.company_hashrate * units.PH_PER_EH * (
-            mp.hashprice - fleet.breakeven_hashprice(
-                fleet_j, _per_path(fp.power_price_usd_per_mwh, n)[:, None])),
-        "hpc_noi_run_rate_usd_per_year": now["noi"] * units.MONTHS_PER_YEAR,
-        "hpc_noi_pending_usd_per_year": st["pending"],
-        "hpc_capex_ahead_usd": g.capex_ahead,
-        "project_debt_usd": now["balance"],
-        "hpc_pipeline_noi_usd_per_year": st["pipeline"],
-        "sga_usd_per_month": sga,
-        "tax_loss_carryforward_usd": tax.nol,
-        "mining_mw_mothballed": (np.zeros((n, months)) if sw is None else
-                                 fr_kept.mining_mw * (sw.regime == mothball.MOTHBALLED)),
+    def whole(x):  # [P, T] or a broadcast view of it, indexed like the state
+        return np.broadcast_to(x, (n, months))
+
+    btc, hashprice, hashrate = mp.btc_price, whole(mp.hashprice), fr.company_hashrate
+    fleet_j_t, power = whole(fleet_j), whole(_per_path(fp.power_price_usd_per_mwh, n)[:, None])
+
+    def headroom(ix):
+        return hashrate[ix] * units.PH_PER_EH * (
+            hashprice[ix] - fleet.breakeven_hashprice(fleet_j_t[ix], power[ix]))
+    noi = now["noi"]
+    mothballed = (np.zeros((n, months)) if sw is None else  # zero pages, untouched unless read
+                  fr_kept.mining_mw * (sw.regime == mothball.MOTHBALLED))
+    read = {
+        "log_btc_price": lambda ix: np.log(btc[ix]),
+        "log_hashprice": lambda ix: np.log(np.maximum(hashprice[ix], 1e-9)),
+        "company_hashrate": lambda ix: hashrate[ix],
+        "mining_headroom_usd_per_day": headroom,
+        "hpc_noi_run_rate_usd_per_year": lambda ix: noi[ix] * units.MONTHS_PER_YEAR,
+        "hpc_noi_pending_usd_per_year": whole(st["pending"]).__getitem__,
+        "hpc_capex_ahead_usd": whole(g.capex_ahead).__getitem__,
+        "project_debt_usd": whole(now["balance"]).__getitem__,
+        "hpc_pipeline_noi_usd_per_year": whole(st["pipeline"]).__getitem__,
+        "sga_usd_per_month": whole(sga).__getitem__,
+        "tax_loss_carryforward_usd": whole(tax.nol).__getitem__,
+        "mining_mw_mothballed": mothballed.__getitem__,
     }
-    state = {k: state[k] for k in MARK_STATE}  # the documented variables, in their order
+    read = {k: read[k] for k in MARK_STATE}  # the documented variables, in their order
     if any(s.follows_index for s in params.sites) and mp.ai_lease_index is not None:
-        state["log_ai_lease_index"] = np.log(np.broadcast_to(mp.ai_lease_index, (n, months)))  # future offers' rate
+        index = whole(mp.ai_lease_index)
+        read["log_ai_lease_index"] = lambda ix: np.log(index[ix])  # future offers' rate
+    state = MarkState(read)
     return Operations(fr, now, sign, energise, sga, fleet_capex, tax, mining_stream, lease_stream,
                       terminal_r, terminal_lease, parts, state,
                       *((None, None, None) if sw is None else (sw.regime, sw.land_sale, sw.policy)),
@@ -1144,10 +1185,11 @@ class _Operating:
         y, w = divmod(m, self.MONTHS)
         if y not in self._years:
             names = self._read_in(y)
-            if not isinstance(rows, slice) and 4 * rows.size < len(next(iter(state.values()))):
-                return {k: state[k][rows, m] for k in names}
+            if not isinstance(rows, slice) and 4 * rows.size < self._ops.fleet.curtailed.shape[0]:
+                return {k: state.block(k, (rows, m)) for k in names}
             cols = slice(y * self.MONTHS, (y + 1) * self.MONTHS)
-            self._years[y] = marks_.month_rows({k: state[k][:, cols] for k in names}, names)
+            self._years[y] = marks_.month_rows({k: state.block(k, (slice(None), cols)) for k in names},
+                                               names)
         return {k: v[w][rows] for k, v in self._years[y].items()}
 
     def _read_in(self, y: int) -> tuple[str, ...]:
