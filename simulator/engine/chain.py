@@ -1156,6 +1156,39 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     return capital.patch(a, sub, rows, t0), rows, t0
 
 
+class _MonthEnds:
+    """``[P, T]`` variables read one month-end at a time, on every path or on a few.
+
+    The year of month-ends around a month is transposed into contiguous month rows
+    (``marks.month_rows``) the first time one of them is read on every path or on a quarter
+    of them or more, so each later read of that year is a contiguous row instead of a strided
+    column. Fewer paths (a raise) read their own elements: a year's transpose costs about
+    three strided reads of every path, a gather one read of each path asked for. The numbers
+    are the same either way.
+
+    ``read(name, index)`` is ``variable[index]`` (``MarkState.block``, or a plain array's
+    ``__getitem__``); ``names(y)`` the variables read in year ``y``.
+    """
+
+    MONTHS = units.MONTHS_PER_YEAR
+
+    def __init__(self, read: Callable[[str, tuple], np.ndarray],
+                 names: Callable[[int], tuple[str, ...]], n: int) -> None:
+        self._read, self._names, self._n, self._years = read, names, n, {}
+
+    def at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
+        """Each variable at month-end ``m`` on paths ``rows`` [P or len(rows)]."""
+        y, w = divmod(m, self.MONTHS)
+        if y not in self._years:
+            names = self._names(y)
+            if not isinstance(rows, slice) and 4 * rows.size < self._n:
+                return {k: self._read(k, (rows, m)) for k in names}
+            cols = slice(y * self.MONTHS, (y + 1) * self.MONTHS)
+            self._years[y] = marks_.month_rows({k: self._read(k, (slice(None), cols)) for k in names},
+                                               names)
+        return {k: v[w][rows] for k, v in self._years[y].items()}
+
+
 class _Operating:
     """The operating mark where a run asks for it, each month-end's computed once.
 
@@ -1165,32 +1198,16 @@ class _Operating:
     """
 
     MONTHS = units.MONTHS_PER_YEAR
-    """Month-ends transposed together (:meth:`state_at`): a call window is years long."""
 
     def __init__(self, ops: Operations, vp: ValuationParams, mark) -> None:
-        self._ops, self._mark, self._cols, self._years = ops, mark, {}, {}
+        self._ops, self._mark, self._cols = ops, mark, {}
         self._exact = operating_targets(ops, vp) if mark is None else None
+        self._state = _MonthEnds(ops.state.block, self._read_in, ops.fleet.curtailed.shape[0])
 
     def state_at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
         """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths):
-        the variables the fitted marks of that year's month-ends read.
-
-        The year of month-ends around ``m`` is transposed once, the first time one of them is
-        asked for on every path or on a quarter of them or more, so each month's basis reads
-        contiguous memory instead of a strided column. Fewer paths (a raise) read their own
-        rows of the ``[P, T]`` state: a year's transpose is about three strided reads of every
-        path, a gather one read of each path asked for. The numbers are the same either way.
-        """
-        state = self._ops.state
-        y, w = divmod(m, self.MONTHS)
-        if y not in self._years:
-            names = self._read_in(y)
-            if not isinstance(rows, slice) and 4 * rows.size < self._ops.fleet.curtailed.shape[0]:
-                return {k: state.block(k, (rows, m)) for k in names}
-            cols = slice(y * self.MONTHS, (y + 1) * self.MONTHS)
-            self._years[y] = marks_.month_rows({k: state.block(k, (slice(None), cols)) for k in names},
-                                               names)
-        return {k: v[w][rows] for k, v in self._years[y].items()}
+        the variables the fitted marks of that year's month-ends read (:class:`_MonthEnds`)."""
+        return self._state.at(m, rows)
 
     def _read_in(self, y: int) -> tuple[str, ...]:
         """The state variables the marks of year ``y``'s month-ends read (a variable constant
@@ -1255,12 +1272,18 @@ def run_company(market_paths: MarketPaths, params: CompanyParams, shocks: Mappin
     notes_ahead = ground.notes_ahead
     basic = _per_path(cp.basic_shares, n)[:, None]
 
-    # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises.
+    # The pass-A mark per share [USD/share], [P, T]: notes as debt, no raises. Read before
+    # pass B, which writes over pass A's arrays.
+    financial = {"held": lambda ix: a.btc_held[ix] * price[ix], "cash": a.cash.__getitem__,
+                 "ahead": notes_ahead.__getitem__}
+    position = _MonthEnds(lambda k, ix: financial[k](ix), lambda y: tuple(financial), n)
+
     def mark_a(m: int, rows=slice(None)) -> np.ndarray:
         """The pass-A mark per share at month-end ``m`` [USD/share]: notes as debt."""
-        equity = op.col(m)[rows] + a.btc_held[rows, m] * price[rows, m]
-        equity += a.cash[rows, m]
-        equity -= notes_ahead[rows, m]
+        f = position.at(m, rows)
+        equity = op.col(m)[rows] + f["held"]
+        equity += f["cash"]
+        equity -= f["ahead"]
         return np.maximum(equity, 0.0) / basic[rows, 0]
 
     # Conversions and calls on the pass-A mark; a converted note pays no principal after it.
