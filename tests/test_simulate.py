@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 
 import numpy as np
@@ -97,6 +98,26 @@ def test_peak_memory_grows_with_per_path_values_only():
     extra = large - small
     assert series > 5 * per_path
     assert extra < 2_048 * (per_path + 0.2 * series)
+
+
+def test_a_run_leaves_nothing_of_the_engine_to_the_cycle_collector(base12):
+    """A chunk's arrays go when the chunk is done, not at the next garbage collection: an
+    engine object in a reference cycle (a mark reader holding a bound method of its owner)
+    once kept every chunk's arrays alive, 1.3 GB growing to 3.5 GB at 100,000 paths."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        simulate(base12, paths=2_048, seed=3, chunk_paths=1_024, processes=1)
+        gc.collect()
+        engine = sorted({type(o).__qualname__ for o in gc.garbage
+                         if any(str(getattr(x, "__module__", "")).startswith("simulator.engine")
+                                for x in (o, type(o)))})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert engine == []
 
 
 def _adaptive_case(scenario):

@@ -1189,6 +1189,18 @@ class _MonthEnds:
         return {k: v[w][rows] for k, v in self._years[y].items()}
 
 
+def _read_in(mark: marks_.MarkSeries, names: tuple[str, ...], y: int) -> tuple[str, ...]:
+    """The state variables the marks of year ``y``'s month-ends read (a variable constant on
+    the fitting paths is left out of a month's basis), in the order of ``names``."""
+    w = units.MONTHS_PER_YEAR
+    read = set()
+    for t in range(y * w, min((y + 1) * w, len(mark.marks))):
+        read.update(mark.marks[t].scaling.names)
+        if t in mark.floored:
+            read.update(mark.floored[t].scaling.names)
+    return tuple(k for k in names if k in read)
+
+
 class _Operating:
     """The operating mark where a run asks for it, each month-end's computed once.
 
@@ -1197,27 +1209,18 @@ class _Operating:
     ``mark`` None: each path's own continuation value (the hand calculation).
     """
 
-    MONTHS = units.MONTHS_PER_YEAR
-
     def __init__(self, ops: Operations, vp: ValuationParams, mark) -> None:
         self._ops, self._mark, self._cols = ops, mark, {}
         self._exact = operating_targets(ops, vp) if mark is None else None
-        self._state = _MonthEnds(ops.state.block, self._read_in, ops.fleet.curtailed.shape[0])
+        # No reference back to self (a cycle would keep the run's arrays until a collection).
+        self._state = None if mark is None else _MonthEnds(
+            ops.state.block, functools.partial(_read_in, mark, tuple(ops.state)),
+            ops.fleet.curtailed.shape[0])
 
     def state_at(self, m: int, rows=slice(None)) -> dict[str, np.ndarray]:
         """The state at month-end ``m`` on paths ``rows``, each [P] (contiguous for all paths):
         the variables the fitted marks of that year's month-ends read (:class:`_MonthEnds`)."""
         return self._state.at(m, rows)
-
-    def _read_in(self, y: int) -> tuple[str, ...]:
-        """The state variables the marks of year ``y``'s month-ends read (a variable constant
-        on the fitting paths is left out of a month's basis), in the state's order."""
-        read = set()
-        for t in range(y * self.MONTHS, min((y + 1) * self.MONTHS, len(self._mark.marks))):
-            read.update(self._mark.marks[t].scaling.names)
-            if t in self._mark.floored:
-                read.update(self._mark.floored[t].scaling.names)
-        return tuple(k for k in self._ops.state if k in read)
 
     def col(self, m: int) -> np.ndarray:
         """Every path's mark at month-end ``m`` [USD], [P]."""
