@@ -297,13 +297,18 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
         rates, mws, left = [], [], avail
         for k in range(classes):
             mw = np.minimum(planned[k] * effs[k], left)
-            left = left - mw
+            if k + 1 < classes:
+                left = left - mw
             mws.append(mw)
             rates.append(mw / effs[k])
         mining_mw = _total(mws)
         if offline_mw is not None:  # moved machines come from every class in proportion
-            keep = np.zeros((n, months))
-            np.divide(offline_mw, mining_mw, out=keep, where=mining_mw > 0.0)
+            # keep = 1 - offline / mining MW in [0, 1]. Where no MW mine every class is zero and
+            # any finite factor leaves it so: the least positive float stands in for the zero
+            # (an unmasked divide; a masked one goes element by element).
+            keep = np.maximum(mining_mw, np.finfo(np.float64).smallest_subnormal)
+            with np.errstate(over="ignore"):
+                np.divide(offline_mw, keep, out=keep)
             np.clip(np.subtract(1.0, keep, out=keep), 0.0, 1.0, out=keep)
             for k in range(classes):
                 rates[k] *= keep
@@ -313,16 +318,19 @@ def operate(planned, fleet_j_per_th, available_mw, *, network_hashrate, blocks, 
     if classes == 1:
         mining_mw = mws[0]
     if curtail:
-        running_mw, running_h = np.zeros((n, months)), np.zeros((n, months))
         step = np.empty((n, months))
         for k in range(classes):
             on = hashprice >= breakeven_hashprice(effs[k], price + credit)
-            # x * on is x where on and +0 elsewhere (x >= 0): the sums of a masked add, at a
+            # x * on is x where on and +0 elsewhere (x >= +0): the sums of a masked add, at a
             # quarter of its cost (a masked add goes element by element).
-            running_mw += np.multiply(mws[k], on, out=step)
-            running_h += np.multiply(rates[k], on, out=step)
+            if k == 0:
+                running_mw, running_h = np.multiply(mws[0], on), np.multiply(rates[0], on)
+            else:
+                running_mw += np.multiply(mws[k], on, out=step)
+                running_h += np.multiply(rates[k], on, out=step)
         with np.errstate(invalid="ignore", divide="ignore"):
-            curtailed = 1.0 - running_h / total
+            curtailed = np.divide(running_h, total)
+        np.subtract(1.0, curtailed, out=curtailed)
         empty = total <= 0.0
         if empty.any():
             # With no machine installed the month counts as curtailed when even the most
