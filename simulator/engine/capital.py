@@ -190,8 +190,9 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     cash_yield : float or ndarray [P]
         Continuously compounded rate cash earns while positive [1/yr] (the risk-free rate).
     out : CashResult or None
-        Arrays to write the result into (views such as months ``t0:`` of an earlier run);
-        with raises, ``out.raised_usd`` and ``out.shares_issued`` are written too.
+        Arrays to write the result into (views such as months ``t0:`` of an earlier run).
+        Its ``raised_usd`` and ``shares_issued`` are written where a raise happens only, so
+        they must be zero on entry (those of a run without raises are).
 
     Returns
     -------
@@ -217,21 +218,23 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
     growth = np.broadcast_to(np.exp(np.asarray(cash_yield, np.float64) / units.MONTHS_PER_YEAR), (n,))
     earns = bool(np.any(growth != 1.0))
     positive = np.empty(n, dtype=bool)
-    # Without raises nothing is raised or issued: no buffers to walk for those two.
-    names = ("cash", "held", "sold") + (("raised", "issued") if raising else ())
+    # Cash, held and sold are written for every path and month, a block of months at a time;
+    # a raise only where one happens, straight into its [P, T] array (zero elsewhere).
     if out is None:
-        res = {k: np.empty((n, months)) for k in names}  # every block is copied back whole
+        written = [np.empty((n, months)) for _ in range(3)]  # every block is copied back whole
+        raised_usd, shares_issued = np.zeros((n, months)), np.zeros((n, months))
     else:
-        res = dict(zip(("cash", "held", "sold", "raised", "issued"),
-                       (out.cash, out.btc_held, out.btc_sold, out.raised_usd, out.shares_issued)))
+        written = [out.cash, out.btc_held, out.btc_sold]
+        raised_usd, shares_issued = out.raised_usd, out.shares_issued
+    # The issue price, or the shares before raises, is read on the paths that raise only.
+    per_share = (np.broadcast_to(issue_shares if at_mark else issue_price, (n, months))
+                 if raising else None)
     short = np.zeros(n, dtype=bool)
     need = np.empty(n, dtype=bool)
     proceeds = np.empty(n)
-    inputs = [pre_cash_flow, btc_mined, price]  # the 4th: the issue price, or the shares before raises
-    if raising:
-        inputs.append(np.broadcast_to(issue_shares, (n, months)) if at_mark else issue_price)
-    for t0, ins, outs in _month_blocks(inputs, [res[k] for k in names]):
+    for t0, ins, outs in _month_blocks([pre_cash_flow, btc_mined, price], written):
         for j in range(ins[0].shape[0]):
+            t = t0 + j
             flow, mined, p_t = ins[0][j], ins[1][j], ins[2][j]
             if earns:
                 np.greater(cash, 0.0, out=positive)
@@ -246,29 +249,28 @@ def cash_loop(pre_cash_flow, btc_mined, btc_price, *, cash0, btc_held0, sell: Ca
             if raising and need.any():
                 rows = np.flatnonzero(need)
                 if at_mark:  # the value per share before the raise, on these paths only
-                    issue = issue_value(t0 + j, rows)
+                    issue = issue_value(t, rows)
                     issue += held[rows] * p_t[rows]
                     issue += cash[rows]
                     np.maximum(issue, 0.0, out=issue)
-                    issue /= ins[3][j][rows] + issued_so_far[rows]
+                    issue /= per_share[rows, t] + issued_so_far[rows]
                 else:
-                    issue = ins[3][j][rows]
+                    issue = per_share[rows, t]
                 with np.errstate(invalid="ignore"):
                     ok = np.isfinite(issue) & (issue > 0.0) & (issue >= min_issue_price)
                 sel = rows[ok]
                 raised = target[sel] - cash[sel]
-                outs[3][j][sel] = raised
-                outs[4][j][sel] = raised / issue[ok]
+                issued = raised / issue[ok]
+                raised_usd[sel, t] = raised
+                shares_issued[sel, t] = issued
                 if at_mark:
-                    issued_so_far[sel] += outs[4][j][sel]
+                    issued_so_far[sel] += issued
                 cash[sel] += raised
                 need[sel] = False
             short |= need
             outs[0][j] = cash
             outs[1][j] = held
-    if out is None and not raising:
-        res["raised"], res["issued"] = np.zeros((n, months)), np.zeros((n, months))
-    return CashResult(res["cash"], res["held"], res["sold"], res["raised"], res["issued"], short)
+    return CashResult(*written, raised_usd, shares_issued, short)
 
 
 def divergence(base: CashResult, extra_cash_flow) -> np.ndarray:
@@ -321,9 +323,9 @@ def _month_blocks(inputs, outputs):
     """Walk ``[P, T]`` arrays in blocks of months, time-major inside each block.
 
     Yields ``(t0, ins, outs)``: ``t0`` is the block's first month, ``ins[k]`` a contiguous
-    ``[b, P]`` copy of ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a zeroed ``[b, P]`` buffer, copied into
-    ``outputs[k][:, t0:t0 + b]`` when the caller asks for the next block (the ``for`` loop
-    does so after the last one too).
+    ``[b, P]`` copy of ``inputs[k][:, t0:t0 + b]``; ``outs[k]`` is a ``[b, P]`` buffer for the
+    caller to fill, copied into ``outputs[k][:, t0:t0 + b]`` when the caller asks for the next
+    block (the ``for`` loop does so after the last one too).
 
     Notes
     -----
@@ -341,8 +343,6 @@ def _month_blocks(inputs, outputs):
         for buf, a in zip(ins, inputs):
             np.copyto(buf, a[:, t0:t0 + b].T)
         outs = [buf[:b] for buf in outs_buf]
-        for buf in outs:
-            buf.fill(0.0)
         yield t0, ins, outs
         for buf, a in zip(outs, outputs):
             a[:, t0:t0 + b] = buf.T

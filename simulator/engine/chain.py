@@ -1136,7 +1136,8 @@ def _pass_b(a, pre_cf, kept_cash, btc_mined, btc_price, cp: CapitalParams, tp: T
     rule = treasury.sell_rule(tp.policy, fraction=_rows(tp.sell_fraction, rows, n),
                               floor_usd=_rows(tp.floor_usd, rows, n))
     # On every path the rerun writes straight into a's months t0 onwards (basic slices are
-    # views); on a subset it runs into new arrays that are patched in.
+    # views; pass A raised nothing, so its raise arrays are zero as cash_loop's out needs);
+    # on a subset it runs into new arrays that are patched in.
     every = isinstance(rows, slice)
     sub = capital.cash_loop(
         pre_cf[rows, cols] + kept_cash[rows, cols],
