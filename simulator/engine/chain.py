@@ -1193,7 +1193,7 @@ class _MonthEnds:
 def _read_in(mark: marks_.MarkSeries, names: tuple[str, ...], y: int) -> tuple[str, ...]:
     """The state variables the marks of year ``y``'s month-ends read (a variable constant on
     the fitting paths is left out of a month's basis), in the order of ``names``."""
-    w = units.MONTHS_PER_YEAR
+    w = _MonthEnds.MONTHS  # the reader's year of month-ends
     read = set()
     for t in range(y * w, min((y + 1) * w, len(mark.marks))):
         read.update(mark.marks[t].scaling.names)

@@ -152,7 +152,8 @@ def sga_schedule(sga_usd_per_month, growth, months: int) -> np.ndarray:
 
 
 def _total(arrays) -> np.ndarray:
-    """The sum of ``[P, T]`` arrays in their order, into a new array (``sum`` makes one per term)."""
+    """The sum of two or more ``[P, T]`` arrays in their order, into one new array (``sum``
+    makes one per term)."""
     out = arrays[0] + arrays[1]
     for a in arrays[2:]:
         out += a
